@@ -1,0 +1,587 @@
+#include "corio/loop/event_loop.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "corio/loop/executor.h"
+
+namespace corio {
+
+thread_local EventLoop* EventLoop::tls_current_ = nullptr;
+
+namespace {
+
+// How often the loop polls I/O while callbacks keep it busy (Tokio's
+// event_interval): often enough that sockets are not starved, rarely enough
+// that a busy ping-pong between tasks pays no syscall per hop.
+constexpr std::uint64_t kIoPollInterval = 61;
+constexpr int kMaxEvents = 256;
+constexpr std::uint64_t kWakeTag = ~0ULL;
+constexpr std::uint64_t kSignalTag = ~0ULL - 1;
+
+// Signal number -> write end of the self-pipe of the loop handling it.
+std::atomic<int> g_signal_fd[NSIG];
+std::once_flag g_signal_init;
+
+extern "C" void corio_signal_handler(int sig) {
+  int saved = errno;
+  int fd = g_signal_fd[sig].load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    unsigned char b = static_cast<unsigned char>(sig);
+    ssize_t r = ::write(fd, &b, 1);
+    (void)r;  // a full pipe already holds a pending wake-up
+  }
+  errno = saved;
+}
+
+[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+}  // namespace
+
+void internal::ReadyQueue::grow() {
+  std::size_t cap = buf_.empty() ? 1024 : buf_.size() * 2;
+  std::vector<ReadyEntry> next(cap);
+  std::size_t n = tail_ - head_;
+  for (std::size_t i = 0; i < n; ++i) next[i] = buf_[(head_ + i) & mask_];
+  buf_ = std::move(next);
+  head_ = 0;
+  tail_ = n;
+  mask_ = cap - 1;
+}
+
+void Handle::cancel() noexcept {
+  if (s_ == nullptr || s_->cancelled) return;
+  s_->cancelled = true;
+  if (s_->timer.queued()) {
+    s_->loop->remove_timer(&s_->timer);
+    s_->unref();  // the heap's reference
+  }
+}
+
+// A persistent add_reader/add_writer registration.
+struct EventLoop::CallbackWaiter : internal::IoWaiter {
+  std::function<void()> fn;
+  EventLoop* loop;
+  int fd;
+  std::uint32_t direction;
+};
+
+EventLoop::EventLoop(LoopOptions options)
+    : virtual_now_ns_(real_now_ns()),
+      slow_callback_ns_(options.slow_callback_duration.count()),
+      virtual_clock_(options.virtual_clock),
+      debug_(options.debug) {
+  std::call_once(g_signal_init, [] {
+    for (auto& fd : g_signal_fd) fd.store(-1);
+  });
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw RuntimeError(std::string("corio: epoll_create1: ") + std::strerror(errno));
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw RuntimeError(std::string("corio: eventfd: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) throw_errno("epoll_ctl(eventfd)");
+}
+
+EventLoop::~EventLoop() {
+  // Unwind tasks that never finished. Their awaiters detach themselves from
+  // the loop's timers and fds as their frames are destroyed.
+  while (internal::TaskBase* t = tasks_.pop_front()) {
+    t->done_ = true;
+    t->cancelled_ = true;
+    if (t->root_) {
+      t->root_.destroy();
+      t->root_ = nullptr;
+    }
+    internal::notify_all(t->waiters_);
+    t->unref();
+  }
+  // Callbacks that never ran.
+  while (!ready_.empty()) {
+    internal::ReadyEntry e = ready_.pop();
+    if (e.fn == &EventLoop::run_handle) static_cast<internal::HandleState*>(e.arg)->unref();
+  }
+  while (!timers_.empty()) {
+    internal::TimerNode* n = timers_.pop();
+    if (n->fire == &EventLoop::fire_handle_timer) {
+      static_cast<internal::HandleState::Timer*>(n)->owner->unref();
+    }
+  }
+  for (std::size_t sig = 0; sig < signals_.size(); ++sig) {
+    if (signals_[sig].installed) remove_signal_handler(static_cast<int>(sig));
+  }
+  executor_.reset();  // joins worker threads
+  drain_threadsafe();
+  while (!ready_.empty()) {
+    internal::ReadyEntry e = ready_.pop();
+    if (e.fn == &EventLoop::run_handle) static_cast<internal::HandleState*>(e.arg)->unref();
+  }
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    for (auto* n : threadsafe_queue_) delete n;
+    threadsafe_queue_.clear();
+  }
+  if (signal_pipe_[0] >= 0) {
+    ::close(signal_pipe_[0]);
+    ::close(signal_pipe_[1]);
+  }
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+void EventLoop::run_forever() {
+  if (running_) throw RuntimeError("corio: this event loop is already running");
+  if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
+  running_ = true;
+  tls_current_ = this;
+  struct Reset {
+    EventLoop* l;
+    ~Reset() {
+      l->running_ = false;
+      l->stopping_ = false;
+      tls_current_ = nullptr;
+    }
+  } reset{this};
+  while (!stopping_) run_once(true);
+}
+
+void EventLoop::stop_threadsafe() {
+  call_soon_threadsafe([this] { stop(); });
+}
+
+void EventLoop::run_once(bool block) {
+  const bool busy = !ready_.empty() || stopping_ || !block;
+  if (!busy || ++tick_ % kIoPollInterval == 0) {
+    std::int64_t timeout = 0;
+    if (!busy) {
+      if (!timers_.empty()) {
+        timeout = timers_.top()->deadline - now_ns();
+        if (timeout < 0) timeout = 0;
+      } else {
+        timeout = -1;
+      }
+      if (virtual_clock_ && io_waiters_ == 0 && external_work_ == 0 && !wake_pending_.load(std::memory_order_relaxed)) {
+        // Nothing can happen before the next timer: jump to it.
+        if (!timers_.empty() && timers_.top()->deadline > virtual_now_ns_) virtual_now_ns_ = timers_.top()->deadline;
+        if (!timers_.empty()) timeout = 0;
+      }
+    }
+    poll_io(timeout);
+  } else if (wake_pending_.load(std::memory_order_relaxed)) {
+    drain_threadsafe();
+  }
+  if (!timers_.empty()) fire_timers();
+  std::size_t n = ready_.size();
+  if (n == 0) return;
+  if (debug_) {
+    run_ready_debug(n);
+  } else {
+    run_ready(n);
+  }
+}
+
+void EventLoop::poll_io(std::int64_t timeout_ns) {
+  epoll_event events[kMaxEvents];
+  const std::int64_t start = virtual_clock_ && timeout_ns != 0 ? real_now_ns() : 0;
+  int n;
+  if (timeout_ns < 0) {
+    n = ::epoll_wait(epoll_fd_, events, kMaxEvents, -1);
+  } else if (timeout_ns == 0) {
+    n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 0);
+  } else {
+    timespec ts{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
+    n = ::epoll_pwait2(epoll_fd_, events, kMaxEvents, &ts, nullptr);
+    if (n < 0 && errno == ENOSYS) {
+      n = ::epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>((timeout_ns + 999999) / 1000000));
+    }
+  }
+  if (virtual_clock_ && timeout_ns != 0) virtual_now_ns_ += real_now_ns() - start;
+  if (n < 0) {
+    if (errno == EINTR) return;
+    throw_errno("epoll_wait");
+  }
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t tag = events[i].data.u64;
+    if (tag == kWakeTag) {
+      drain_threadsafe();
+      continue;
+    }
+    if (tag == kSignalTag) {
+      read_signals();
+      continue;
+    }
+    const int fd = static_cast<int>(tag);
+    const std::uint32_t ev = events[i].events;
+    const bool err = (ev & (EPOLLERR | EPOLLHUP)) != 0;
+    if ((ev & EPOLLIN) || err) dispatch_io(fd, EPOLLIN, ev);
+    if ((ev & EPOLLOUT) || err) dispatch_io(fd, EPOLLOUT, ev);
+    try {
+      update_interest(fd, fds_[fd]);
+    } catch (...) {
+      // The fd was closed under us; it has left the epoll set by itself.
+      fds_[fd].in_epoll = false;
+      fds_[fd].registered = 0;
+    }
+  }
+}
+
+void EventLoop::dispatch_io(int fd, std::uint32_t direction, std::uint32_t events) noexcept {
+  FdState& st = fds_[fd];
+  internal::IoWaiter* w = direction == EPOLLIN ? st.reader : st.writer;
+  if (w == nullptr) return;
+  if (!w->persistent) {
+    (direction == EPOLLIN ? st.reader : st.writer) = nullptr;
+    --io_waiters_;
+  }
+  w->ready(w, events);
+}
+
+void EventLoop::fire_timers() {
+  const std::int64_t now = now_ns();
+  while (!timers_.empty() && timers_.top()->deadline <= now) {
+    internal::TimerNode* n = timers_.pop();
+    n->fire(n);
+  }
+}
+
+void EventLoop::run_ready(std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    internal::ReadyEntry e = ready_.pop();
+    e.fn(e.arg);
+  }
+}
+
+void EventLoop::run_ready_debug(std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    internal::ReadyEntry e = ready_.pop();
+    std::string name;
+    if (e.fn == &EventLoop::step_task) {
+      name = static_cast<internal::TaskBase*>(e.arg)->name();
+      if (name.empty()) name = "<unnamed task>";
+    } else {
+      name = "<callback>";
+    }
+    const std::int64_t t0 = real_now_ns();
+    e.fn(e.arg);
+    const std::int64_t dt = real_now_ns() - t0;
+    if (dt > slow_callback_ns_) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", name.c_str(), static_cast<double>(dt) / 1e9);
+      ErrorContext ctx;
+      ctx.message = buf;
+      if (e.fn == &EventLoop::step_task) ctx.task_name = name;
+      call_exception_handler(ctx);
+    }
+  }
+}
+
+void EventLoop::run_handle(void* p) noexcept {
+  auto* s = static_cast<internal::HandleState*>(p);
+  if (!s->cancelled) {
+    try {
+      s->invoke();
+    } catch (...) {
+      ErrorContext ctx;
+      ctx.message = "Exception in callback";
+      ctx.exception = std::current_exception();
+      s->loop->call_exception_handler(ctx);
+    }
+  }
+  s->unref();
+}
+
+void EventLoop::step_task(void* p) noexcept {
+  auto* t = static_cast<internal::TaskBase*>(p);
+  EventLoop* loop = t->loop_;
+  loop->current_task_ = t;
+  t->run_step();
+  loop->current_task_ = nullptr;
+}
+
+void EventLoop::fire_handle_timer(internal::TimerNode* n) noexcept {
+  internal::HandleState* s = static_cast<internal::HandleState::Timer*>(n)->owner;
+  // The heap's reference moves to the ready queue.
+  s->loop->ready_.push({&EventLoop::run_handle, s});
+}
+
+void EventLoop::post_threadsafe(internal::CallbackNode* node) {
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    threadsafe_queue_.push_back(node);
+  }
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    std::uint64_t one = 1;
+    ssize_t r = ::write(wake_fd_, &one, sizeof one);
+    (void)r;  // EAGAIN: the counter is already non-zero, the loop will wake
+  }
+}
+
+void EventLoop::drain_threadsafe() {
+  std::uint64_t value;
+  ssize_t r = ::read(wake_fd_, &value, sizeof value);
+  (void)r;
+  wake_pending_.store(false, std::memory_order_release);
+  std::vector<internal::CallbackNode*> batch;
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    batch.swap(threadsafe_queue_);
+  }
+  for (internal::CallbackNode* node : batch) {
+    // Runs as an ordinary ready callback, in the order posted.
+    call_soon([node]() {
+      std::unique_ptr<internal::CallbackNode> owned(node);
+      owned->invoke();
+    });
+  }
+}
+
+void EventLoop::call_exception_handler(const ErrorContext& context) {
+  if (exception_handler_) {
+    try {
+      exception_handler_(*this, context);
+      return;
+    } catch (...) {
+      ErrorContext inner;
+      inner.message = "Unhandled error in exception handler";
+      inner.exception = std::current_exception();
+      default_exception_handler(inner);
+    }
+  }
+  default_exception_handler(context);
+}
+
+void EventLoop::default_exception_handler(const ErrorContext& context) {
+  std::string what;
+  if (context.exception) {
+    try {
+      std::rethrow_exception(context.exception);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (const CancelledError& e) {
+      what = std::string("CancelledError: ") + e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+  }
+  std::fprintf(stderr, "corio: %s%s%s%s%s\n", context.message.c_str(),
+               context.task_name.empty() ? "" : " (task ", context.task_name.c_str(),
+               context.task_name.empty() ? "" : ")", what.empty() ? "" : (": " + what).c_str());
+}
+
+EventLoop::FdState& EventLoop::fd_state(int fd) {
+  if (fd < 0) throw std::invalid_argument("corio: negative file descriptor");
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  return fds_[fd];
+}
+
+void EventLoop::update_interest(int fd, FdState& st) {
+  std::uint32_t want = (st.reader ? EPOLLIN : 0u) | (st.writer ? EPOLLOUT : 0u);
+  if (want == st.registered && (want != 0) == st.in_epoll) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.u64 = static_cast<std::uint64_t>(fd);
+  if (want == 0) {
+    // Removing interest: the fd may already be closed (EBADF/ENOENT): fine.
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
+    st.in_epoll = false;
+    st.registered = 0;
+    return;
+  }
+  int rc = ::epoll_ctl(epoll_fd_, st.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  if (rc != 0 && errno == ENOENT) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  if (rc != 0 && errno == EEXIST) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  if (rc != 0) throw_errno("epoll_ctl");
+  st.in_epoll = true;
+  st.registered = want;
+}
+
+void EventLoop::add_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) {
+  FdState& st = fd_state(fd);
+  internal::IoWaiter*& slot = direction == EPOLLIN ? st.reader : st.writer;
+  if (slot != nullptr) {
+    throw RuntimeError("corio: fd " + std::to_string(fd) + " already has a " +
+                       (direction == EPOLLIN ? "reader" : "writer"));
+  }
+  slot = w;
+  try {
+    update_interest(fd, st);
+  } catch (...) {
+    slot = nullptr;
+    throw;
+  }
+  ++io_waiters_;
+}
+
+void EventLoop::remove_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  FdState& st = fds_[fd];
+  internal::IoWaiter*& slot = direction == EPOLLIN ? st.reader : st.writer;
+  if (slot != w) return;
+  slot = nullptr;
+  --io_waiters_;
+  try {
+    update_interest(fd, st);
+  } catch (...) {
+    // A closed fd has already left the epoll set.
+    st.in_epoll = false;
+    st.registered = 0;
+  }
+}
+
+void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<void()> f) {
+  FdState& st = fd_state(fd);
+  internal::IoWaiter* existing = direction == EPOLLIN ? st.reader : st.writer;
+  for (auto& cw : callback_waiters_) {
+    if (cw.get() == existing) {
+      cw->fn = std::move(f);
+      return;
+    }
+  }
+  auto cw = std::make_unique<CallbackWaiter>();
+  cw->fn = std::move(f);
+  cw->loop = this;
+  cw->fd = fd;
+  cw->direction = direction;
+  cw->persistent = true;
+  cw->ready = [](internal::IoWaiter* self, std::uint32_t) noexcept {
+    auto* c = static_cast<CallbackWaiter*>(self);
+    // Copy: the callback may remove (and so destroy) its own registration.
+    std::function<void()> fn = c->fn;
+    EventLoop* loop = c->loop;
+    try {
+      fn();
+    } catch (...) {
+      ErrorContext ctx;
+      ctx.message = "Exception in fd callback";
+      ctx.exception = std::current_exception();
+      loop->call_exception_handler(ctx);
+    }
+  };
+  add_io_waiter(fd, direction, cw.get());
+  callback_waiters_.push_back(std::move(cw));
+}
+
+bool EventLoop::remove_callback_io(int fd, std::uint32_t direction) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return false;
+  FdState& st = fds_[fd];
+  internal::IoWaiter* existing = direction == EPOLLIN ? st.reader : st.writer;
+  for (std::size_t i = 0; i < callback_waiters_.size(); ++i) {
+    if (callback_waiters_[i].get() == existing) {
+      remove_io_waiter(fd, direction, existing);
+      callback_waiters_.erase(callback_waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  }
+  return false;
+}
+
+void EventLoop::add_reader(int fd, std::function<void()> f) { set_callback_io(fd, EPOLLIN, std::move(f)); }
+void EventLoop::add_writer(int fd, std::function<void()> f) { set_callback_io(fd, EPOLLOUT, std::move(f)); }
+bool EventLoop::remove_reader(int fd) { return remove_callback_io(fd, EPOLLIN); }
+bool EventLoop::remove_writer(int fd) { return remove_callback_io(fd, EPOLLOUT); }
+
+void EventLoop::add_signal_handler(int sig, std::function<void()> f) {
+  if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
+    throw std::invalid_argument("corio: cannot handle signal " + std::to_string(sig));
+  }
+  if (!f) throw std::invalid_argument("corio: empty signal handler");
+  if (signal_pipe_[0] < 0) {
+    if (::pipe2(signal_pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw_errno("pipe2");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kSignalTag;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_pipe_[0], &ev) != 0) throw_errno("epoll_ctl(signal pipe)");
+  }
+  if (signals_.size() <= static_cast<std::size_t>(sig)) signals_.resize(static_cast<std::size_t>(sig) + 1);
+  SignalSlot& slot = signals_[sig];
+  if (!slot.installed) {
+    int expected = -1;
+    if (!g_signal_fd[sig].compare_exchange_strong(expected, signal_pipe_[1])) {
+      throw RuntimeError("corio: signal " + std::to_string(sig) + " is handled by another event loop");
+    }
+    struct sigaction sa {};
+    sa.sa_handler = &corio_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (::sigaction(sig, &sa, &slot.previous) != 0) {
+      g_signal_fd[sig].store(-1);
+      throw_errno("sigaction");
+    }
+    slot.installed = true;
+  }
+  slot.handler = std::move(f);
+}
+
+bool EventLoop::remove_signal_handler(int sig) {
+  if (sig <= 0 || static_cast<std::size_t>(sig) >= signals_.size() || !signals_[sig].installed) return false;
+  SignalSlot& slot = signals_[sig];
+  ::sigaction(sig, &slot.previous, nullptr);
+  g_signal_fd[sig].store(-1);
+  slot.installed = false;
+  slot.handler = nullptr;
+  return true;
+}
+
+void EventLoop::read_signals() {
+  unsigned char buf[64];
+  for (;;) {
+    ssize_t n = ::read(signal_pipe_[0], buf, sizeof buf);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      int sig = buf[i];
+      if (static_cast<std::size_t>(sig) < signals_.size() && signals_[sig].installed) {
+        call_soon([this, sig]() {
+          if (static_cast<std::size_t>(sig) < signals_.size() && signals_[sig].installed) {
+            std::function<void()> fn = signals_[sig].handler;
+            fn();
+          }
+        });
+      }
+    }
+  }
+}
+
+ThreadPoolExecutor& EventLoop::default_executor() {
+  if (!executor_) {
+    std::size_t n = executor_workers_;
+    if (n == 0) {
+      unsigned hw = std::thread::hardware_concurrency();
+      n = std::min<std::size_t>(32, (hw == 0 ? 1 : hw) + 4);
+    }
+    executor_ = std::make_unique<ThreadPoolExecutor>(n);
+  }
+  return *executor_;
+}
+
+void EventLoop::set_default_executor_workers(std::size_t max_workers) {
+  if (max_workers == 0) throw std::invalid_argument("corio: executor needs at least one worker");
+  executor_workers_ = max_workers;
+}
+
+void EventLoop::cancel_all_tasks(const std::string& message) {
+  std::vector<internal::TaskBase*> pending;
+  tasks_.for_each([&](internal::TaskBase* t) {
+    t->ref();
+    pending.push_back(t);
+  });
+  for (internal::TaskBase* t : pending) {
+    t->cancel(message);
+    t->unref();
+  }
+}
+
+FdReady wait_readable(int fd) noexcept { return FdReady(fd, EPOLLIN); }
+FdReady wait_writable(int fd) noexcept { return FdReady(fd, EPOLLOUT); }
+
+}  // namespace corio

@@ -1,0 +1,430 @@
+// EventLoop: asyncio's event loop for C++20 coroutines.
+//
+// One loop per thread. It runs ready callbacks and task steps in FIFO order,
+// fires timers (equal deadlines in the order they were scheduled), waits for
+// fd readiness with epoll, accepts callbacks from other threads through an
+// eventfd, delivers POSIX signals on the loop thread, and offloads blocking
+// work to a thread pool (executor.h).
+//
+// Most users never touch it directly: corio::run(main()) (run.h) makes a loop,
+// runs a coroutine to completion and cleans up.
+//
+// Thread safety: every member is for the loop's own thread, except
+// call_soon_threadsafe() and stop_threadsafe(), which any thread may call.
+#ifndef CORIO_LOOP_EVENT_LOOP_H_
+#define CORIO_LOOP_EVENT_LOOP_H_
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/loop/internal/timer_heap.h"
+#include "corio/loop/internal/unique_function.h"
+
+namespace corio {
+
+class ThreadPoolExecutor;
+class EventLoop;
+
+// The loop's clock: monotonic, nanosecond resolution.
+using Clock = std::chrono::steady_clock;
+using Duration = std::chrono::nanoseconds;
+using TimePoint = std::chrono::time_point<Clock, Duration>;
+
+namespace internal {
+
+// State behind Handle/TimerHandle: a callback that may be cancelled before
+// it runs. Reference-counted by the loop's queues and the user's handle.
+class HandleState : public FrameAllocated {
+ public:
+  explicit HandleState(EventLoop* loop) noexcept : loop(loop) {}
+  virtual ~HandleState() = default;
+  virtual void invoke() = 0;
+  void ref() noexcept { ++refs; }
+  void unref() noexcept {
+    if (--refs == 0) delete this;
+  }
+  struct Timer : TimerNode {
+    HandleState* owner;
+  };
+  EventLoop* loop;
+  Timer timer;
+  std::uint32_t refs = 1;
+  bool cancelled = false;
+};
+
+template <class F>
+class HandleImpl final : public HandleState {
+ public:
+  HandleImpl(EventLoop* loop, F&& f) : HandleState(loop), f_(std::move(f)) {}
+  void invoke() override { f_(); }
+
+ private:
+  F f_;
+};
+
+// Something waiting for fd readiness; `ready` runs on the loop thread.
+// One-shot waiters are unregistered before `ready` runs; persistent ones
+// (add_reader/add_writer) stay registered.
+struct IoWaiter {
+  void (*ready)(IoWaiter* self, std::uint32_t epoll_events) noexcept = nullptr;
+  bool persistent = false;
+};
+
+struct ReadyEntry {
+  void (*fn)(void*) noexcept;
+  void* arg;
+};
+
+// Growable ring buffer: FIFO, amortised O(1), no allocation once warm.
+class ReadyQueue {
+ public:
+  bool empty() const noexcept { return head_ == tail_; }
+  std::size_t size() const noexcept { return tail_ - head_; }
+  void push(ReadyEntry e) {
+    if (tail_ - head_ == buf_.size()) grow();
+    buf_[tail_++ & mask_] = e;
+  }
+  ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
+
+ private:
+  void grow();
+  std::vector<ReadyEntry> buf_;
+  std::size_t head_ = 0, tail_ = 0, mask_ = 0;
+};
+
+}  // namespace internal
+
+// Handle: returned by call_soon; cancel() stops a callback that has not run.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(internal::HandleState* s) noexcept : s_(s) {
+    if (s_) s_->ref();
+  }
+  Handle(const Handle& o) noexcept : Handle(o.s_) {}
+  Handle(Handle&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Handle& operator=(Handle o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Handle() {
+    if (s_) s_->unref();
+  }
+  // Prevents the callback from running if it has not started. Idempotent.
+  // Thread safety: loop thread only.
+  void cancel() noexcept;
+  bool cancelled() const noexcept { return s_ != nullptr && s_->cancelled; }
+
+ protected:
+  internal::HandleState* s_ = nullptr;
+};
+
+// TimerHandle: returned by call_later/call_at. cancel() also removes the
+// timer from the loop's heap at once (no tombstone is left behind).
+class TimerHandle : public Handle {
+ public:
+  using Handle::Handle;
+  // The deadline on the loop's clock.
+  TimePoint when() const noexcept { return TimePoint(Duration(s_->timer.deadline)); }
+};
+
+// What the loop's exception handler is told (asyncio's context dict).
+struct ErrorContext {
+  std::string message;
+  std::exception_ptr exception;  // may be null
+  std::string task_name;         // empty when not about a task
+};
+
+// Options for a new loop.
+struct LoopOptions {
+  // Virtual clock (Trio's MockClock with autojump): time only moves when
+  // nothing is runnable, no fd waiter and no executor job is pending; it then
+  // jumps straight to the next timer. With fd waiters or executor jobs
+  // pending it waits for real and advances by the real time waited.
+  bool virtual_clock = false;
+  // Debug mode: report any callback or task step slower than
+  // slow_callback_duration through the exception handler.
+  bool debug = false;
+  Duration slow_callback_duration = std::chrono::milliseconds(100);
+};
+
+class EventLoop {
+ public:
+  EventLoop() : EventLoop(LoopOptions{}) {}
+  // Errors: RuntimeError if the epoll/eventfd/pipe descriptors cannot be made.
+  explicit EventLoop(LoopOptions options);
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  // Destroys tasks still pending (their frames unwind, with no cancellation
+  // delivered: call corio::run or cancel_all_tasks() first for a clean exit),
+  // restores signal handlers and joins the default executor.
+  ~EventLoop();
+
+  // The loop running on this thread, or nullptr.
+  static EventLoop* current() noexcept { return tls_current_; }
+
+  // Runs until stop(). Errors: RuntimeError if this loop is already running
+  // or another loop runs on this thread.
+  void run_forever();
+  // Makes run_forever()/run_until_complete() return after the callbacks that
+  // are ready now have run.
+  void stop() noexcept { stopping_ = true; }
+  // stop() from any thread.
+  void stop_threadsafe();
+  bool is_running() const noexcept { return running_; }
+
+  // Runs the loop until the awaitable (a Task, TaskHandle or Future)
+  // completes and returns its result or rethrows its exception. Defined in
+  // run.h. Errors: as the awaitable; RuntimeError if the loop stopped first.
+
+  // The loop's monotonic time (virtual when the virtual clock is on).
+  TimePoint time() const noexcept { return TimePoint(Duration(now_ns())); }
+
+  // Schedules `f` to run on the next iteration, after those already queued.
+  // Exceptions from `f` go to the exception handler.
+  template <class F>
+  Handle call_soon(F f) {
+    auto* s = new internal::HandleImpl<F>(this, std::move(f));
+    Handle h(s);
+    ready_.push({&EventLoop::run_handle, s});
+    return h;
+  }
+  // Schedules `f` after `delay` (a zero or negative delay: next iteration,
+  // after call_soon callbacks already due). Equal deadlines run FIFO.
+  template <class F>
+  TimerHandle call_later(Duration delay, F f) {
+    return call_at(time() + delay, std::move(f));
+  }
+  template <class F>
+  TimerHandle call_at(TimePoint when, F f) {
+    auto* s = new internal::HandleImpl<F>(this, std::move(f));
+    TimerHandle h(s);
+    s->timer.deadline = when.time_since_epoch().count();
+    s->timer.fire = &EventLoop::fire_handle_timer;
+    s->timer.owner = s;
+    s->ref();  // the heap's reference
+    timers_.push(&s->timer);
+    return h;
+  }
+
+  // Schedules `f` on this loop from any thread and wakes the loop.
+  // Thread safety: any thread. The loop must outlive the call.
+  template <class F>
+  void call_soon_threadsafe(F f) {
+    post_threadsafe(new internal::CallbackImpl<F>(std::move(f)));
+  }
+
+  // Calls `f` on the loop thread whenever `fd` is readable (writable), until
+  // removed. One reader and one writer per fd; adding replaces the callback.
+  // Errors: RuntimeError if a task is awaiting the same fd and direction;
+  //   std::system_error if epoll rejects the fd (e.g. a regular file).
+  void add_reader(int fd, std::function<void()> f);
+  void add_writer(int fd, std::function<void()> f);
+  // True if a callback was registered.
+  bool remove_reader(int fd);
+  bool remove_writer(int fd);
+
+  // Runs `f` on the loop thread each time signal `sig` arrives (self-pipe,
+  // so the handler body is not limited to async-signal-safe calls).
+  // Replaces a previous handler for `sig` on this loop.
+  // Errors: std::invalid_argument for SIGKILL/SIGSTOP or an out-of-range
+  //   number; RuntimeError if another loop already handles `sig`.
+  void add_signal_handler(int sig, std::function<void()> f);
+  // Restores the previous disposition. True if a handler was removed.
+  bool remove_signal_handler(int sig);
+
+  // The handler for errors nobody else can receive: exceptions thrown by
+  // callbacks, tasks whose exception was never retrieved, slow steps in
+  // debug mode. The default prints to stderr.
+  using ExceptionHandler = std::function<void(EventLoop&, const ErrorContext&)>;
+  void set_exception_handler(ExceptionHandler h) { exception_handler_ = std::move(h); }
+  void call_exception_handler(const ErrorContext& context);
+  static void default_exception_handler(const ErrorContext& context);
+
+  void set_debug(bool on) noexcept { debug_ = on; }
+  bool get_debug() const noexcept { return debug_; }
+  void set_slow_callback_duration(Duration d) noexcept { slow_callback_ns_ = d.count(); }
+  bool virtual_clock() const noexcept { return virtual_clock_; }
+
+  // The executor for run_in_executor/to_thread, made on first use with
+  // min(32, cores + 4) threads. Errors: RuntimeError after close().
+  ThreadPoolExecutor& default_executor();
+  // Replaces the default executor's size (before first use or after one
+  // finished). Errors: std::invalid_argument if max_workers is 0.
+  void set_default_executor_workers(std::size_t max_workers);
+
+  // Requests cancellation of every pending task (asyncio's shutdown step).
+  void cancel_all_tasks(const std::string& message = {});
+  // Number of tasks created on this loop and not yet done.
+  std::size_t pending_task_count() const noexcept { return tasks_.size(); }
+  // The tasks not yet done (asyncio.all_tasks), oldest first.
+  std::vector<internal::TaskBase*> pending_tasks() {
+    std::vector<internal::TaskBase*> out;
+    out.reserve(tasks_.size());
+    tasks_.for_each([&](internal::TaskBase* t) { out.push_back(t); });
+    return out;
+  }
+
+  // Runs one iteration: polls I/O (without blocking if `block` is false or
+  // something is ready), fires due timers, runs the callbacks ready at its
+  // start. Exposed for tests and for embedding the loop in another one.
+  void run_once(bool block = true);
+
+  // ---- For awaitables built on the loop (sync, streams, net). ----
+  internal::TaskBase* current_task() const noexcept { return current_task_; }
+  void schedule(internal::TaskBase* t) { ready_.push({&EventLoop::step_task, t}); }
+  void add_timer(internal::TimerNode* n) { timers_.push(n); }
+  void remove_timer(internal::TimerNode* n) noexcept {
+    if (n->queued()) timers_.erase(n);
+  }
+  // Registers a one-shot waiter for fd readiness (EPOLLIN or EPOLLOUT).
+  // Errors: RuntimeError if the direction already has a waiter.
+  void add_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w);
+  void remove_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) noexcept;
+  // Executor jobs in flight (the virtual clock does not jump over them).
+  void begin_external_work() noexcept { ++external_work_; }
+  void end_external_work() noexcept { --external_work_; }
+  // Registers a new task (the loop keeps a reference until it is done).
+  void adopt_task(internal::TaskBase* t) {
+    tasks_.push_back(t);
+    schedule(t);
+  }
+  void forget_task(internal::TaskBase* t) noexcept { tasks_.erase(t); }
+
+ private:
+  struct FdState {
+    internal::IoWaiter* reader = nullptr;
+    internal::IoWaiter* writer = nullptr;
+    std::uint32_t registered = 0;  // events in the epoll set
+    bool in_epoll = false;
+  };
+  struct CallbackWaiter;
+
+  std::int64_t now_ns() const noexcept {
+    return virtual_clock_ ? virtual_now_ns_ : real_now_ns();
+  }
+  static std::int64_t real_now_ns() noexcept {
+    return std::chrono::duration_cast<Duration>(Clock::now().time_since_epoch()).count();
+  }
+  static void run_handle(void* p) noexcept;
+  static void step_task(void* p) noexcept;
+  static void fire_handle_timer(internal::TimerNode* n) noexcept;
+  void post_threadsafe(internal::CallbackNode* node);
+  void drain_threadsafe();
+  void poll_io(std::int64_t timeout_ns);
+  void dispatch_io(int fd, std::uint32_t direction, std::uint32_t events) noexcept;
+  void fire_timers();
+  void run_ready(std::size_t n);
+  void run_ready_debug(std::size_t n);
+  void update_interest(int fd, FdState& st);
+  FdState& fd_state(int fd);
+  void read_signals();
+  void set_callback_io(int fd, std::uint32_t direction, std::function<void()> f);
+  bool remove_callback_io(int fd, std::uint32_t direction);
+
+  static thread_local EventLoop* tls_current_;
+
+  internal::ReadyQueue ready_;
+  internal::TimerHeap timers_;
+  internal::IntrusiveList<internal::TaskBase> tasks_;
+  internal::TaskBase* current_task_ = nullptr;
+  std::int64_t virtual_now_ns_ = 0;
+  std::int64_t slow_callback_ns_;
+  std::uint64_t tick_ = 0;
+  std::size_t io_waiters_ = 0;
+  std::size_t external_work_ = 0;
+  bool virtual_clock_;
+  bool debug_;
+  bool running_ = false;
+  bool stopping_ = false;
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int signal_pipe_[2] = {-1, -1};
+  std::vector<FdState> fds_;
+  std::vector<std::unique_ptr<CallbackWaiter>> callback_waiters_;
+
+  std::mutex threadsafe_mu_;
+  std::vector<internal::CallbackNode*> threadsafe_queue_;
+  std::atomic<bool> wake_pending_{false};
+
+  struct SignalSlot {
+    std::function<void()> handler;
+    struct sigaction previous;
+    bool installed = false;
+  };
+  std::vector<SignalSlot> signals_;
+
+  ExceptionHandler exception_handler_;
+  std::unique_ptr<ThreadPoolExecutor> executor_;
+  std::size_t executor_workers_ = 0;
+};
+
+// The loop running on this thread. Errors: RuntimeError if none.
+inline EventLoop& current_loop() {
+  EventLoop* l = EventLoop::current();
+  if (l == nullptr) throw RuntimeError("corio: no running event loop on this thread");
+  return *l;
+}
+
+inline void internal::TaskBase::schedule() noexcept { loop_->schedule(this); }
+
+inline internal::TaskBase* internal::current_task_base() noexcept {
+  EventLoop* l = EventLoop::current();
+  return l ? l->current_task() : nullptr;
+}
+
+// Awaitable: suspends the current task until `fd` is readable (EPOLLIN), or
+// writable (EPOLLOUT), or in error/hang-up (the next I/O call tells which).
+// Errors: RuntimeError if another task already waits on the same fd and
+//   direction. Cancellation: the waiter is removed; nothing else changes.
+class [[nodiscard]] FdReady : private internal::Suspension, private internal::IoWaiter {
+ public:
+  FdReady(int fd, std::uint32_t direction) noexcept
+      : Suspension(&FdReady::detach), IoWaiter{&FdReady::on_ready, false}, fd_(fd), direction_(direction) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!suspend(h)) return false;
+    loop_ = task()->loop();
+    try {
+      loop_->add_io_waiter(fd_, direction_, this);
+    } catch (...) {
+      task()->cancel_target_ = nullptr;
+      throw;
+    }
+    return true;
+  }
+  void await_resume() const { check_cancelled_or_pending(); }
+
+ private:
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<FdReady*>(s);
+    self->loop_->remove_io_waiter(self->fd_, self->direction_, self);
+  }
+  static void on_ready(IoWaiter* w, std::uint32_t) noexcept { static_cast<FdReady*>(w)->wake(); }
+  int fd_;
+  std::uint32_t direction_;
+  EventLoop* loop_ = nullptr;
+};
+
+FdReady wait_readable(int fd) noexcept;
+FdReady wait_writable(int fd) noexcept;
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_EVENT_LOOP_H_

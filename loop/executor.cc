@@ -1,0 +1,56 @@
+#include "corio/loop/executor.h"
+
+#include <stdexcept>
+
+namespace corio {
+
+ThreadPoolExecutor::ThreadPoolExecutor(std::size_t max_workers) : max_workers_(max_workers) {
+  if (max_workers == 0) throw std::invalid_argument("corio: executor needs at least one worker");
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor() { shutdown(true); }
+
+void ThreadPoolExecutor::submit(internal::UniqueFunction job) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (shutdown_) throw RuntimeError("corio: executor is shut down");
+  jobs_.push_back(std::move(job));
+  if (idle_ == 0 && threads_.size() < max_workers_) {
+    threads_.emplace_back([this] { worker(); });
+  } else {
+    lock.unlock();
+    cv_.notify_one();
+  }
+}
+
+void ThreadPoolExecutor::shutdown(bool wait) {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+    if (!wait) jobs_.clear();
+    threads.swap(threads_);
+  }
+  cv_.notify_all();
+  for (auto& t : threads) t.join();
+}
+
+void ThreadPoolExecutor::worker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (jobs_.empty()) {
+      if (shutdown_) return;
+      ++idle_;
+      cv_.wait(lock, [this] { return shutdown_ || !jobs_.empty(); });
+      --idle_;
+      continue;
+    }
+    internal::UniqueFunction job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();  // exceptions are caught inside the job wrappers
+    job = internal::UniqueFunction();
+    lock.lock();
+  }
+}
+
+}  // namespace corio

@@ -1,0 +1,223 @@
+// Future<T>: a value that is set later (asyncio.Future), for bridging
+// callback APIs and threads into tasks.
+//
+// A Future is a shared handle to one result. Any number of tasks may await
+// it; each gets the value (a copy for `co_await fut`, a move for
+// `co_await std::move(fut)`) or the rethrown exception. The completing side
+// calls set_result/set_exception on the loop thread, or the *_threadsafe
+// forms from any thread.
+//
+// Errors: set_* on a done future throws InvalidStateError; result() of a
+//   pending future throws InvalidStateError; a cancelled future raises
+//   CancelledError to its awaiters.
+// Thread safety: copies of a Future may be held on any thread (atomic count);
+//   only set_result_threadsafe/set_exception_threadsafe may be called off the
+//   loop thread.
+// Cancellation: a task cancelled while awaiting stops waiting; the future
+//   itself is not cancelled (others may be waiting; use cancel() for that).
+#ifndef CORIO_LOOP_FUTURE_H_
+#define CORIO_LOOP_FUTURE_H_
+
+#include <atomic>
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/task_base.h"
+
+namespace corio {
+
+namespace internal {
+
+template <class T>
+using StoredValue = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+class FutureState : public FrameAllocated {
+ public:
+  explicit FutureState(EventLoop* l) noexcept : loop(l) {}
+  void ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void unref() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  void complete() noexcept {
+    done = true;
+    notify_all(waiters);
+  }
+
+  std::atomic<std::uint32_t> refs{1};
+  EventLoop* loop;
+  IntrusiveList<DoneWaiter> waiters;
+  std::optional<StoredValue<T>> value;
+  std::exception_ptr error;
+  bool done = false;
+  bool cancelled = false;
+};
+
+template <class T, bool kMove>
+class FutureAwaiter final : Suspension, DoneWaiter {
+ public:
+  explicit FutureAwaiter(FutureState<T>* s) noexcept : Suspension(&FutureAwaiter::detach), s_(s) {
+    on_done = &FutureAwaiter::on_done_impl;
+  }
+  bool await_ready() const noexcept { return s_->done; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!suspend(h)) return false;
+    s_->waiters.push_back(this);
+    return true;
+  }
+  T await_resume() {
+    check_cancelled();
+    if (s_->error) std::rethrow_exception(s_->error);
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (kMove) {
+      return std::move(*s_->value);
+    } else {
+      return *s_->value;
+    }
+  }
+
+ private:
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<FutureAwaiter*>(s);
+    if (self->linked()) self->s_->waiters.erase(self);
+  }
+  static void on_done_impl(DoneWaiter* w) noexcept { static_cast<FutureAwaiter*>(w)->wake(); }
+  FutureState<T>* s_;
+};
+
+}  // namespace internal
+
+template <class T = void>
+class Future {
+ public:
+  using Value = internal::StoredValue<T>;
+
+  // A pending future bound to `loop`.
+  explicit Future(EventLoop& loop) : s_(new internal::FutureState<T>(&loop)) {}
+  // A pending future bound to the running loop. Errors: RuntimeError if none.
+  Future() : Future(current_loop()) {}
+  Future(const Future& o) noexcept : s_(o.s_) { s_->ref(); }
+  Future(Future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Future& operator=(Future o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Future() {
+    if (s_) s_->unref();
+  }
+
+  bool done() const noexcept { return s_->done; }
+  bool cancelled() const noexcept { return s_->cancelled; }
+  EventLoop& loop() const noexcept { return *s_->loop; }
+
+  // Completes the future and wakes its awaiters.
+  // Errors: InvalidStateError if already done.
+  template <class... A>
+  void set_result(A&&... value) {
+    check_pending();
+    s_->value.emplace(std::forward<A>(value)...);
+    s_->complete();
+  }
+  void set_exception(std::exception_ptr e) {
+    check_pending();
+    if (!e) throw InvalidStateError("corio: set_exception with a null exception");
+    s_->error = std::move(e);
+    s_->complete();
+  }
+  // Cancels the future: awaiters get CancelledError. False if already done.
+  bool cancel(std::string message = {}) noexcept {
+    if (s_->done) return false;
+    s_->cancelled = true;
+    s_->error = std::make_exception_ptr(CancelledError(std::move(message)));
+    s_->complete();
+    return true;
+  }
+
+  // set_result from any thread: delivered on the loop thread. If the future
+  // is done by then (e.g. cancelled), the value is dropped.
+  // Errors: none here. Thread safety: any thread; the loop must outlive it.
+  template <class... A>
+  void set_result_threadsafe(A&&... value) const {
+    Value v(std::forward<A>(value)...);
+    internal::FutureState<T>* s = s_;
+    s->ref();
+    s->loop->call_soon_threadsafe([s, v = std::move(v)]() mutable {
+      if (!s->done) {
+        s->value.emplace(std::move(v));
+        s->complete();
+      }
+      s->unref();
+    });
+  }
+  void set_exception_threadsafe(std::exception_ptr e) const {
+    internal::FutureState<T>* s = s_;
+    s->ref();
+    s->loop->call_soon_threadsafe([s, e = std::move(e)]() mutable {
+      if (!s->done) {
+        s->error = std::move(e);
+        s->complete();
+      }
+      s->unref();
+    });
+  }
+
+  // The value. Errors: InvalidStateError if pending; rethrows the exception.
+  const Value& result() const {
+    if (!s_->done) throw InvalidStateError("corio: future is not done");
+    if (s_->error) std::rethrow_exception(s_->error);
+    return *s_->value;
+  }
+  // The exception or null. Errors: InvalidStateError if pending;
+  // CancelledError if cancelled.
+  std::exception_ptr exception() const {
+    if (!s_->done) throw InvalidStateError("corio: future is not done");
+    if (s_->cancelled) std::rethrow_exception(s_->error);
+    return s_->error;
+  }
+
+  // Calls fn(Future) via call_soon once done (at once if already done).
+  template <class F>
+  void add_done_callback(F fn) {
+    if (s_->done) {
+      s_->loop->call_soon([fn = std::move(fn), self = *this]() mutable { fn(self); });
+      return;
+    }
+    s_->waiters.push_back(new DoneCallback<F>(*this, std::move(fn)));
+  }
+
+  internal::FutureAwaiter<T, false> operator co_await() const& noexcept { return internal::FutureAwaiter<T, false>(s_); }
+  internal::FutureAwaiter<T, true> operator co_await() && noexcept { return internal::FutureAwaiter<T, true>(s_); }
+
+ private:
+  void check_pending() const {
+    if (s_->done) throw InvalidStateError("corio: future is already done");
+  }
+  template <class F>
+  struct DoneCallback final : internal::DoneWaiter, internal::FrameAllocated {
+    DoneCallback(Future f, F fn) : fut(std::move(f)), fn(std::move(fn)) { on_done = &DoneCallback::fire; }
+    static void fire(internal::DoneWaiter* w) noexcept {
+      auto* self = static_cast<DoneCallback*>(w);
+      try {
+        self->fut.loop().call_soon([fn = std::move(self->fn), f = self->fut]() mutable { fn(f); });
+      } catch (...) {
+      }
+      delete self;
+    }
+    Future fut;
+    F fn;
+  };
+
+  internal::FutureState<T>* s_;
+};
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_FUTURE_H_

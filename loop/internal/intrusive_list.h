@@ -1,0 +1,80 @@
+// A doubly-linked intrusive list: nodes live in their owners (usually an
+// awaiter inside a coroutine frame), so waiting never allocates.
+#ifndef CORIO_LOOP_INTERNAL_INTRUSIVE_LIST_H_
+#define CORIO_LOOP_INTERNAL_INTRUSIVE_LIST_H_
+
+#include <cassert>
+#include <cstddef>
+
+namespace corio::internal {
+
+struct ListNode {
+  ListNode* prev = nullptr;
+  ListNode* next = nullptr;
+  bool linked() const noexcept { return prev != nullptr; }
+};
+
+// FIFO list of T, where T derives from ListNode. Not thread-safe.
+template <class T>
+class IntrusiveList {
+ public:
+  IntrusiveList() noexcept { head_.prev = head_.next = &head_; }
+  IntrusiveList(const IntrusiveList&) = delete;
+  IntrusiveList& operator=(const IntrusiveList&) = delete;
+
+  bool empty() const noexcept { return head_.next == &head_; }
+  std::size_t size() const noexcept { return size_; }
+
+  void push_back(T* item) noexcept {
+    ListNode* n = item;
+    assert(!n->linked());
+    n->prev = head_.prev;
+    n->next = &head_;
+    head_.prev->next = n;
+    head_.prev = n;
+    ++size_;
+  }
+  void push_front(T* item) noexcept {
+    ListNode* n = item;
+    assert(!n->linked());
+    n->next = head_.next;
+    n->prev = &head_;
+    head_.next->prev = n;
+    head_.next = n;
+    ++size_;
+  }
+  T* front() const noexcept { return empty() ? nullptr : static_cast<T*>(head_.next); }
+  T* back() const noexcept { return empty() ? nullptr : static_cast<T*>(head_.prev); }
+  T* pop_front() noexcept {
+    if (empty()) return nullptr;
+    T* item = static_cast<T*>(head_.next);
+    erase(item);
+    return item;
+  }
+  // Unlinks `item`, which must be in this list.
+  void erase(T* item) noexcept {
+    ListNode* n = item;
+    assert(n->linked());
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = nullptr;
+    --size_;
+  }
+  // Visits every item; `fn` must not unlink others than the one it is given.
+  template <class F>
+  void for_each(F&& fn) {
+    for (ListNode* n = head_.next; n != &head_;) {
+      ListNode* next = n->next;
+      fn(static_cast<T*>(n));
+      n = next;
+    }
+  }
+
+ private:
+  ListNode head_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace corio::internal
+
+#endif  // CORIO_LOOP_INTERNAL_INTRUSIVE_LIST_H_

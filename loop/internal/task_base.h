@@ -1,0 +1,222 @@
+// The type-erased state of a scheduled task, and the protocol by which a
+// suspended task is woken or cancelled. Leaf awaitables (sleep, Future, fd
+// readiness, and sync's primitives) are built on `Suspension`.
+//
+// The protocol, in one place:
+//  * A task runs in steps on its loop. While it is suspended, it has at most
+//    one `CancelTarget`: the awaiter it is suspended on.
+//  * `TaskBase::cancel()` asks that target to take the cancellation
+//    (`try_cancel`). A `Suspension` detaches itself from what it waited on
+//    and reschedules the task, whose await_resume then throws CancelledError.
+//    An awaiter that waits on another task forwards the request to it.
+//  * When a source wakes a waiter normally it clears the target first; a
+//    cancel that arrives between that wake and the task's next step is kept
+//    pending (`must_cancel_`) and delivered at the next suspension point, so
+//    nothing the wake handed over (a lock, an item, a permit) is lost.
+//    Awaiters whose wake carries nothing (sleep, yield, Event::wait, fd
+//    readiness) deliver such a late cancel right away at resume.
+#ifndef CORIO_LOOP_INTERNAL_TASK_BASE_H_
+#define CORIO_LOOP_INTERNAL_TASK_BASE_H_
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/internal/intrusive_list.h"
+
+namespace corio {
+class EventLoop;
+}  // namespace corio
+
+namespace corio::internal {
+
+class PromiseBase;
+
+
+// Where a suspended task can be interrupted. `try_cancel` returns true when
+// it has taken over delivering the cancellation.
+struct CancelTarget {
+  bool (*try_cancel)(CancelTarget* self) noexcept;
+};
+
+// A node in a task's or future's list of things to notify on completion.
+// `on_done` runs synchronously, on the loop thread, when the source finishes.
+struct DoneWaiter : ListNode {
+  void (*on_done)(DoneWaiter* self) noexcept = nullptr;
+};
+
+// Notifies and unlinks every waiter. Waiters may unlink others as they run.
+inline void notify_all(IntrusiveList<DoneWaiter>& waiters) noexcept {
+  while (DoneWaiter* w = waiters.pop_front()) w->on_done(w);
+}
+
+class TaskBase : public ListNode {
+ public:
+  TaskBase(EventLoop* loop, PromiseBase* root_promise, std::coroutine_handle<> root) noexcept
+      : loop_(loop), root_promise_(root_promise), root_(root) {
+    resume_point_ = root;
+  }
+  TaskBase(const TaskBase&) = delete;
+  TaskBase& operator=(const TaskBase&) = delete;
+
+  void ref() noexcept { ++refs_; }
+  void unref() noexcept {
+    if (--refs_ == 0) destroy();
+  }
+
+  // asyncio Task.cancel(): see the protocol above. False if already done.
+  bool cancel(std::string message = {}) noexcept;
+  // asyncio Task.uncancel(): undoes one cancel() request; returns the count
+  // left. At zero a still-pending request is dropped.
+  std::uint32_t uncancel() noexcept {
+    if (cancelling_ > 0) --cancelling_;
+    if (cancelling_ == 0) must_cancel_ = false;
+    return cancelling_;
+  }
+  std::uint32_t cancelling() const noexcept { return cancelling_; }
+
+  // Consumes a pending cancel request, if any.
+  bool take_pending_cancel() noexcept {
+    if (!must_cancel_) return false;
+    must_cancel_ = false;
+    return true;
+  }
+
+  // Queues the task's next step on its loop (defined in event_loop.h).
+  inline void schedule() noexcept;
+
+  bool done() const noexcept { return done_; }
+  bool cancelled() const noexcept { return cancelled_; }
+  EventLoop* loop() const noexcept { return loop_; }
+  // The task's name; "Task-<n>" unless one was given.
+  std::string name() const {
+    return name_.empty() ? "Task-" + std::to_string(id_) : name_;
+  }
+  std::uint64_t id() const noexcept { return id_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const std::string& cancel_message() const noexcept { return cancel_message_; }
+
+  // The task's exception (CancelledError included) once done; marks it as
+  // retrieved, so it is not reported as never retrieved.
+  std::exception_ptr exception_retrieved() noexcept {
+    retrieved_ = true;
+    return exception_;
+  }
+  std::exception_ptr exception_peek() const noexcept { return exception_; }
+
+  void add_waiter(DoneWaiter* w) noexcept { waiters_.push_back(w); }
+  void remove_waiter(DoneWaiter* w) noexcept {
+    if (w->linked()) waiters_.erase(w);
+  }
+
+  // The loop's side of a step (called from EventLoop only).
+  void run_step() noexcept;
+
+  // The awaiter the task is suspended on, if it can be cancelled there.
+  CancelTarget* cancel_target_ = nullptr;
+  // Where the next step resumes.
+  std::coroutine_handle<> resume_point_;
+
+ protected:
+  virtual ~TaskBase();
+
+ private:
+  friend class corio::EventLoop;
+  void finish() noexcept;
+  void destroy() noexcept { delete this; }
+  static std::uint64_t next_id() noexcept {
+    static thread_local std::uint64_t counter = 0;
+    return ++counter;
+  }
+
+  EventLoop* loop_;
+  PromiseBase* root_promise_;
+  std::coroutine_handle<> root_;
+  IntrusiveList<DoneWaiter> waiters_;
+  std::exception_ptr exception_;
+  std::string name_;
+  std::string cancel_message_;
+  std::uint64_t id_ = next_id();
+  std::uint32_t refs_ = 1;  // the loop's, until done
+  std::uint32_t cancelling_ = 0;
+  bool started_ = false;
+  bool must_cancel_ = false;
+  bool done_ = false;
+  bool cancelled_ = false;
+  bool retrieved_ = false;
+};
+
+// The running task on this thread's loop, or nullptr (defined in event_loop.h).
+inline TaskBase* current_task_base() noexcept;
+
+// Base for an awaiter that suspends the current task on some wait source.
+// The derived awaiter supplies `detach`, which unlinks it from the source
+// when the task is cancelled (or its frame is destroyed) while suspended.
+class Suspension : public CancelTarget {
+ public:
+  using DetachFn = void (*)(Suspension* self) noexcept;
+  explicit Suspension(DetachFn detach) noexcept : CancelTarget{&Suspension::try_cancel_impl}, detach_(detach) {}
+  Suspension(const Suspension&) = delete;
+  Suspension& operator=(const Suspension&) = delete;
+  ~Suspension() {
+    if (task_ != nullptr && task_->cancel_target_ == this) {
+      detach_(this);
+      task_->cancel_target_ = nullptr;
+    }
+  }
+
+  // For await_suspend. Registers the current task as suspended here; returns
+  // false (do not suspend; await_resume will throw CancelledError) when a
+  // cancellation is already pending. Throws RuntimeError outside a task.
+  bool suspend(std::coroutine_handle<> h) {
+    task_ = current_task_base();
+    if (task_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
+    if (task_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+    return true;
+  }
+
+  // Wakes the task normally (the source has already unlinked this waiter).
+  void wake() noexcept {
+    task_->cancel_target_ = nullptr;
+    task_->schedule();
+  }
+
+  // For await_resume: throws CancelledError if cancelled while suspended.
+  void check_cancelled() const {
+    if (cancelled_) throw CancelledError(task_->cancel_message());
+  }
+  // For await_resume of a wake that carries nothing: also delivers a cancel
+  // requested after the wake.
+  void check_cancelled_or_pending() const {
+    check_cancelled();
+    if (task_ != nullptr && task_->take_pending_cancel()) throw CancelledError(task_->cancel_message());
+  }
+
+  bool cancelled() const noexcept { return cancelled_; }
+  TaskBase* task() const noexcept { return task_; }
+
+ private:
+  static bool try_cancel_impl(CancelTarget* self) noexcept {
+    auto* s = static_cast<Suspension*>(self);
+    s->detach_(s);
+    s->cancelled_ = true;
+    s->wake();
+    return true;
+  }
+
+  DetachFn detach_;
+  TaskBase* task_ = nullptr;
+  bool cancelled_ = false;
+};
+
+}  // namespace corio::internal
+
+#endif  // CORIO_LOOP_INTERNAL_TASK_BASE_H_

@@ -1,0 +1,109 @@
+// An indexed 4-ary min-heap of timer nodes ordered by (deadline, sequence).
+// Nodes live in their owners (a sleep awaiter's frame, a TimerHandle's
+// state), so scheduling a sleep allocates nothing. Each node knows its heap
+// slot, so cancelling removes it at once in O(log n) instead of leaving a
+// tombstone behind: a million scheduled-then-cancelled timers leave nothing.
+#ifndef CORIO_LOOP_INTERNAL_TIMER_HEAP_H_
+#define CORIO_LOOP_INTERNAL_TIMER_HEAP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace corio::internal {
+
+struct TimerNode {
+  static constexpr std::size_t kNotQueued = static_cast<std::size_t>(-1);
+  std::int64_t deadline = 0;  // loop clock, nanoseconds
+  std::uint64_t seq = 0;      // FIFO among equal deadlines
+  std::size_t index = kNotQueued;
+  void (*fire)(TimerNode* self) noexcept = nullptr;
+  bool queued() const noexcept { return index != kNotQueued; }
+};
+
+class TimerHeap {
+ public:
+  bool empty() const noexcept { return heap_.empty(); }
+  std::size_t size() const noexcept { return heap_.size(); }
+  TimerNode* top() const noexcept { return heap_.empty() ? nullptr : heap_[0].node; }
+
+  void push(TimerNode* n) {
+    n->seq = next_seq_++;
+    heap_.push_back(Entry{n->deadline, n->seq, n});
+    n->index = heap_.size() - 1;
+    sift_up(n->index);
+  }
+
+  void erase(TimerNode* n) noexcept {
+    const std::size_t i = n->index;
+    n->index = TimerNode::kNotQueued;
+    const std::size_t last = heap_.size() - 1;
+    if (i != last) {
+      heap_[i] = heap_[last];
+      heap_[i].node->index = i;
+      heap_.pop_back();
+      if (i > 0 && less(heap_[i], heap_[(i - 1) / kArity])) {
+        sift_up(i);
+      } else {
+        sift_down(i);
+      }
+    } else {
+      heap_.pop_back();
+    }
+  }
+
+  TimerNode* pop() noexcept {
+    TimerNode* n = heap_[0].node;
+    erase(n);
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t kArity = 4;
+  struct Entry {
+    std::int64_t deadline;
+    std::uint64_t seq;
+    TimerNode* node;
+  };
+  static bool less(const Entry& a, const Entry& b) noexcept {
+    return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
+  }
+  void sift_up(std::size_t i) noexcept {
+    Entry e = heap_[i];
+    while (i > 0) {
+      std::size_t parent = (i - 1) / kArity;
+      if (!less(e, heap_[parent])) break;
+      heap_[i] = heap_[parent];
+      heap_[i].node->index = i;
+      i = parent;
+    }
+    heap_[i] = e;
+    e.node->index = i;
+  }
+  void sift_down(std::size_t i) noexcept {
+    const std::size_t n = heap_.size();
+    Entry e = heap_[i];
+    for (;;) {
+      std::size_t first = i * kArity + 1;
+      if (first >= n) break;
+      std::size_t best = first;
+      std::size_t end = first + kArity < n ? first + kArity : n;
+      for (std::size_t c = first + 1; c < end; ++c) {
+        if (less(heap_[c], heap_[best])) best = c;
+      }
+      if (!less(heap_[best], e)) break;
+      heap_[i] = heap_[best];
+      heap_[i].node->index = i;
+      i = best;
+    }
+    heap_[i] = e;
+    e.node->index = i;
+  }
+
+  std::vector<Entry> heap_;
+  std::uint64_t next_seq_ = 0;
+};
+
+}  // namespace corio::internal
+
+#endif  // CORIO_LOOP_INTERNAL_TIMER_HEAP_H_

@@ -1,0 +1,56 @@
+#include "corio/loop/internal/task_base.h"
+
+#include "corio/loop/event_loop.h"
+#include "corio/loop/task.h"
+
+namespace corio::internal {
+
+TaskBase::~TaskBase() {
+  if (done_ && exception_ && !cancelled_ && !retrieved_) {
+    // The last reference is gone and nobody looked at the failure.
+    ErrorContext ctx;
+    ctx.message = "Task exception was never retrieved";
+    ctx.exception = exception_;
+    ctx.task_name = name_;
+    loop_->call_exception_handler(ctx);
+  }
+  if (root_) root_.destroy();
+}
+
+bool TaskBase::cancel(std::string message) noexcept {
+  if (done_) return false;
+  ++cancelling_;
+  if (!message.empty()) cancel_message_ = std::move(message);
+  if (cancel_target_ != nullptr) {
+    CancelTarget* target = cancel_target_;
+    if (target->try_cancel(target)) return true;
+  }
+  must_cancel_ = true;
+  return true;
+}
+
+void TaskBase::run_step() noexcept {
+  if (!started_) {
+    started_ = true;
+    if (must_cancel_) {
+      // Cancelled before it ever ran: the body never starts (asyncio).
+      must_cancel_ = false;
+      root_promise_->exception_ = std::make_exception_ptr(CancelledError(cancel_message_));
+      finish();
+      return;
+    }
+  }
+  resume_point_.resume();
+  if (root_.done()) finish();
+}
+
+void TaskBase::finish() noexcept {
+  done_ = true;
+  exception_ = root_promise_->exception_;
+  if (exception_ && is_cancelled_error(exception_)) cancelled_ = true;
+  loop_->forget_task(this);
+  notify_all(waiters_);
+  unref();  // the loop's reference
+}
+
+}  // namespace corio::internal

@@ -1,0 +1,243 @@
+// TaskHandle<T>: a Task scheduled on the loop (asyncio.Task), and
+// create_task, which makes one.
+//
+// create_task(coro) starts `coro` concurrently on the current loop and
+// returns a handle. The loop keeps the task alive until it finishes, so a
+// dropped handle does not stop it (fire and forget is safe). co_await on the
+// handle gives the result or rethrows; many tasks may await one handle.
+// A task that fails and whose exception nobody retrieves (by awaiting it,
+// result() or exception()) is reported once through the loop's exception
+// handler when its last handle goes away: "Task exception was never
+// retrieved". It is never lost and never terminates the process.
+//
+// Thread safety: handles are for the loop's thread only (no atomic counts).
+// Handles must not outlive their loop.
+#ifndef CORIO_LOOP_TASK_HANDLE_H_
+#define CORIO_LOOP_TASK_HANDLE_H_
+
+#include <coroutine>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/loop/task.h"
+
+namespace corio {
+
+namespace internal {
+
+template <class T>
+class TaskState final : public TaskBase {
+ public:
+  TaskState(EventLoop* loop, typename Task<T>::handle_type h) noexcept : TaskBase(loop, &h.promise(), h), h_(h) {}
+  Promise<T>& promise() noexcept { return h_.promise(); }
+
+ private:
+  typename Task<T>::handle_type h_;
+};
+
+}  // namespace internal
+
+// TaskRef: the untyped part of a task handle (no result access).
+class TaskRef {
+ public:
+  TaskRef() noexcept = default;
+  explicit TaskRef(internal::TaskBase* t) noexcept : t_(t) {
+    if (t_) t_->ref();
+  }
+  TaskRef(const TaskRef& o) noexcept : TaskRef(o.t_) {}
+  TaskRef(TaskRef&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+  TaskRef& operator=(TaskRef o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~TaskRef() {
+    if (t_) t_->unref();
+  }
+  explicit operator bool() const noexcept { return t_ != nullptr; }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.t_ == b.t_; }
+
+  // True once the task finished: value, exception or cancelled.
+  bool done() const noexcept { return t_->done(); }
+  // True if the task finished by CancelledError.
+  bool cancelled() const noexcept { return t_->cancelled(); }
+  // Requests cancellation: CancelledError is raised at the task's current
+  // suspension point (or the next one; before it starts, it never runs).
+  // Returns false if the task is already done (a no-op then).
+  bool cancel(std::string message = {}) noexcept { return t_->cancel(std::move(message)); }
+  // Pending cancel() requests (asyncio Task.cancelling()).
+  std::uint32_t cancelling() const noexcept { return t_->cancelling(); }
+  // Withdraws one cancel() request and returns those left (asyncio).
+  std::uint32_t uncancel() noexcept { return t_->uncancel(); }
+  std::string get_name() const { return t_->name(); }
+  void set_name(std::string name) { t_->set_name(std::move(name)); }
+
+  // The task's exception, or null if it returned a value. Counts as
+  // retrieving it. Errors: InvalidStateError if not done; CancelledError if
+  // the task was cancelled.
+  std::exception_ptr exception() const {
+    check_done();
+    std::exception_ptr e = t_->exception_retrieved();
+    if (t_->cancelled()) std::rethrow_exception(e);
+    return e;
+  }
+
+  // Schedules `fn(TaskRef)` with call_soon once the task is done (at once
+  // if it already is). Errors: none; exceptions from `fn` go to the loop's
+  // exception handler.
+  template <class F>
+  void add_done_callback(F fn) {
+    if (t_->done()) {
+      t_->loop()->call_soon([fn = std::move(fn), self = *this]() mutable { fn(self); });
+      return;
+    }
+    t_->add_waiter(new DoneCallback<F>(t_, std::move(fn)));
+  }
+
+  internal::TaskBase* base() const noexcept { return t_; }
+
+ protected:
+  void check_done() const {
+    if (!t_->done()) throw InvalidStateError("corio: task " + t_->name() + " is not done");
+  }
+
+  template <class F>
+  struct DoneCallback final : internal::DoneWaiter, internal::FrameAllocated {
+    DoneCallback(internal::TaskBase* t, F fn) : task(t), fn(std::move(fn)) { on_done = &DoneCallback::fire; }
+    static void fire(internal::DoneWaiter* w) noexcept {
+      auto* self = static_cast<DoneCallback*>(w);
+      TaskRef ref(self->task);
+      try {
+        ref.t_->loop()->call_soon([fn = std::move(self->fn), ref]() mutable { fn(ref); });
+      } catch (...) {
+      }
+      delete self;
+    }
+    internal::TaskBase* task;
+    F fn;
+  };
+
+  internal::TaskBase* t_ = nullptr;
+};
+
+namespace internal {
+
+// co_await on a TaskHandle: waits for the task to finish. Cancelling the
+// awaiting task cancels the awaited one too (asyncio), and the awaiter then
+// sees how it ended.
+template <class T, bool kMove>
+class JoinAwaiter final : CancelTarget, DoneWaiter {
+ public:
+  explicit JoinAwaiter(TaskState<T>* t) noexcept : CancelTarget{&JoinAwaiter::try_cancel_impl}, t_(t) {
+    on_done = &JoinAwaiter::on_done_impl;
+  }
+  JoinAwaiter(const JoinAwaiter&) = delete;
+  ~JoinAwaiter() {
+    if (linked()) t_->remove_waiter(this);
+    if (self_ != nullptr && self_->cancel_target_ == this) self_->cancel_target_ = nullptr;
+  }
+  bool await_ready() const noexcept { return t_->done(); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    self_ = current_task_base();
+    if (self_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
+    if (self_ == t_) throw RuntimeError("corio: a task cannot await itself");
+    if (self_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    self_->resume_point_ = h;
+    self_->cancel_target_ = this;
+    t_->add_waiter(this);
+    return true;
+  }
+  T await_resume() {
+    if (cancelled_) throw CancelledError(self_->cancel_message());
+    t_->exception_retrieved();
+    if constexpr (kMove) {
+      return t_->promise().take();
+    } else {
+      return t_->promise().ref();
+    }
+  }
+
+ private:
+  static void on_done_impl(DoneWaiter* w) noexcept {
+    auto* self = static_cast<JoinAwaiter*>(w);
+    self->self_->cancel_target_ = nullptr;
+    self->self_->schedule();
+  }
+  static bool try_cancel_impl(CancelTarget* c) noexcept {
+    auto* self = static_cast<JoinAwaiter*>(c);
+    return self->t_->cancel(self->self_->cancel_message());
+  }
+  TaskState<T>* t_;
+  TaskBase* self_ = nullptr;
+  bool cancelled_ = false;
+};
+
+}  // namespace internal
+
+template <class T = void>
+class TaskHandle : public TaskRef {
+ public:
+  TaskHandle() noexcept = default;
+  explicit TaskHandle(internal::TaskState<T>* t) noexcept : TaskRef(t) {}
+
+  // The task's value. Errors: InvalidStateError if not done; rethrows the
+  // task's exception (CancelledError if cancelled).
+  decltype(auto) result() const& {
+    check_done();
+    state()->exception_retrieved();
+    if constexpr (std::is_void_v<T>) {
+      state()->promise().take();
+    } else {
+      return static_cast<const T&>(state()->promise().ref());
+    }
+  }
+
+  // As result(), but moves the value out (for move-only results).
+  T take_result() {
+    check_done();
+    state()->exception_retrieved();
+    return state()->promise().take();
+  }
+
+  // Awaiting an lvalue handle copies the value; awaiting an rvalue
+  // (co_await std::move(h), co_await create_task(...)) moves it out, for
+  // move-only results: do that only as the task's sole awaiter.
+  internal::JoinAwaiter<T, false> operator co_await() const& noexcept { return internal::JoinAwaiter<T, false>(state()); }
+  internal::JoinAwaiter<T, true> operator co_await() && noexcept { return internal::JoinAwaiter<T, true>(state()); }
+
+ private:
+  internal::TaskState<T>* state() const noexcept { return static_cast<internal::TaskState<T>*>(t_); }
+};
+
+// Schedules `coro` on `loop` (which need not be running yet) and returns its
+// handle. `name` shows in debug reports; default "Task-<n>".
+// Errors: RuntimeError if `coro` is empty.
+template <class T>
+TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name = {}) {
+  if (!coro) throw RuntimeError("corio: create_task of an empty Task");
+  auto* state = new internal::TaskState<T>(&loop, coro.release());
+  if (!name.empty()) state->set_name(std::move(name));
+  TaskHandle<T> handle(state);
+  loop.adopt_task(state);
+  return handle;
+}
+
+// Schedules `coro` on the running loop (asyncio.create_task).
+// Errors: RuntimeError if no loop runs on this thread.
+template <class T>
+TaskHandle<T> create_task(Task<T> coro, std::string name = {}) {
+  return create_task(current_loop(), std::move(coro), std::move(name));
+}
+
+// The task running now (asyncio.current_task), or an empty TaskRef.
+inline TaskRef current_task() noexcept { return TaskRef(internal::current_task_base()); }
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_TASK_HANDLE_H_
