@@ -6,9 +6,14 @@
 #include "corio/loop/event_loop.h"
 #include "corio/loop/executor.h"
 #include "corio/loop/future.h"
+#include "corio/loop/gather.h"
 #include "corio/loop/run.h"
+#include "corio/loop/shield.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
+#include "corio/loop/task_group.h"
 #include "corio/loop/task_handle.h"
+#include "corio/loop/timeout.h"
+#include "corio/loop/wait.h"
 
 #endif  // CORIO_LOOP_LOOP_H_

@@ -1,0 +1,67 @@
+// shield: await a task without letting a cancellation of the awaiting task
+// reach it (asyncio.shield).
+//
+//   int v = co_await corio::shield(handle);   // or shield(some_task())
+//
+// If the awaiting task is cancelled, it gets CancelledError at once and the
+// shielded task keeps running (keep its handle to collect the result later;
+// an exception it raises unobserved is reported as never retrieved).
+// Errors: whatever the shielded task raises (CancelledError if it was itself
+//   cancelled directly).
+#ifndef CORIO_LOOP_SHIELD_H_
+#define CORIO_LOOP_SHIELD_H_
+
+#include <coroutine>
+#include <utility>
+
+#include "corio/loop/internal/task_base.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
+
+namespace corio {
+
+template <class T>
+class [[nodiscard]] ShieldAwaiter final : internal::Suspension, internal::DoneWaiter {
+ public:
+  explicit ShieldAwaiter(TaskHandle<T> inner) noexcept : Suspension(&ShieldAwaiter::detach), inner_(std::move(inner)) {
+    on_done = &ShieldAwaiter::on_done_impl;
+  }
+  bool await_ready() const noexcept { return inner_.done(); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!suspend(h)) return false;
+    inner_.base()->add_waiter(this);
+    return true;
+  }
+  T await_resume() {
+    check_cancelled();
+    if constexpr (std::is_void_v<T>) {
+      inner_.result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      return inner_.result();
+    } else {
+      return inner_.take_result();
+    }
+  }
+
+ private:
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<ShieldAwaiter*>(s);
+    self->inner_.base()->remove_waiter(self);
+  }
+  static void on_done_impl(internal::DoneWaiter* w) noexcept { static_cast<ShieldAwaiter*>(w)->wake(); }
+  TaskHandle<T> inner_;
+};
+
+template <class T>
+ShieldAwaiter<T> shield(TaskHandle<T> inner) {
+  return ShieldAwaiter<T>(std::move(inner));
+}
+// Schedules `coro` as a task (on the running loop) and shields it.
+template <class T>
+ShieldAwaiter<T> shield(Task<T> coro) {
+  return ShieldAwaiter<T>(create_task(std::move(coro)));
+}
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_SHIELD_H_

@@ -1,0 +1,178 @@
+// Timeouts: a deadline over a piece of work in the current task
+// (asyncio.timeout / timeout_at / wait_for).
+//
+//   int v = co_await corio::timeout(100ms, fetch());          // Task<T> body
+//   co_await corio::timeout(1s, [&](corio::Timeout& t) -> corio::Task<> {
+//     ...; t.reschedule(corio::current_loop().time() + 1s); ...
+//   });
+//   int w = co_await corio::wait_for(handle, 100ms);           // a TaskHandle
+//
+// How it works: the body runs inline in the current task. When the deadline
+// passes, the scope cancels the task; as the CancelledError leaves the body
+// the scope withdraws its own request (uncancel) and, if no other cancel()
+// is pending on the task, raises TimeoutError instead. So nested timeouts
+// each report their own expiry, and an outer cancel() or an outer timeout
+// that fired at the same time still propagates as CancelledError.
+//
+// Errors: TimeoutError on expiry; whatever the body throws otherwise.
+// Cancellation: a cancel() from elsewhere propagates as CancelledError.
+// A body awaiting a TaskHandle cancels that task on expiry and waits for it
+// to finish (asyncio.wait_for): nothing keeps running behind the timeout.
+#ifndef CORIO_LOOP_TIMEOUT_H_
+#define CORIO_LOOP_TIMEOUT_H_
+
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/loop/internal/timer_heap.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
+
+namespace corio {
+
+// Timeout: the scope object a timeout body may use to move its deadline.
+// Thread safety: loop thread only.
+class Timeout {
+ public:
+  enum class State { kCreated, kEntered, kExpiring, kExpired, kExited };
+
+  explicit Timeout(std::optional<TimePoint> when) noexcept : when_(when) {}
+  Timeout(const Timeout&) = delete;
+  Timeout& operator=(const Timeout&) = delete;
+  ~Timeout() { cancel_timer(); }
+
+  // The deadline, or nullopt for none.
+  std::optional<TimePoint> when() const noexcept { return when_; }
+  // Moves the deadline (nullopt: no deadline). A deadline already past
+  // expires on the next loop iteration.
+  // Errors: RuntimeError unless the scope is active and has not expired.
+  void reschedule(std::optional<TimePoint> when) {
+    if (state_ != State::kEntered) throw RuntimeError("corio::Timeout: reschedule outside an active, unexpired scope");
+    cancel_timer();
+    when_ = when;
+    arm();
+  }
+  // True once the deadline has passed and the scope cancelled the task.
+  bool expired() const noexcept { return state_ == State::kExpiring || state_ == State::kExpired; }
+
+  // ---- Used by timeout()/timeout_at(). ----
+  void enter() {
+    task_ = internal::current_task_base();
+    if (task_ == nullptr) throw RuntimeError("corio::timeout used outside a task");
+    loop_ = task_->loop();
+    cancelling_at_entry_ = task_->cancelling();
+    state_ = State::kEntered;
+    arm();
+  }
+  // Ends the scope after the body finished with `error` (null if it
+  // returned): rethrows it, or TimeoutError in its place (see above).
+  void exit(std::exception_ptr error) {
+    cancel_timer();
+    if (state_ == State::kExpiring) {
+      state_ = State::kExpired;
+      if (task_->uncancel() <= cancelling_at_entry_ && error && is_cancelled_error(error)) {
+        throw TimeoutError();
+      }
+    } else {
+      state_ = State::kExited;
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  struct Timer : internal::TimerNode {
+    Timeout* owner;
+  };
+  void arm() {
+    if (!when_) return;
+    timer_.owner = this;
+    timer_.deadline = when_->time_since_epoch().count();
+    timer_.fire = &Timeout::on_timer;
+    loop_->add_timer(&timer_);
+  }
+  void cancel_timer() noexcept {
+    if (loop_ != nullptr) loop_->remove_timer(&timer_);
+  }
+  static void on_timer(internal::TimerNode* n) noexcept {
+    Timeout* self = static_cast<Timer*>(n)->owner;
+    self->state_ = State::kExpiring;
+    self->task_->cancel();
+  }
+
+  std::optional<TimePoint> when_;
+  internal::TaskBase* task_ = nullptr;
+  EventLoop* loop_ = nullptr;
+  Timer timer_;
+  std::uint32_t cancelling_at_entry_ = 0;
+  State state_ = State::kCreated;
+};
+
+namespace internal {
+
+template <class T, class Body>
+Task<T> run_timeout_scope(std::optional<TimePoint> when, Body body) {
+  Timeout scope(when);
+  scope.enter();
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await body(scope);
+      value.emplace();
+    } else {
+      value.emplace(co_await body(scope));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  scope.exit(error);
+  if constexpr (!std::is_void_v<T>) co_return std::move(*value);
+}
+
+template <class F>
+using ScopeResult = typename std::invoke_result_t<F&, Timeout&>::value_type;
+
+}  // namespace internal
+
+// timeout_at(when, body): runs `body` (a Task<T>, or a callable taking
+// Timeout& and returning Task<T>) with an absolute deadline on the loop's
+// clock; nullopt means none (the scope can still be rescheduled).
+template <class T>
+Task<T> timeout_at(std::optional<TimePoint> when, Task<T> body) {
+  return internal::run_timeout_scope<T>(when, [b = std::move(body)](Timeout&) mutable { return std::move(b); });
+}
+template <class F>
+  requires std::is_invocable_v<F&, Timeout&>
+Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when, F body) {
+  return internal::run_timeout_scope<internal::ScopeResult<F>>(when, std::move(body));
+}
+
+// timeout(delay, body): timeout_at(now + delay, body); nullopt: no deadline.
+template <class Body>
+auto timeout(std::optional<Duration> delay, Body body) {
+  std::optional<TimePoint> when;
+  if (delay) when = current_loop().time() + *delay;
+  return timeout_at(when, std::move(body));
+}
+
+// wait_for(aw, delay): awaits a Task<T> or TaskHandle<T> for at most
+// `delay`. On expiry the work is cancelled, waited for, and TimeoutError is
+// raised (asyncio.wait_for).
+template <class T>
+Task<T> wait_for(Task<T> aw, Duration delay) {
+  return timeout(delay, std::move(aw));
+}
+template <class T>
+Task<T> wait_for(TaskHandle<T> aw, Duration delay) {
+  return timeout(delay, [h = std::move(aw)](Timeout&) -> Task<T> { co_return co_await h; });
+}
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_TIMEOUT_H_
