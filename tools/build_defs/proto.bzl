@@ -10,12 +10,19 @@ in package `p` it defines:
 load(":copts.bzl", "corio_cc_library")
 
 def corio_cc_grpc_library(name, src, deps = [], grpc = True, visibility = None):
+    """C++ message (and, with grpc, service) code for one .proto file.
+
+    Args:
+      name: the cc_library to define.
+      src: the .proto file, in this package.
+      deps: cc_library targets the generated code needs (imported protos).
+      grpc: also run grpc_cpp_plugin for service stubs.
+      visibility: of the cc_library.
+    """
     stem = src[:-len(".proto")]
     outs = [stem + ".pb.h", stem + ".pb.cc"]
     if grpc:
         outs += [stem + ".grpc.pb.h", stem + ".grpc.pb.cc"]
-    pkg = native.package_name()
-    out_dir = "$(GENDIR)/" + pkg if pkg else "$(GENDIR)"
     cmd = "protoc --proto_path=. --proto_path=/usr/include --cpp_out=$(GENDIR)"
     if grpc:
         cmd += " --grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin)"
