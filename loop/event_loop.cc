@@ -153,7 +153,11 @@ void EventLoop::run_forever() {
       tls_current_ = nullptr;
     }
   } reset{this};
-  while (!stopping_) run_once(true);
+  // At least one iteration: a stop() requested before run_forever() still
+  // lets the callbacks that are ready now run (asyncio does the same).
+  do {
+    run_once(true);
+  } while (!stopping_);
 }
 
 void EventLoop::stop_threadsafe() {

@@ -212,12 +212,14 @@ class EventLoop {
   }
   template <class F>
   TimerHandle call_at(TimePoint when, F f) {
+    // The state starts with one reference, which is the heap's (it moves to
+    // the ready queue when the timer fires); `h` adds the user's. Taking
+    // another one here for the heap leaked every timer's state.
     auto* s = new internal::HandleImpl<F>(this, std::move(f));
     TimerHandle h(s);
     s->timer.deadline = when.time_since_epoch().count();
     s->timer.fire = &EventLoop::fire_handle_timer;
     s->timer.owner = s;
-    s->ref();  // the heap's reference
     timers_.push(&s->timer);
     return h;
   }

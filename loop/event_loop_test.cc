@@ -1,0 +1,646 @@
+// Tests for EventLoop's core: running and stopping, callbacks and their
+// order, handles, the exception handler, and one loop per thread.
+#include "corio/loop/event_loop.h"
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "corio/loop/run.h"
+#include "corio/loop/sleep.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
+#include "corio/loop/testing/co_test.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace corio {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+
+LoopOptions virtual_clock() {
+  LoopOptions o;
+  o.virtual_clock = true;
+  return o;
+}
+
+// ---- run_forever / stop ----
+
+TEST(EventLoopRun, RunForeverReturnsAfterStopFromCallback) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("stop");
+    loop.stop();
+  });
+  loop.run_forever();
+  order.push_back("returned");
+  EXPECT_THAT(order, ElementsAre("stop", "returned"));
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST(EventLoopRun, IsRunningOnlyInsideRunForever) {
+  EventLoop loop;
+  bool inside = false;
+  loop.call_soon([&] {
+    inside = loop.is_running();
+    loop.stop();
+  });
+  EXPECT_FALSE(loop.is_running());
+  loop.run_forever();
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST(EventLoopRun, StopRunsTheRestOfTheCurrentBatchOnly) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.stop();
+    loop.call_soon([&] { order.push_back("c"); });  // next iteration
+  });
+  loop.call_soon([&] { order.push_back("b"); });  // already ready
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("a", "b"));
+
+  // The loop can run again; what was queued is still there.
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("a", "b", "c"));
+}
+
+// Regression: stop() before run_forever() made run_forever() return without
+// running anything, although stop() promises that the callbacks ready now
+// run first (asyncio runs one iteration in that case).
+TEST(EventLoopRun, StopBeforeRunForeverRunsOneIteration) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.call_soon([&] { order.push_back("ready"); });
+  loop.stop();
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("ready"));
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST(EventLoopRun, RunForeverCanBeRestartedAfterStop) {
+  EventLoop loop;
+  int runs = 0;
+  for (int i = 0; i < 3; ++i) {
+    loop.call_soon([&] {
+      ++runs;
+      loop.stop();
+    });
+    loop.run_forever();
+  }
+  EXPECT_EQ(runs, 3);
+}
+
+TEST(EventLoopRun, RunOnceWithoutBlockingReturnsWhenIdle) {
+  EventLoop loop;
+  loop.run_once(/*block=*/false);  // nothing scheduled: must not hang
+  int n = 0;
+  loop.call_soon([&] { ++n; });
+  loop.run_once(false);
+  EXPECT_EQ(n, 1);
+}
+
+// ---- run_until_complete and corio::run ----
+
+Task<int> add_later(int a, int b) {
+  co_await sleep(10ms);
+  co_return a + b;
+}
+
+Task<int> fail_later() {
+  co_await sleep(10ms);
+  throw std::out_of_range("later");
+}
+
+TEST(EventLoopRunUntilComplete, ReturnsTheTaskValue) {
+  EventLoop loop(virtual_clock());
+  EXPECT_EQ(run_until_complete(loop, add_later(2, 3)), 5);
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST(EventLoopRunUntilComplete, RethrowsTheTaskException) {
+  EventLoop loop(virtual_clock());
+  EXPECT_THROW(run_until_complete(loop, fail_later()), std::out_of_range);
+}
+
+TEST(EventLoopRunUntilComplete, ThrowsRuntimeErrorIfStoppedFirst) {
+  EventLoop loop(virtual_clock());
+  auto task = create_task(loop, add_later(1, 1));
+  loop.call_soon([&] { loop.stop(); });
+  EXPECT_THROW(run_until_complete(loop, task), RuntimeError);
+  EXPECT_FALSE(task.done());
+  // Finishing it later still works.
+  EXPECT_EQ(run_until_complete(loop, task), 2);
+}
+
+TEST(EventLoopRunUntilComplete, DoneTaskReturnsWithoutRunning) {
+  EventLoop loop(virtual_clock());
+  auto task = create_task(loop, add_later(4, 4));
+  EXPECT_EQ(run_until_complete(loop, task), 8);
+  EXPECT_TRUE(task.done());
+  EXPECT_EQ(task.result(), 8);
+}
+
+TEST(CorioRun, ReturnsTheValueOfMain) {
+  LoopOptions options;
+  options.virtual_clock = true;
+  EXPECT_EQ(corio::run(add_later(20, 22), options), 42);
+}
+
+TEST(CorioRun, RethrowsTheExceptionOfMainWithItsType) {
+  LoopOptions options;
+  options.virtual_clock = true;
+  EXPECT_THROW(corio::run(fail_later(), options), std::out_of_range);
+}
+
+TEST(CorioRun, CancelsLeftoverTasksBeforeReturning) {
+  bool leftover_cancelled = false;
+  auto main_task = [](bool& flag) -> Task<int> {
+    create_task([](bool& f) -> Task<> {
+      try {
+        co_await sleep(1h);
+      } catch (const CancelledError&) {
+        f = true;
+        throw;
+      }
+    }(flag));
+    co_await sleep(1ms);
+    co_return 7;
+  };
+  LoopOptions options;
+  options.virtual_clock = true;
+  EXPECT_EQ(corio::run(main_task(leftover_cancelled), options), 7);
+  EXPECT_TRUE(leftover_cancelled);
+}
+
+TEST(CorioRun, ThrowsInsideARunningLoop) {
+  EventLoop loop;
+  bool threw = false;
+  loop.call_soon([&] {
+    try {
+      corio::run(add_later(1, 2));
+    } catch (const RuntimeError&) {
+      threw = true;
+    }
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_TRUE(threw);
+}
+
+// ---- time() ----
+
+TEST(EventLoopTime, IsMonotonic) {
+  EventLoop loop;
+  TimePoint prev = loop.time();
+  for (int i = 0; i < 1000; ++i) {
+    TimePoint now = loop.time();
+    EXPECT_GE(now, prev);
+    prev = now;
+  }
+}
+
+TEST(EventLoopTime, TimerCallbackSeesItsDeadlinePassed) {
+  EventLoop loop;
+  TimePoint seen{};
+  TimerHandle h = loop.call_later(2ms, [&] {
+    seen = loop.time();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_GE(seen, h.when());
+}
+
+// ---- call_soon ----
+
+TEST(EventLoopCallSoon, RunsInFifoOrder) {
+  EventLoop loop;
+  std::vector<int> order;
+  for (int i = 0; i < 5000; ++i) loop.call_soon([&order, i] { order.push_back(i); });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  ASSERT_EQ(order.size(), 5000u);
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(order[i], i);
+}
+
+TEST(EventLoopCallSoon, CallbackScheduledFromCallbackRunsAfterThoseAlreadyQueued) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.call_soon([&] {
+    order.push_back("a");
+    loop.call_soon([&] {
+      order.push_back("c");
+      loop.stop();
+    });
+  });
+  loop.call_soon([&] { order.push_back("b"); });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("a", "b", "c"));
+}
+
+TEST(EventLoopCallSoon, AcceptsMoveOnlyCallables) {
+  EventLoop loop;
+  auto p = std::make_unique<int>(5);
+  int got = 0;
+  loop.call_soon([&got, p = std::move(p)] { got = *p; });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(got, 5);
+}
+
+// ---- call_later / call_at ----
+
+TEST(EventLoopCallLater, RunsInDeadlineOrder) {
+  EventLoop loop(virtual_clock());
+  std::vector<int> order;
+  loop.call_later(30ms, [&] {
+    order.push_back(30);
+    loop.stop();
+  });
+  loop.call_later(10ms, [&] { order.push_back(10); });
+  loop.call_later(20ms, [&] { order.push_back(20); });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre(10, 20, 30));
+}
+
+TEST(EventLoopCallAt, EqualDeadlinesRunInSchedulingOrder) {
+  EventLoop loop(virtual_clock());
+  std::vector<int> order;
+  const TimePoint when = loop.time() + 5ms;
+  for (int i = 0; i < 10; ++i) loop.call_at(when, [&order, i] { order.push_back(i); });
+  loop.call_at(when, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+}
+
+TEST(EventLoopCallAt, FiresAtItsDeadlineOnTheVirtualClock) {
+  EventLoop loop(virtual_clock());
+  const TimePoint when = loop.time() + 3s;
+  TimePoint seen{};
+  loop.call_at(when, [&] {
+    seen = loop.time();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(seen, when);
+}
+
+TEST(EventLoopCallLater, NonPositiveDelayRunsAfterCallbacksAlreadyReady) {
+  EventLoop loop(virtual_clock());
+  std::vector<std::string> order;
+  loop.call_soon([&] { order.push_back("soon1"); });
+  loop.call_later(-1s, [&] { order.push_back("later-negative"); });
+  loop.call_later(0s, [&] { order.push_back("later-zero"); });
+  loop.call_soon([&] { order.push_back("soon2"); });
+  loop.call_later(0s, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("soon1", "soon2", "later-negative", "later-zero"));
+}
+
+TEST(EventLoopCallLater, WhenReportsTheDeadline) {
+  EventLoop loop(virtual_clock());
+  const TimePoint before = loop.time();
+  TimerHandle h = loop.call_later(250ms, [] {});
+  EXPECT_EQ(h.when(), before + 250ms);  // virtual clock: time() did not move
+}
+
+// ---- Handle::cancel / TimerHandle::cancel ----
+
+TEST(EventLoopHandle, CancelPreventsTheCallback) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  Handle h = loop.call_soon([&] { order.push_back("cancelled"); });
+  loop.call_soon([&] {
+    order.push_back("other");
+    loop.stop();
+  });
+  EXPECT_FALSE(h.cancelled());
+  h.cancel();
+  EXPECT_TRUE(h.cancelled());
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("other"));
+}
+
+TEST(EventLoopHandle, CancelIsIdempotent) {
+  EventLoop loop;
+  int runs = 0;
+  Handle h = loop.call_soon([&] { ++runs; });
+  h.cancel();
+  h.cancel();
+  Handle copy = h;
+  copy.cancel();
+  EXPECT_TRUE(copy.cancelled());
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(runs, 0);
+}
+
+TEST(EventLoopHandle, CancelOnAnEmptyHandleIsANoOp) {
+  Handle h;
+  h.cancel();
+  EXPECT_FALSE(h.cancelled());
+}
+
+TEST(EventLoopHandle, DroppingTheHandleDoesNotCancel) {
+  EventLoop loop;
+  int runs = 0;
+  { Handle h = loop.call_soon([&] { ++runs; }); }
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(EventLoopTimerHandle, CancelPreventsTheCallback) {
+  EventLoop loop(virtual_clock());
+  std::vector<int> order;
+  TimerHandle h = loop.call_later(10ms, [&] { order.push_back(10); });
+  loop.call_later(20ms, [&] {
+    order.push_back(20);
+    loop.stop();
+  });
+  h.cancel();
+  EXPECT_TRUE(h.cancelled());
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre(20));
+}
+
+TEST(EventLoopTimerHandle, CancelIsIdempotent) {
+  EventLoop loop(virtual_clock());
+  int runs = 0;
+  TimerHandle h = loop.call_later(10ms, [&] { ++runs; });
+  h.cancel();
+  h.cancel();
+  TimerHandle copy = h;
+  copy.cancel();
+  loop.call_later(20ms, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(runs, 0);
+  EXPECT_TRUE(h.cancelled());
+}
+
+TEST(EventLoopTimerHandle, CancelOfADueTimerWhoseCallbackIsQueuedPreventsIt) {
+  // Both timers are due in the same iteration; the first cancels the second
+  // after it has already moved from the heap to the ready queue.
+  EventLoop loop(virtual_clock());
+  std::vector<int> order;
+  const TimePoint when = loop.time() + 10ms;
+  TimerHandle second;
+  loop.call_at(when, [&] {
+    order.push_back(1);
+    second.cancel();
+  });
+  second = loop.call_at(when, [&] { order.push_back(2); });
+  loop.call_at(when + 1ms, [&] {
+    order.push_back(3);
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre(1, 3));
+}
+
+TEST(EventLoopTimerHandle, CancelAfterTheCallbackRanChangesNothing) {
+  EventLoop loop(virtual_clock());
+  int runs = 0;
+  TimerHandle h = loop.call_later(1ms, [&] {
+    ++runs;
+    loop.stop();
+  });
+  loop.run_forever();
+  h.cancel();
+  EXPECT_EQ(runs, 1);
+}
+
+// Regression: call_at took one reference too many for the timer heap, so
+// the state (and everything the callback captured) of every timer leaked.
+TEST(EventLoopTimerHandle, StateIsReleasedAfterTheCallbackRuns) {
+  EventLoop loop(virtual_clock());
+  auto token = std::make_shared<int>(0);
+  loop.call_later(1ms, [token] {});
+  loop.call_later(2ms, [&] { loop.stop(); });
+  EXPECT_EQ(token.use_count(), 2);
+  loop.run_forever();
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST(EventLoopTimerHandle, StateIsReleasedWhenCancelledAndDropped) {
+  EventLoop loop(virtual_clock());
+  auto token = std::make_shared<int>(0);
+  TimerHandle h = loop.call_later(1h, [token] {});
+  h.cancel();
+  EXPECT_EQ(token.use_count(), 2);  // `h` still holds the state
+  h = TimerHandle();
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+// ---- exception handler ----
+
+TEST(EventLoopExceptionHandler, ThrowingCallbackIsReportedAndTheLoopKeepsRunning) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.set_exception_handler([&](EventLoop& l, const ErrorContext& ctx) {
+    EXPECT_EQ(&l, &loop);
+    EXPECT_EQ(ctx.message, "Exception in callback");
+    ASSERT_TRUE(ctx.exception);
+    try {
+      std::rethrow_exception(ctx.exception);
+    } catch (const std::out_of_range& e) {
+      order.push_back(std::string("handler:") + e.what());
+    }
+  });
+  loop.call_soon([] { throw std::out_of_range("boom"); });
+  loop.call_soon([&] {
+    order.push_back("next");
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_THAT(order, ElementsAre("handler:boom", "next"));
+}
+
+TEST(EventLoopExceptionHandler, ThrowingTimerCallbackIsReported) {
+  EventLoop loop(virtual_clock());
+  int reports = 0;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext& ctx) {
+    ++reports;
+    EXPECT_TRUE(ctx.task_name.empty());
+  });
+  loop.call_later(5ms, [] { throw std::runtime_error("timer"); });
+  loop.call_later(10ms, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(reports, 1);
+}
+
+TEST(EventLoopExceptionHandler, CancelledErrorFromACallbackIsReported) {
+  EventLoop loop;
+  bool cancelled_seen = false;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext& ctx) {
+    cancelled_seen = is_cancelled_error(ctx.exception);
+  });
+  loop.call_soon([] { throw CancelledError("cb"); });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_TRUE(cancelled_seen);
+}
+
+TEST(EventLoopExceptionHandler, AThrowingHandlerDoesNotStopTheLoop) {
+  EventLoop loop;
+  int handler_calls = 0;
+  bool next_ran = false;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext&) {
+    ++handler_calls;
+    throw std::runtime_error("handler failed");  // falls back to stderr
+  });
+  loop.call_soon([] { throw std::runtime_error("callback failed"); });
+  loop.call_soon([&] {
+    next_ran = true;
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(handler_calls, 1);
+  EXPECT_TRUE(next_ran);
+}
+
+TEST(EventLoopExceptionHandler, UnretrievedTaskExceptionIsReportedWithTheTaskName) {
+  EventLoop loop(virtual_clock());
+  std::vector<std::string> reports;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext& ctx) {
+    reports.push_back(ctx.message + "|" + ctx.task_name);
+  });
+  create_task(loop, fail_later(), "doomed");  // handle dropped at once
+  loop.call_later(1s, [&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(reports, ElementsAre("Task exception was never retrieved|doomed"));
+}
+
+// ---- current_loop / one loop per thread ----
+
+TEST(EventLoopCurrent, CurrentLoopThrowsOutsideARunningLoop) {
+  EXPECT_EQ(EventLoop::current(), nullptr);
+  EXPECT_THROW(current_loop(), RuntimeError);
+  EventLoop loop;  // made but not running
+  EXPECT_THROW(current_loop(), RuntimeError);
+}
+
+TEST(EventLoopCurrent, CurrentLoopIsTheRunningLoopInsideCallbacksOnly) {
+  EventLoop loop;
+  EventLoop* seen = nullptr;
+  loop.call_soon([&] {
+    seen = &current_loop();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(seen, &loop);
+  EXPECT_EQ(EventLoop::current(), nullptr);
+}
+
+TEST(EventLoopCurrent, RunningASecondLoopOnTheSameThreadThrows) {
+  EventLoop loop;
+  EventLoop other;
+  bool threw = false;
+  loop.call_soon([&] {
+    try {
+      other.run_forever();
+    } catch (const RuntimeError&) {
+      threw = true;
+    }
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(other.is_running());
+  // The failed attempt left the outer loop's state intact.
+  EXPECT_EQ(EventLoop::current(), nullptr);
+  other.call_soon([&] { other.stop(); });
+  other.run_forever();
+}
+
+TEST(EventLoopCurrent, RunningTheSameLoopReentrantlyThrows) {
+  EventLoop loop;
+  bool threw = false;
+  bool still_current = false;
+  loop.call_soon([&] {
+    try {
+      loop.run_forever();
+    } catch (const RuntimeError&) {
+      threw = true;
+    }
+    still_current = EventLoop::current() == &loop && loop.is_running();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_TRUE(threw);
+  EXPECT_TRUE(still_current);
+}
+
+CO_TEST(EventLoopCurrent, CurrentLoopInsideATask) {
+  EventLoop* l = EventLoop::current();
+  EXPECT_NE(l, nullptr);
+  EXPECT_EQ(&current_loop(), l);
+  EXPECT_TRUE(current_loop().is_running());
+  co_return;
+}
+
+// ---- tasks bookkeeping ----
+
+TEST(EventLoopTasks, PendingTaskCountFollowsTaskLifetimes) {
+  EventLoop loop(virtual_clock());
+  auto a = create_task(loop, add_later(1, 1));
+  auto b = create_task(loop, add_later(2, 2));
+  EXPECT_EQ(loop.pending_task_count(), 2u);
+  EXPECT_EQ(loop.pending_tasks().size(), 2u);
+  EXPECT_EQ(run_until_complete(loop, a), 2);
+  EXPECT_EQ(run_until_complete(loop, b), 4);
+  EXPECT_EQ(loop.pending_task_count(), 0u);
+}
+
+TEST(EventLoopTasks, CancelAllTasksCancelsEveryPendingTask) {
+  EventLoop loop(virtual_clock());
+  auto a = create_task(loop, add_later(1, 1));
+  auto b = create_task(loop, add_later(2, 2));
+  loop.call_soon([&] { loop.cancel_all_tasks("bye"); });
+  EXPECT_THROW(run_until_complete(loop, a), CancelledError);
+  EXPECT_THROW(run_until_complete(loop, b), CancelledError);
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(b.cancelled());
+}
+
+// ---- destruction ----
+
+TEST(EventLoopDestroy, ReleasesCallbacksAndTimersThatNeverRan) {
+  auto token = std::make_shared<int>(0);
+  {
+    EventLoop loop;
+    loop.call_soon([token] {});
+    loop.call_later(1h, [token] {});
+    loop.call_later(2h, [token] {}).cancel();  // released at once
+    EXPECT_EQ(token.use_count(), 3);
+  }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST(EventLoopDestroy, DestroysTasksThatNeverFinished) {
+  auto token = std::make_shared<int>(0);
+  {
+    EventLoop loop(virtual_clock());
+    auto t = create_task(loop, [](std::shared_ptr<int> p) -> Task<> {
+      co_await sleep(1h);
+      (void)p;
+    }(token));
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();
+    EXPECT_FALSE(t.done());
+    EXPECT_EQ(token.use_count(), 2);
+  }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+}  // namespace
+}  // namespace corio
