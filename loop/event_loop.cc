@@ -342,11 +342,10 @@ void EventLoop::drain_threadsafe() {
     batch.swap(threadsafe_queue_);
   }
   for (internal::CallbackNode* node : batch) {
-    // Runs as an ordinary ready callback, in the order posted.
-    call_soon([node]() {
-      std::unique_ptr<internal::CallbackNode> owned(node);
-      owned->invoke();
-    });
+    // Runs as an ordinary ready callback, in the order posted. The closure
+    // owns the node, so a callback dropped unrun (the loop's destructor
+    // drains this queue) is freed rather than leaked.
+    call_soon([owned = std::unique_ptr<internal::CallbackNode>(node)]() { owned->invoke(); });
   }
 }
 
