@@ -1,0 +1,282 @@
+// Channel<T>: a thread-safe queue that lets other threads (workers, a
+// blocking library's callbacks) hand items to the tasks of one loop.
+//
+//   corio::Channel<Result> results(loop, /*capacity=*/64);
+//   std::thread worker([&] { results.send(compute()); results.close(); });
+//   Result r = co_await results.receive();   // in a task on `loop`
+//
+// The sending side never touches the loop's internals: a sender pushes
+// under the channel's mutex and, if a receiver is parked and no wake-up is
+// already on its way, posts one with EventLoop::call_soon_threadsafe; on the
+// loop thread that wake-up hands the queued items to the parked receivers
+// in FIFO order. A send from the loop's own thread hands over directly.
+#ifndef CORIO_SYNC_CHANNEL_H_
+#define CORIO_SYNC_CHANNEL_H_
+
+#include <condition_variable>
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/sync/errors.h"
+#include "corio/sync/internal/ring_buffer.h"
+#include "corio/sync/internal/waiter.h"
+
+namespace corio {
+
+template <class T>
+class Channel;
+
+namespace internal {
+
+template <class T>
+class ChannelReceive;
+
+// The state shared by a Channel and the wake-ups it posts (which may run
+// after the Channel is gone). `mu` guards everything below it.
+template <class T>
+struct ChannelState {
+  explicit ChannelState(EventLoop* l, std::size_t cap) noexcept : loop(l), capacity(cap) {}
+
+  bool full() const noexcept { return capacity != 0 && items.size() >= capacity; }
+
+  // Loop thread, `mu` held: gives queued items to parked receivers, and
+  // releases them all with QueueShutDown once closed and drained.
+  void hand_out() noexcept;
+
+  // Loop thread: the posted wake-up.
+  void dispatch() noexcept {
+    std::lock_guard<std::mutex> lock(mu);
+    wake_posted = false;
+    hand_out();
+  }
+
+  // After a push or close, `lock` held: makes parked receivers see it.
+  void after_change(std::unique_lock<std::mutex>& lock, const std::shared_ptr<ChannelState>& self) {
+    if (receivers.empty()) return;
+    if (EventLoop::current() == loop) {
+      hand_out();
+      return;
+    }
+    if (wake_posted) return;
+    wake_posted = true;
+    lock.unlock();
+    loop->call_soon_threadsafe([s = self]() noexcept { s->dispatch(); });
+  }
+
+  // A slot was freed: wakes a sender blocked in send(). `mu` held.
+  void freed_slot() noexcept {
+    if (blocked_senders > 0) not_full.notify_one();
+  }
+
+  EventLoop* const loop;
+  const std::size_t capacity;
+  std::mutex mu;
+  std::condition_variable not_full;
+  RingBuffer<T> items;
+  IntrusiveList<WaitNode> receivers;
+  std::size_t blocked_senders = 0;
+  bool wake_posted = false;
+  bool closed = false;
+};
+
+}  // namespace internal
+
+// Channel<T>
+//
+// A FIFO of items from any thread to the tasks of one loop. capacity 0 (the
+// default) is unbounded; otherwise send() blocks the sending thread while
+// the channel is full, and send_nowait() throws QueueFull. close() ends the
+// stream: sends fail with QueueShutDown, receivers drain what is left and
+// then get QueueShutDown. Receivers are served in FIFO order.
+// T must be nothrow move-constructible; move-only T is fine.
+//
+// Errors: send()/send_nowait() after close() throw QueueShutDown (also to a
+//   sender blocked in send() when the channel closes); send_nowait() on a
+//   full channel throws QueueFull; receive() and receive_nowait() throw
+//   QueueShutDown once closed and empty, receive_nowait() QueueEmpty when
+//   empty; a bounded send() on a thread running an event loop throws
+//   RuntimeError (it could block that loop); awaiting receive() in a task of
+//   another loop throws RuntimeError. send_nowait leaves its argument
+//   untouched when it throws.
+// Thread safety: send, send_nowait, close, receive_nowait, size and closed
+//   may be called from any thread, concurrently. receive() must be awaited
+//   by tasks of the channel's loop. The loop must outlive every send and
+//   close; the Channel must outlive its callers and parked receivers.
+// Cancellation: a receive() cancelled while parked takes no item (it stays
+//   for the next receiver). Once a wake-up has handed a parked receiver its
+//   item, receive() returns it even if the task was cancelled before
+//   running; the CancelledError comes at its next suspension point. No item
+//   is lost or received twice.
+template <class T>
+class Channel {
+  static_assert(std::is_nothrow_move_constructible_v<T>, "corio::Channel needs a nothrow move-constructible T");
+
+ public:
+  using value_type = T;
+
+  // A channel whose items go to the tasks of `loop`.
+  explicit Channel(EventLoop& loop, std::size_t capacity = 0)
+      : s_(std::make_shared<internal::ChannelState<T>>(&loop, capacity)) {}
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Sends, blocking the calling thread while a bounded channel is full.
+  // For threads that run no event loop (an unbounded send never blocks and
+  // is allowed anywhere). Errors: see above.
+  void send(T item) {
+    std::unique_lock<std::mutex> lock(s_->mu);
+    if (s_->capacity != 0) {
+      if (EventLoop::current() != nullptr) {
+        throw RuntimeError("corio: Channel::send() on a bounded channel could block an event loop; use send_nowait()");
+      }
+      while (!s_->closed && s_->full()) {
+        ++s_->blocked_senders;
+        s_->not_full.wait(lock);
+        --s_->blocked_senders;
+      }
+    }
+    if (s_->closed) throw QueueShutDown();
+    s_->items.push(std::move(item));
+    s_->after_change(lock, s_);
+  }
+
+  // Sends without blocking. Errors: QueueFull, QueueShutDown.
+  void send_nowait(T&& item) { send_nowait_impl(std::move(item)); }
+  void send_nowait(const T& item) { send_nowait_impl(item); }
+
+  // Closes the channel (idempotent).
+  void close() {
+    std::unique_lock<std::mutex> lock(s_->mu);
+    if (s_->closed) return;
+    s_->closed = true;
+    s_->not_full.notify_all();
+    s_->after_change(lock, s_);
+  }
+
+  // Awaitable giving the next item, suspending while the channel is empty.
+  internal::ChannelReceive<T> receive() noexcept { return internal::ChannelReceive<T>(s_.get()); }
+
+  // Takes an item without suspending. Errors: QueueEmpty, QueueShutDown.
+  T receive_nowait() {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->items.empty()) {
+      if (s_->closed) throw QueueShutDown();
+      throw QueueEmpty();
+    }
+    T item = s_->items.pop();
+    s_->freed_slot();
+    return item;
+  }
+
+  // Items queued now (a snapshot when other threads send).
+  std::size_t size() const {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return s_->items.size();
+  }
+  bool closed() const {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return s_->closed;
+  }
+  // Threads blocked in send() now (for tests and diagnostics).
+  std::size_t blocked_senders() const {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return s_->blocked_senders;
+  }
+  std::size_t capacity() const noexcept { return s_->capacity; }
+  EventLoop& loop() const noexcept { return *s_->loop; }
+
+ private:
+  template <class U>
+  void send_nowait_impl(U&& item) {
+    std::unique_lock<std::mutex> lock(s_->mu);
+    if (s_->closed) throw QueueShutDown();
+    if (s_->full()) throw QueueFull();
+    s_->items.push(std::forward<U>(item));
+    s_->after_change(lock, s_);
+  }
+
+  std::shared_ptr<internal::ChannelState<T>> s_;
+};
+
+namespace internal {
+
+template <class T>
+class [[nodiscard]] ChannelReceive final : Waiter {
+ public:
+  explicit ChannelReceive(ChannelState<T>* s) noexcept : Waiter(&ChannelReceive::detach), s_(s) {}
+
+  bool await_ready() {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return try_take();
+  }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!suspend(h)) return false;
+    TaskBase* t = task();
+    if (t->loop() != s_->loop) {
+      t->cancel_target_ = nullptr;
+      throw RuntimeError("corio: Channel::receive() awaited by a task of another event loop");
+    }
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (try_take()) {  // another thread sent since await_ready
+      t->cancel_target_ = nullptr;
+      return false;
+    }
+    owner = t;
+    s_->receivers.push_back(this);
+    return true;
+  }
+  T await_resume() {
+    check_cancelled();
+    if (!slot_) throw QueueShutDown();
+    return std::move(*slot_);
+  }
+
+ private:
+  friend struct ChannelState<T>;
+
+  // `mu` held: takes an item, or sees the channel closed and drained.
+  bool try_take() noexcept {
+    if (!s_->items.empty()) {
+      slot_.emplace(s_->items.pop());
+      s_->freed_slot();
+      return true;
+    }
+    return s_->closed;
+  }
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<ChannelReceive*>(s);
+    std::lock_guard<std::mutex> lock(self->s_->mu);
+    if (self->linked()) self->s_->receivers.erase(self);
+  }
+
+  ChannelState<T>* s_;
+  std::optional<T> slot_;
+};
+
+template <class T>
+void ChannelState<T>::hand_out() noexcept {
+  while (!receivers.empty() && !items.empty()) {
+    auto* r = static_cast<ChannelReceive<T>*>(receivers.pop_front());
+    r->slot_.emplace(items.pop());
+    freed_slot();
+    r->wake();
+  }
+  if (closed && items.empty()) {
+    while (WaitNode* r = receivers.pop_front()) r->wake();
+  }
+}
+
+}  // namespace internal
+
+}  // namespace corio
+
+#endif  // CORIO_SYNC_CHANNEL_H_

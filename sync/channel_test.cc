@@ -1,0 +1,270 @@
+#include "corio/sync/channel.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "corio/loop/loop.h"
+#include "corio/loop/testing/co_test.h"
+#include "corio/sync/errors.h"
+#include "corio/sync/testing/sync_testing.h"
+#include "gtest/gtest.h"
+
+namespace corio {
+namespace {
+
+using testing::settle;
+
+// Tests with threads use no timers: the virtual clock would not wait for a
+// thread before jumping to the next timer.
+
+CO_TEST(Channel, SendOnLoopThreadIsReceivedInOrder) {
+  Channel<int> ch(current_loop());
+  for (int i = 0; i < 5; ++i) ch.send_nowait(i);
+  EXPECT_EQ(ch.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(co_await ch.receive(), i);
+}
+
+Task<> receive_into(Channel<int>& ch, std::vector<int>& got) { got.push_back(co_await ch.receive()); }
+
+CO_TEST(Channel, SendOnLoopThreadHandsToParkedReceiversFifo) {
+  Channel<int> ch(current_loop());
+  std::vector<int> got;
+  auto a = create_task(receive_into(ch, got));
+  auto b = create_task(receive_into(ch, got));
+  co_await settle();
+  ch.send_nowait(1);
+  ch.send(2);  // unbounded: never blocks, allowed on the loop thread
+  EXPECT_EQ(ch.size(), 0u);
+  co_await a;
+  co_await b;
+  EXPECT_EQ(got, (std::vector<int>{1, 2}));
+}
+
+CO_TEST(Channel, NowaitErrorsAreTyped) {
+  Channel<std::unique_ptr<int>> ch(current_loop(), 1);
+  EXPECT_THROW(ch.receive_nowait(), QueueEmpty);
+  ch.send_nowait(std::make_unique<int>(1));
+  auto item = std::make_unique<int>(2);
+  EXPECT_THROW(ch.send_nowait(std::move(item)), QueueFull);
+  EXPECT_TRUE(item != nullptr);  // untouched
+  ch.close();
+  EXPECT_THROW(ch.send_nowait(std::move(item)), QueueShutDown);
+  EXPECT_TRUE(item != nullptr);
+  EXPECT_EQ(*ch.receive_nowait(), 1);
+  EXPECT_THROW(ch.receive_nowait(), QueueShutDown);
+  co_return;
+}
+
+CO_TEST(Channel, BoundedSendOnALoopThreadThrowsRuntimeError) {
+  Channel<int> ch(current_loop(), 4);
+  EXPECT_THROW(ch.send(1), RuntimeError);
+  EXPECT_EQ(ch.size(), 0u);
+  co_return;
+}
+
+CO_TEST(Channel, CloseDrainsThenRaisesQueueShutDown) {
+  Channel<int> ch(current_loop());
+  ch.send_nowait(1);
+  ch.close();
+  EXPECT_TRUE(ch.closed());
+  EXPECT_THROW(ch.send_nowait(2), QueueShutDown);
+  EXPECT_EQ(co_await ch.receive(), 1);
+  EXPECT_THROW(co_await ch.receive(), QueueShutDown);
+}
+
+Task<> receive_until_closed(Channel<int>& ch, std::vector<int>& got, bool& closed) {
+  try {
+    for (;;) got.push_back(co_await ch.receive());
+  } catch (const QueueShutDown&) {
+    closed = true;
+  }
+}
+
+CO_TEST(Channel, CloseFromAnotherThreadWakesParkedReceivers) {
+  Channel<int> ch(current_loop());
+  std::vector<int> got;
+  bool closed = false;
+  auto r = create_task(receive_until_closed(ch, got, closed));
+  co_await settle();
+  std::thread t([&] {
+    ch.send(1);
+    ch.close();
+  });
+  co_await r;
+  t.join();
+  EXPECT_EQ(got, (std::vector<int>{1}));
+  EXPECT_TRUE(closed);
+}
+
+Task<long> sum_all(Channel<int>& ch, std::vector<int>& last_per_thread, int threads) {
+  long sum = 0;
+  try {
+    for (;;) {
+      int v = co_await ch.receive();
+      int thread = v / 1000000, seq = v % 1000000;
+      EXPECT_GT(seq, last_per_thread[thread]);  // each thread's items in order
+      last_per_thread[thread] = seq;
+      sum += seq;
+    }
+  } catch (const QueueShutDown&) {
+  }
+  co_return sum;
+}
+
+CO_TEST(Channel, ManyThreadsUnboundedNothingLostOrReordered) {
+  constexpr int kThreads = 4, kPerThread = 20000;
+  Channel<int> ch(current_loop());
+  std::vector<int> last(kThreads, 0);
+  auto r = create_task(sum_all(ch, last, kThreads));
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&ch, t] {
+      for (int i = 1; i <= kPerThread; ++i) ch.send(t * 1000000 + i);
+    });
+  }
+  // Close once every sender is done, from yet another thread.
+  std::thread closer([&] {
+    for (auto& s : senders) s.join();
+    ch.close();
+  });
+  long sum = co_await r;
+  closer.join();
+  EXPECT_EQ(sum, long{kThreads} * kPerThread * (kPerThread + 1) / 2);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(last[t], kPerThread);
+}
+
+CO_TEST(Channel, BoundedChannelBlocksSendersAndLosesNothing) {
+  constexpr int kThreads = 3, kPerThread = 5000;
+  Channel<int> ch(current_loop(), 8);
+  std::vector<int> last(kThreads, 0);
+  auto r = create_task(sum_all(ch, last, kThreads));
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&ch, t] {
+      for (int i = 1; i <= kPerThread; ++i) {
+        ch.send(t * 1000000 + i);
+        EXPECT_LE(ch.size(), 8u);
+      }
+    });
+  }
+  std::thread closer([&] {
+    for (auto& s : senders) s.join();
+    ch.close();
+  });
+  long sum = co_await r;
+  closer.join();
+  EXPECT_EQ(sum, long{kThreads} * kPerThread * (kPerThread + 1) / 2);
+}
+
+CO_TEST(Channel, CloseReleasesBlockedSenderWithQueueShutDown) {
+  Channel<int> ch(current_loop(), 1);
+  ch.send_nowait(0);
+  bool shut = false;
+  std::thread t([&] {
+    try {
+      ch.send(1);  // blocks: full
+    } catch (const QueueShutDown&) {
+      shut = true;
+    }
+  });
+  while (ch.blocked_senders() == 0) co_await yield_now();
+  ch.close();
+  t.join();
+  EXPECT_TRUE(shut);
+  EXPECT_EQ(ch.receive_nowait(), 0);
+  EXPECT_THROW(ch.receive_nowait(), QueueShutDown);
+}
+
+CO_TEST(Channel, ReceiveUnblocksABlockedSender) {
+  Channel<int> ch(current_loop(), 1);
+  std::thread t([&] {
+    ch.send(1);
+    ch.send(2);  // blocks until the loop takes 1
+  });
+  while (ch.blocked_senders() == 0) co_await yield_now();
+  EXPECT_EQ(co_await ch.receive(), 1);
+  EXPECT_EQ(co_await ch.receive(), 2);
+  t.join();
+}
+
+Task<> receive_then_yield(Channel<int>& ch, std::vector<std::string>& log) {
+  int v = co_await ch.receive();
+  log.push_back("got " + std::to_string(v));
+  try {
+    co_await yield_now();
+  } catch (const CancelledError&) {
+    log.push_back("cancelled at next suspension");
+    throw;
+  }
+}
+
+CO_TEST(Channel, CancelParkedReceiverLeavesItemForNext) {
+  Channel<int> ch(current_loop());
+  std::vector<int> got;
+  auto a = create_task(receive_into(ch, got));
+  auto b = create_task(receive_into(ch, got));
+  co_await settle();
+  a.cancel();
+  EXPECT_THROW(co_await a, CancelledError);
+  std::thread t([&] { ch.send(9); });
+  co_await b;
+  t.join();
+  EXPECT_EQ(got, (std::vector<int>{9}));
+}
+
+CO_TEST(Channel, CancelAfterHandOffKeepsTheItem) {
+  Channel<int> ch(current_loop());
+  std::vector<std::string> log;
+  auto r = create_task(receive_then_yield(ch, log));
+  co_await settle();
+  ch.send_nowait(4);  // on the loop thread: handed over at once
+  r.cancel();
+  EXPECT_THROW(co_await r, CancelledError);
+  EXPECT_EQ(log, (std::vector<std::string>{"got 4", "cancelled at next suspension"}));
+  EXPECT_EQ(ch.size(), 0u);
+}
+
+CO_TEST(Channel, MoveOnlyItemsFromAThread) {
+  Channel<std::unique_ptr<std::string>> ch(current_loop());
+  std::thread t([&] {
+    ch.send(std::make_unique<std::string>("hello"));
+    ch.close();
+  });
+  auto s = co_await ch.receive();
+  t.join();
+  EXPECT_EQ(*s, "hello");
+  EXPECT_THROW(co_await ch.receive(), QueueShutDown);
+}
+
+Task<> receive_expect_error(Channel<int>& ch, bool& threw) {
+  try {
+    (void)co_await ch.receive();
+  } catch (const RuntimeError&) {
+    threw = true;
+  }
+}
+
+CO_TEST(Channel, ReceiveFromAnotherLoopsTaskThrowsRuntimeError) {
+  Channel<int> ch(current_loop());
+  bool threw = false;
+  std::thread t([&] { corio::run(receive_expect_error(ch, threw)); });
+  t.join();
+  EXPECT_TRUE(threw);
+  co_return;
+}
+
+CO_TEST(Channel, ReceiveNowaitWorksFromAnyThread) {
+  Channel<int> ch(current_loop());
+  ch.send_nowait(3);
+  int v = 0;
+  std::thread t([&] { v = ch.receive_nowait(); });
+  t.join();
+  EXPECT_EQ(v, 3);
+  co_return;
+}
+
+}  // namespace
+}  // namespace corio

@@ -1,0 +1,347 @@
+#include "corio/sync/condition.h"
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "corio/loop/loop.h"
+#include "corio/loop/testing/co_test.h"
+#include "corio/sync/errors.h"
+#include "corio/sync/lock.h"
+#include "corio/sync/testing/sync_testing.h"
+#include "gtest/gtest.h"
+
+namespace corio {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::cancel_after;
+using testing::settle;
+
+using Log = std::vector<std::string>;
+
+// Waits once under the lock; logs what it saw.
+Task<> waiter(Condition& cond, Log& log, std::string name) {
+  auto guard = co_await cond.scoped();
+  try {
+    co_await cond.wait();
+  } catch (const CancelledError&) {
+    log.push_back(name + " cancelled, locked=" + (cond.locked() ? "yes" : "no"));
+    throw;
+  }
+  log.push_back(name + " woken, locked=" + (cond.locked() ? "yes" : "no"));
+}
+
+CO_TEST(Condition, WaitWithoutLockThrowsLockError) {
+  Condition cond;
+  EXPECT_THROW(co_await cond.wait(), LockError);
+}
+
+CO_TEST(Condition, NotifyWithoutLockThrowsLockError) {
+  Condition cond;
+  EXPECT_THROW(cond.notify(), LockError);
+  EXPECT_THROW(cond.notify_all(), LockError);
+  co_return;
+}
+
+CO_TEST(Condition, WaitReleasesLockAndReacquiresBeforeReturning) {
+  Condition cond;
+  Log log;
+  auto t = create_task(waiter(cond, log, "w"));
+  co_await settle();
+  EXPECT_FALSE(cond.locked());  // released by wait()
+  EXPECT_EQ(cond.waiters(), 1u);
+  {
+    auto guard = co_await cond.scoped();
+    cond.notify();
+    co_await settle();
+    EXPECT_TRUE(log.empty());  // cannot return before it has the lock
+  }
+  co_await t;
+  EXPECT_EQ(log, (Log{"w woken, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+CO_TEST(Condition, NotifyWithNoWaitersIsANoOp) {
+  Condition cond;
+  auto guard = co_await cond.scoped();
+  cond.notify();
+  cond.notify_all();
+}
+
+CO_TEST(Condition, NotifyNWakesLongestWaitingFirst) {
+  Condition cond;
+  Log log;
+  std::vector<TaskHandle<>> tasks;
+  for (const char* n : {"a", "b", "c"}) tasks.push_back(create_task(waiter(cond, log, n)));
+  co_await settle();
+  {
+    auto guard = co_await cond.scoped();
+    cond.notify(2);
+    EXPECT_EQ(cond.waiters(), 1u);
+  }
+  co_await tasks[0];
+  co_await tasks[1];
+  EXPECT_EQ(log, (Log{"a woken, locked=yes", "b woken, locked=yes"}));
+  {
+    auto guard = co_await cond.scoped();
+    cond.notify_all();
+  }
+  co_await tasks[2];
+  EXPECT_EQ(log.back(), "c woken, locked=yes");
+}
+
+Task<> plain_acquirer(Lock& lock, Log& log) {
+  auto guard = co_await lock.scoped();
+  log.push_back("acquirer");
+}
+
+CO_TEST(Condition, NotifiedWaiterQueuesBehindLockWaiters) {
+  Lock lock;
+  Condition cond(lock);
+  Log log;
+  auto w = create_task(waiter(cond, log, "w"));
+  co_await settle();
+  co_await lock.acquire();
+  auto p = create_task(plain_acquirer(lock, log));
+  co_await settle();  // p waits for the lock
+  cond.notify();      // w now waits for the lock too, behind p
+  EXPECT_EQ(lock.waiters(), 2u);
+  lock.release();
+  co_await p;
+  co_await w;
+  EXPECT_EQ(log, (Log{"acquirer", "w woken, locked=yes"}));
+}
+
+CO_TEST(Condition, SharedLockIsTheConditionsLock) {
+  Lock lock;
+  Condition cond(lock);
+  EXPECT_EQ(&cond.lock(), &lock);
+  co_await lock.acquire();
+  EXPECT_TRUE(cond.locked());
+  cond.release();
+  EXPECT_FALSE(lock.locked());
+}
+
+CO_TEST(Condition, CancelBeforeNotifyReacquiresLockThenRaises) {
+  Condition cond;
+  Log log;
+  auto w = create_task(waiter(cond, log, "w"));
+  auto other = create_task(waiter(cond, log, "other"));
+  co_await settle();
+  co_await cond.acquire();
+  w.cancel();  // w must first get the lock back, which we hold
+  EXPECT_EQ(cond.waiters(), 1u);
+  EXPECT_EQ(cond.lock().waiters(), 1u);
+  co_await settle();
+  EXPECT_TRUE(log.empty());
+  cond.notify();  // goes to `other`: w consumed no notification
+  cond.release();
+  EXPECT_THROW(co_await w, CancelledError);
+  co_await other;
+  EXPECT_EQ(log, (Log{"w cancelled, locked=yes", "other woken, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+CO_TEST(Condition, CancelBeforeNotifyWithLockFreeTakesItAtOnce) {
+  Condition cond;
+  Log log;
+  auto w = create_task(waiter(cond, log, "w"));
+  co_await settle();
+  w.cancel();
+  EXPECT_TRUE(cond.locked());  // taken for w as the cancel was delivered
+  EXPECT_EQ(cond.waiters(), 0u);
+  EXPECT_THROW(co_await w, CancelledError);
+  EXPECT_EQ(log, (Log{"w cancelled, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+CO_TEST(Condition, RepeatedCancelWhileReacquiringRaisesOnce) {
+  Condition cond;
+  Log log;
+  auto w = create_task(waiter(cond, log, "w"));
+  co_await settle();
+  co_await cond.acquire();
+  w.cancel();
+  w.cancel();
+  EXPECT_EQ(w.cancelling(), 2u);
+  cond.release();
+  EXPECT_THROW(co_await w, CancelledError);
+  EXPECT_EQ(log, (Log{"w cancelled, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+Task<> wait_then_yield(Condition& cond, Log& log, std::string name) {
+  auto guard = co_await cond.scoped();
+  co_await cond.wait();
+  log.push_back(name + " woken, locked=" + (cond.locked() ? "yes" : "no"));
+  try {
+    co_await yield_now();
+  } catch (const CancelledError&) {
+    log.push_back(name + " cancelled at next suspension");
+    throw;
+  }
+}
+
+CO_TEST(Condition, CancelAfterNotifyKeepsTheNotification) {
+  Condition cond;
+  Log log;
+  auto a = create_task(wait_then_yield(cond, log, "a"));
+  auto b = create_task(waiter(cond, log, "b"));
+  co_await settle();
+  co_await cond.acquire();
+  cond.notify();  // chooses a
+  a.cancel();     // before a has the lock back
+  cond.release();
+  EXPECT_THROW(co_await a, CancelledError);
+  EXPECT_EQ(log, (Log{"a woken, locked=yes", "a cancelled at next suspension"}));
+  EXPECT_EQ(cond.waiters(), 1u);  // b was not woken in a's place
+  EXPECT_FALSE(cond.locked());
+  {
+    auto guard = co_await cond.scoped();
+    cond.notify();
+  }
+  co_await b;
+  EXPECT_EQ(log.back(), "b woken, locked=yes");
+}
+
+CO_TEST(Condition, CancelAfterLockHandOffBeforeRunning) {
+  Condition cond;
+  Log log;
+  auto a = create_task(wait_then_yield(cond, log, "a"));
+  co_await settle();
+  co_await cond.acquire();
+  cond.notify();
+  cond.release();  // a is handed the lock and scheduled
+  a.cancel();
+  EXPECT_TRUE(cond.locked());
+  EXPECT_THROW(co_await a, CancelledError);
+  EXPECT_EQ(log, (Log{"a woken, locked=yes", "a cancelled at next suspension"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+Task<> cancel_self_then_wait(Condition& cond, Log& log) {
+  auto guard = co_await cond.scoped();
+  current_task().cancel();
+  try {
+    co_await cond.wait();
+  } catch (const CancelledError&) {
+    log.push_back(std::string("cancelled, locked=") + (cond.locked() ? "yes" : "no") +
+                  ", waiters=" + std::to_string(cond.waiters()));
+    throw;
+  }
+}
+
+CO_TEST(Condition, PendingCancelRaisesWithoutLettingGoOfTheLock) {
+  Condition cond;
+  Log log;
+  auto t = create_task(cancel_self_then_wait(cond, log));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_EQ(log, (Log{"cancelled, locked=yes, waiters=0"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+CO_TEST(Condition, TimeoutWhileWaitingHoldsLockOnExit) {
+  Condition cond;
+  Log log;
+  auto w = create_task(waiter(cond, log, "w"));
+  auto timer = cancel_after(w, 10ms);
+  EXPECT_THROW(co_await w, CancelledError);
+  co_await timer;
+  EXPECT_EQ(log, (Log{"w cancelled, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+Task<int> consume(Condition& cond, std::deque<int>& items) {
+  auto guard = co_await cond.scoped();
+  co_await cond.wait_for([&] { return !items.empty(); });
+  int v = items.front();
+  items.pop_front();
+  co_return v;
+}
+
+CO_TEST(Condition, WaitForWaitsUntilPredicateHolds) {
+  Condition cond;
+  std::deque<int> items;
+  auto c = create_task(consume(cond, items));
+  co_await settle();
+  {
+    auto guard = co_await cond.scoped();
+    cond.notify_all();  // spurious: predicate still false
+  }
+  co_await settle();
+  EXPECT_FALSE(c.done());
+  EXPECT_EQ(cond.waiters(), 1u);
+  {
+    auto guard = co_await cond.scoped();
+    items.push_back(7);
+    cond.notify();
+  }
+  EXPECT_EQ(co_await c, 7);
+}
+
+CO_TEST(Condition, WaitForReturnsAtOnceWhenPredicateHolds) {
+  Condition cond;
+  auto guard = co_await cond.scoped();
+  int calls = 0;
+  bool r = co_await cond.wait_for([&] {
+    ++calls;
+    return true;
+  });
+  EXPECT_TRUE(r);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(cond.waiters(), 0u);
+}
+
+CO_TEST(Condition, WaitForReturnsThePredicatesValue) {
+  Condition cond;
+  auto guard = co_await cond.scoped();
+  int v = co_await cond.wait_for([] { return 42; });
+  EXPECT_EQ(v, 42);
+}
+
+Task<> wait_for_flag(Condition& cond, bool& flag, Log& log) {
+  auto guard = co_await cond.scoped();
+  try {
+    co_await cond.wait_for([&] { return flag; });
+  } catch (const CancelledError&) {
+    log.push_back(std::string("cancelled, locked=") + (cond.locked() ? "yes" : "no"));
+    throw;
+  }
+  log.push_back("done");
+}
+
+CO_TEST(Condition, WaitForCancelledAfterNotifyRaisesOnItsNextWait) {
+  Condition cond;
+  bool flag = false;
+  Log log;
+  auto t = create_task(wait_for_flag(cond, flag, log));
+  co_await settle();
+  co_await cond.acquire();
+  cond.notify();  // predicate still false: t will wait again
+  t.cancel();
+  cond.release();
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_EQ(log, (Log{"cancelled, locked=yes"}));
+  EXPECT_FALSE(cond.locked());
+}
+
+CO_TEST(Condition, ManyRoundsOfProducerConsumer) {
+  Condition cond;
+  std::deque<int> items;
+  std::vector<TaskHandle<int>> consumers;
+  for (int i = 0; i < 10; ++i) consumers.push_back(create_task(consume(cond, items)));
+  co_await settle();
+  for (int i = 0; i < 10; ++i) {
+    auto guard = co_await cond.scoped();
+    items.push_back(i);
+    cond.notify();
+  }
+  std::vector<int> got;
+  for (auto& c : consumers) got.push_back(co_await c);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+}  // namespace
+}  // namespace corio

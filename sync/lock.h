@@ -1,0 +1,127 @@
+// Lock: asyncio.Lock, a mutual-exclusion lock for the tasks of one loop.
+//
+//   co_await lock.acquire();  ...  lock.release();
+//   { corio::LockGuard g = co_await lock.scoped(); ... }   // async with lock:
+//
+// Waiters are served in FIFO order with direct hand-off: release() gives
+// ownership straight to the first waiter (the lock never looks free in
+// between), and acquire() while anyone waits queues behind them, so a task
+// that releases and at once re-acquires cannot starve a waiter.
+// Like asyncio's, the lock has no owner: any task may release it.
+#ifndef CORIO_SYNC_LOCK_H_
+#define CORIO_SYNC_LOCK_H_
+
+#include <coroutine>
+
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/sync/errors.h"
+#include "corio/sync/guard.h"
+#include "corio/sync/internal/waiter.h"
+
+namespace corio {
+
+class Lock;
+class Condition;
+
+// LockGuard: holds a Lock until destroyed (see guard.h).
+using LockGuard = Guard<Lock>;
+
+namespace internal {
+
+template <bool kGuard>
+class LockAcquire;
+class ConditionWait;
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_lock_error(const char* what) { throw LockError(what); }
+
+}  // namespace internal
+
+// Lock
+//
+// Errors: release() of an unlocked lock throws LockError; acquire() throws
+//   RuntimeError outside a task or when tasks of two loops wait on it.
+// Thread safety: the tasks of one loop only (not thread-safe). A Lock must
+//   outlive the tasks waiting on it. It is neither copyable nor movable.
+// Cancellation: a task cancelled while waiting in acquire() is removed from
+//   the queue and holds nothing. Once release() has handed it the lock, the
+//   acquire completes with the lock held even if the task is cancelled
+//   before it runs; the CancelledError then comes at its next suspension
+//   point (a LockGuard releases the lock as it unwinds). Ownership is never
+//   lost nor granted twice.
+class Lock {
+ public:
+  Lock() noexcept = default;
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  // Awaitable: suspends until the lock is this task's (asyncio acquire()).
+  // Does not suspend when the lock is free.
+  internal::LockAcquire<false> acquire() noexcept;
+  // Awaitable giving a LockGuard that releases the lock when destroyed.
+  internal::LockAcquire<true> scoped() noexcept;
+
+  // Releases the lock, handing it to the first waiter if any.
+  // Errors: LockError if the lock is not locked.
+  void release() {
+    if (!locked_) internal::throw_lock_error("corio: Lock::release() of a lock that is not acquired");
+    if (internal::WaitNode* w = waiters_.pop_front()) {
+      w->wake();  // ownership passes to `w`; locked_ stays true
+    } else {
+      locked_ = false;
+    }
+  }
+
+  // True while some task holds the lock.
+  bool locked() const noexcept { return locked_; }
+  // Tasks waiting to acquire (for tests and diagnostics).
+  std::size_t waiters() const noexcept { return waiters_.size(); }
+
+ private:
+  template <bool>
+  friend class internal::LockAcquire;
+  friend class internal::ConditionWait;
+  friend class Condition;
+
+  // Invariant: waiters_ is non-empty only while locked_.
+  internal::IntrusiveList<internal::WaitNode> waiters_;
+  EventLoop* loop_ = nullptr;
+  bool locked_ = false;
+};
+
+namespace internal {
+
+// The awaiter of Lock::acquire() (kGuard false) and Lock::scoped().
+template <bool kGuard>
+class [[nodiscard]] LockAcquire final : Waiter {
+ public:
+  explicit LockAcquire(Lock* lock) noexcept : Waiter(&LockAcquire::detach), lock_(lock) {}
+
+  bool await_ready() noexcept {
+    if (lock_->locked_) return false;
+    lock_->locked_ = true;
+    return true;
+  }
+  bool await_suspend(std::coroutine_handle<> h) { return park(h, lock_->waiters_, lock_->loop_); }
+  auto await_resume() {
+    check_cancelled();
+    if constexpr (kGuard) return LockGuard(*lock_);
+  }
+
+ private:
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<LockAcquire*>(s);
+    if (self->linked()) self->lock_->waiters_.erase(self);
+  }
+  Lock* lock_;
+};
+
+}  // namespace internal
+
+inline internal::LockAcquire<false> Lock::acquire() noexcept { return internal::LockAcquire<false>(this); }
+inline internal::LockAcquire<true> Lock::scoped() noexcept { return internal::LockAcquire<true>(this); }
+
+}  // namespace corio
+
+#endif  // CORIO_SYNC_LOCK_H_

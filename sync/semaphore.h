@@ -1,0 +1,151 @@
+// Semaphore and BoundedSemaphore: asyncio's counting semaphores for the
+// tasks of one loop.
+//
+//   corio::Semaphore slots(4);
+//   { corio::SemaphoreGuard permit = co_await slots.scoped(); ... }
+//
+// See examples/semaphore_pool.cc for a worker pool limited by one.
+#ifndef CORIO_SYNC_SEMAPHORE_H_
+#define CORIO_SYNC_SEMAPHORE_H_
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
+#include "corio/sync/errors.h"
+#include "corio/sync/guard.h"
+#include "corio/sync/internal/waiter.h"
+
+namespace corio {
+
+class Semaphore;
+
+// SemaphoreGuard: holds one permit until destroyed (see guard.h).
+using SemaphoreGuard = Guard<Semaphore>;
+
+namespace internal {
+
+template <bool kGuard>
+class SemaphoreAcquire;
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_value_error(const char* what) { throw ValueError(what); }
+
+}  // namespace internal
+
+// Semaphore
+//
+// Holds `value` permits. acquire() takes one, suspending while there is
+// none; release() returns one. Waiters are served in FIFO order with direct
+// hand-off: release() gives the permit straight to the first waiter, and
+// acquire() while anyone waits queues behind them, so a task that releases
+// and at once re-acquires cannot starve a waiter.
+//
+// Errors: the constructor throws ValueError for a negative value; acquire()
+//   throws RuntimeError outside a task or when tasks of two loops wait on
+//   it; release() of a BoundedSemaphore above its initial value throws
+//   ValueError.
+// Thread safety: the tasks of one loop only. A Semaphore must outlive the
+//   tasks waiting on it; it is neither copyable nor movable.
+// Cancellation: a task cancelled while waiting in acquire() holds no permit
+//   afterwards and the permit count is unchanged. Once release() has handed
+//   it a permit, the acquire completes with the permit even if the task is
+//   cancelled before it runs; the CancelledError comes at its next
+//   suspension point (a SemaphoreGuard returns the permit as it unwinds).
+class Semaphore {
+ public:
+  explicit Semaphore(std::int64_t value = 1) : Semaphore(value, kUnbounded) {}
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  // Awaitable: takes a permit, suspending until one is free.
+  internal::SemaphoreAcquire<false> acquire() noexcept;
+  // Awaitable giving a SemaphoreGuard that returns the permit when destroyed.
+  internal::SemaphoreAcquire<true> scoped() noexcept;
+
+  // Returns a permit, handing it to the first waiter if any.
+  // Errors: ValueError for a BoundedSemaphore already at its initial value.
+  void release() {
+    if (internal::WaitNode* w = waiters_.pop_front()) {
+      w->wake();  // the permit passes to `w`; value_ stays 0
+      return;
+    }
+    if (value_ >= bound_) internal::throw_value_error("corio: BoundedSemaphore released too many times");
+    ++value_;
+  }
+
+  // True if acquire() would suspend.
+  bool locked() const noexcept { return value_ == 0; }
+  // Free permits.
+  std::int64_t value() const noexcept { return value_; }
+  // Tasks waiting for a permit (for tests and diagnostics).
+  std::size_t waiters() const noexcept { return waiters_.size(); }
+
+ protected:
+  static constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
+  Semaphore(std::int64_t value, std::int64_t bound) : value_(value), bound_(bound) {
+    if (value < 0) internal::throw_value_error("corio: Semaphore initial value must be >= 0");
+  }
+
+ private:
+  template <bool>
+  friend class internal::SemaphoreAcquire;
+
+  // Invariant: waiters_ is non-empty only while value_ == 0.
+  internal::IntrusiveList<internal::WaitNode> waiters_;
+  EventLoop* loop_ = nullptr;
+  std::int64_t value_;
+  std::int64_t bound_;
+};
+
+// BoundedSemaphore
+//
+// A Semaphore whose release() refuses to raise the count above the initial
+// value (asyncio.BoundedSemaphore): it throws ValueError instead, which
+// catches a release without a matching acquire.
+// Errors, Thread safety, Cancellation: as Semaphore.
+class BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(std::int64_t value = 1) : Semaphore(value, value) {}
+};
+
+namespace internal {
+
+// The awaiter of Semaphore::acquire() (kGuard false) and scoped().
+template <bool kGuard>
+class [[nodiscard]] SemaphoreAcquire final : Waiter {
+ public:
+  explicit SemaphoreAcquire(Semaphore* sem) noexcept : Waiter(&SemaphoreAcquire::detach), sem_(sem) {}
+
+  bool await_ready() noexcept {
+    if (sem_->value_ == 0) return false;
+    --sem_->value_;
+    return true;
+  }
+  bool await_suspend(std::coroutine_handle<> h) { return park(h, sem_->waiters_, sem_->loop_); }
+  auto await_resume() {
+    check_cancelled();
+    if constexpr (kGuard) return SemaphoreGuard(*sem_);
+  }
+
+ private:
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<SemaphoreAcquire*>(s);
+    if (self->linked()) self->sem_->waiters_.erase(self);
+  }
+  Semaphore* sem_;
+};
+
+}  // namespace internal
+
+inline internal::SemaphoreAcquire<false> Semaphore::acquire() noexcept {
+  return internal::SemaphoreAcquire<false>(this);
+}
+inline internal::SemaphoreAcquire<true> Semaphore::scoped() noexcept { return internal::SemaphoreAcquire<true>(this); }
+
+}  // namespace corio
+
+#endif  // CORIO_SYNC_SEMAPHORE_H_
