@@ -11,8 +11,6 @@
 //   3. through run_in_executor on a pool of our own, with a blocking file
 //      read that fails: the exception is rethrown at the co_await.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
