@@ -103,7 +103,7 @@ Outcome<T> take_outcome(GatherChild<T>& c) {
 // Waits per gather's rules; on return every child is done (return_exc) or
 // the first failure is rethrown. Cancels and drains children if cancelled.
 inline Task<void> gather_wait(std::vector<TaskRef> refs, bool return_exc) {
-  bool cancelled = false;
+  std::optional<CancelledError> cancelled;
   std::exception_ptr failure;
   {
     TaskWatch watch(refs, return_exc ? WatchUntil::kAllDone : WatchUntil::kFirstErrorOrCancel);
@@ -112,14 +112,15 @@ inline Task<void> gather_wait(std::vector<TaskRef> refs, bool return_exc) {
       if (!return_exc && watch.first_failed()) {
         failure = refs[*watch.first_failed()].base()->exception_retrieved();
       }
-    } catch (const CancelledError&) {
-      cancelled = true;
+    } catch (const CancelledError& e) {
+      cancelled = e;
     }
   }
   if (cancelled) {
-    for (TaskRef& r : refs) r.cancel();
+    // The children and the re-raised error carry the cancel message.
+    for (TaskRef& r : refs) r.cancel(cancelled->message());
     co_await wait_all_absorbing_cancel(refs);
-    throw CancelledError();
+    throw *cancelled;
   }
   if (failure) std::rethrow_exception(failure);
 }
