@@ -62,8 +62,8 @@ void internal::ReadyQueue::grow() {
 void Handle::cancel() noexcept {
   if (s_ == nullptr || s_->cancelled) return;
   s_->cancelled = true;
-  if (s_->timer.queued()) {
-    s_->loop->remove_timer(&s_->timer);
+  if (s_->is_timer && static_cast<internal::TimerState*>(s_)->queued()) {
+    s_->loop->remove_timer(static_cast<internal::TimerState*>(s_));
     s_->unref();  // the heap's reference
   }
 }
@@ -115,7 +115,7 @@ EventLoop::~EventLoop() {
   while (!timers_.empty()) {
     internal::TimerNode* n = timers_.pop();
     if (n->fire == &EventLoop::fire_handle_timer) {
-      static_cast<internal::HandleState::Timer*>(n)->owner->unref();
+      static_cast<internal::TimerState*>(n)->unref();
     }
   }
   for (std::size_t sig = 0; sig < signals_.size(); ++sig) {
@@ -314,7 +314,7 @@ void EventLoop::step_task(void* p) noexcept {
 }
 
 void EventLoop::fire_handle_timer(internal::TimerNode* n) noexcept {
-  internal::HandleState* s = static_cast<internal::HandleState::Timer*>(n)->owner;
+  internal::HandleState* s = static_cast<internal::TimerState*>(n);
   // The heap's reference moves to the ready queue.
   s->loop->ready_.push({&EventLoop::run_handle, s});
 }

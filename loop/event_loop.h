@@ -49,35 +49,44 @@ namespace internal {
 
 // State behind Handle/TimerHandle: a callback that may be cancelled before
 // it runs. Reference-counted by the loop's queues and the user's handle.
+// Kept small (a million pending timers are a million of these).
 class HandleState : public FrameAllocated {
  public:
-  explicit HandleState(EventLoop* loop) noexcept : loop(loop) {}
+  HandleState(EventLoop* loop, bool is_timer) noexcept : loop(loop), is_timer(is_timer) {}
   virtual ~HandleState() = default;
   virtual void invoke() = 0;
   void ref() noexcept { ++refs; }
   void unref() noexcept {
     if (--refs == 0) delete this;
   }
-  struct Timer : TimerNode {
-    HandleState* owner;
-  };
   EventLoop* loop;
-  Timer timer;
   std::uint32_t refs = 1;
   bool cancelled = false;
+  const bool is_timer;
 };
 
-template <class F>
-class HandleImpl final : public HandleState {
+// A call_later/call_at state: also a node of the loop's timer heap.
+class TimerState : public HandleState, public TimerNode {
  public:
-  HandleImpl(EventLoop* loop, F&& f) : HandleState(loop), f_(std::move(f)) {}
+  explicit TimerState(EventLoop* loop) noexcept : HandleState(loop, true) {}
+};
+
+template <class F, class Base>
+class HandleImpl final : public Base {
+ public:
+  HandleImpl(EventLoop* loop, F&& f) : Base(loop), f_(std::move(f)) {}
   void invoke() override { f_(); }
 
  private:
   F f_;
 };
 
-// Something waiting for fd readiness; `ready` runs on the loop thread.
+// A call_soon state.
+class SoonState : public HandleState {
+ public:
+  explicit SoonState(EventLoop* loop) noexcept : HandleState(loop, false) {}
+};
+
 // One-shot waiters are unregistered before `ready` runs; persistent ones
 // (add_reader/add_writer) stay registered.
 struct IoWaiter {
@@ -140,7 +149,7 @@ class TimerHandle : public Handle {
  public:
   using Handle::Handle;
   // The deadline on the loop's clock.
-  TimePoint when() const noexcept { return TimePoint(Duration(s_->timer.deadline)); }
+  TimePoint when() const noexcept { return TimePoint(Duration(static_cast<internal::TimerState*>(s_)->deadline)); }
 };
 
 // What the loop's exception handler is told (asyncio's context dict).
@@ -199,7 +208,7 @@ class EventLoop {
   // Exceptions from `f` go to the exception handler.
   template <class F>
   Handle call_soon(F f) {
-    auto* s = new internal::HandleImpl<F>(this, std::move(f));
+    auto* s = new internal::HandleImpl<F, internal::SoonState>(this, std::move(f));
     Handle h(s);
     ready_.push({&EventLoop::run_handle, s});
     return h;
@@ -215,12 +224,11 @@ class EventLoop {
     // The state starts with one reference, which is the heap's (it moves to
     // the ready queue when the timer fires); `h` adds the user's. Taking
     // another one here for the heap leaked every timer's state.
-    auto* s = new internal::HandleImpl<F>(this, std::move(f));
+    auto* s = new internal::HandleImpl<F, internal::TimerState>(this, std::move(f));
     TimerHandle h(s);
-    s->timer.deadline = when.time_since_epoch().count();
-    s->timer.fire = &EventLoop::fire_handle_timer;
-    s->timer.owner = s;
-    timers_.push(&s->timer);
+    s->deadline = when.time_since_epoch().count();
+    s->fire = &EventLoop::fire_handle_timer;
+    timers_.push(s);
     return h;
   }
 

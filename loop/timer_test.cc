@@ -152,14 +152,17 @@ TEST(TimerHeap, ReinsertAfterEraseGetsANewSequenceNumber) {
 
 TEST(TimerHeap, IndexesStayConsistentUnderRandomOperations) {
   // Random pushes, erases and pops checked against a sorted reference of
-  // (deadline, seq).
+  // (deadline, seq), where seq counts pushes as the heap does internally.
   std::mt19937 rng(12345);
   constexpr int kNodes = 2000;
   std::vector<TimerNode> nodes(kNodes);
+  std::vector<std::uint64_t> seq_of(kNodes);
+  std::uint64_t next_seq = 0;
+  auto seq = [&](const TimerNode& n) { return seq_of[static_cast<std::size_t>(&n - nodes.data())]; };
   std::vector<std::pair<std::int64_t, std::uint64_t>> reference;  // (deadline, seq)
   TimerHeap heap;
   auto remove_ref = [&](const TimerNode& n) {
-    auto it = std::find(reference.begin(), reference.end(), std::make_pair(n.deadline, n.seq));
+    auto it = std::find(reference.begin(), reference.end(), std::make_pair(n.deadline, seq(n)));
     ASSERT_NE(it, reference.end());
     reference.erase(it);
   };
@@ -168,8 +171,9 @@ TEST(TimerHeap, IndexesStayConsistentUnderRandomOperations) {
     TimerNode& n = nodes[rng() % kNodes];
     if (op <= 1 && !n.queued()) {
       n.deadline = static_cast<std::int64_t>(rng() % 500);  // many equal deadlines
+      seq_of[static_cast<std::size_t>(&n - nodes.data())] = next_seq++;
       heap.push(&n);
-      reference.emplace_back(n.deadline, n.seq);
+      reference.emplace_back(n.deadline, seq(n));
     } else if (op == 2 && n.queued()) {
       remove_ref(n);
       heap.erase(&n);
@@ -177,7 +181,7 @@ TEST(TimerHeap, IndexesStayConsistentUnderRandomOperations) {
     } else if (op == 3 && !heap.empty()) {
       auto smallest = *std::min_element(reference.begin(), reference.end());
       TimerNode* top = heap.pop();
-      ASSERT_EQ(std::make_pair(top->deadline, top->seq), smallest);
+      ASSERT_EQ(std::make_pair(top->deadline, seq(*top)), smallest);
       remove_ref(*top);
     }
     ASSERT_EQ(heap.size(), reference.size());
@@ -185,7 +189,7 @@ TEST(TimerHeap, IndexesStayConsistentUnderRandomOperations) {
   std::sort(reference.begin(), reference.end());
   for (const auto& expected : reference) {
     TimerNode* top = heap.pop();
-    ASSERT_EQ(std::make_pair(top->deadline, top->seq), expected);
+    ASSERT_EQ(std::make_pair(top->deadline, seq(*top)), expected);
   }
   EXPECT_TRUE(heap.empty());
 }

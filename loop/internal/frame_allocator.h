@@ -2,7 +2,8 @@
 //
 // Spawning a task or awaiting a child Task allocates a coroutine frame; the
 // general-purpose allocator costs tens of nanoseconds there. Freed blocks go
-// to a per-thread free list per 64-byte size class (up to 2 KiB), and the
+// to a per-thread free list per 64-byte size class (up to 2 KiB), each list
+// holding up to 256 KiB (4096 blocks of 64 bytes, 128 of 2 KiB), and the
 // next allocation of that class takes one back: a handful of instructions,
 // no lock. A block may be freed on another thread than it was allocated on;
 // it then joins that thread's lists. Under AddressSanitizer the cache is off
@@ -28,7 +29,14 @@ namespace corio::internal {
 
 inline constexpr std::size_t kFrameClassBytes = 64;
 inline constexpr std::size_t kFrameClasses = 32;        // up to 2 KiB
-inline constexpr std::size_t kFrameCachePerClass = 256;  // blocks kept per class
+inline constexpr std::size_t kFrameCacheBytesPerClass = 256 * 1024;
+
+// Blocks kept per class: a byte budget, so that bursts of small blocks (a
+// thousand call_soon callbacks, a gather of a thousand tasks) are recycled
+// without keeping megabytes of large frames alive.
+constexpr unsigned frame_cache_limit(std::size_t cls) {
+  return static_cast<unsigned>(kFrameCacheBytesPerClass / ((cls + 1) * kFrameClassBytes));
+}
 
 struct FrameCache {
   struct Block {
@@ -62,7 +70,7 @@ inline void frame_free(void* p, std::size_t size) noexcept {
   const std::size_t cls = (size - 1) / kFrameClassBytes;
   if (cls < kFrameClasses) {
     FrameCache& cache = frame_cache();
-    if (cache.counts[cls] < kFrameCachePerClass) {
+    if (cache.counts[cls] < frame_cache_limit(cls)) {
       auto* b = static_cast<FrameCache::Block*>(p);
       b->next = cache.heads[cls];
       cache.heads[cls] = b;

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "corio/loop/errors.h"
+#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/intrusive_list.h"
 
 namespace corio {
@@ -53,7 +54,7 @@ inline void notify_all(IntrusiveList<DoneWaiter>& waiters) noexcept {
   while (DoneWaiter* w = waiters.pop_front()) w->on_done(w);
 }
 
-class TaskBase : public ListNode {
+class TaskBase : public ListNode, public FrameAllocated {
  public:
   TaskBase(EventLoop* loop, PromiseBase* root_promise, std::coroutine_handle<> root) noexcept
       : loop_(loop), root_promise_(root_promise), root_(root) {

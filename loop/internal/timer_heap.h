@@ -12,11 +12,12 @@
 
 namespace corio::internal {
 
+// 24 bytes: kept small because a million pending timers means a million of
+// these, and every heap move writes `index` back into one.
 struct TimerNode {
-  static constexpr std::size_t kNotQueued = static_cast<std::size_t>(-1);
+  static constexpr std::uint32_t kNotQueued = 0xffffffffu;
   std::int64_t deadline = 0;  // loop clock, nanoseconds
-  std::uint64_t seq = 0;      // FIFO among equal deadlines
-  std::size_t index = kNotQueued;
+  std::uint32_t index = kNotQueued;
   void (*fire)(TimerNode* self) noexcept = nullptr;
   bool queued() const noexcept { return index != kNotQueued; }
 };
@@ -27,11 +28,12 @@ class TimerHeap {
   std::size_t size() const noexcept { return heap_.size(); }
   TimerNode* top() const noexcept { return heap_.empty() ? nullptr : heap_[0].node; }
 
+  // FIFO among equal deadlines: the heap entry carries a sequence number.
   void push(TimerNode* n) {
-    n->seq = next_seq_++;
-    heap_.push_back(Entry{n->deadline, n->seq, n});
-    n->index = heap_.size() - 1;
-    sift_up(n->index);
+    heap_.push_back(Entry{n->deadline, next_seq_++, n});
+    std::size_t i = heap_.size() - 1;
+    n->index = static_cast<std::uint32_t>(i);
+    sift_up(i);
   }
 
   void erase(TimerNode* n) noexcept {
@@ -40,7 +42,7 @@ class TimerHeap {
     const std::size_t last = heap_.size() - 1;
     if (i != last) {
       heap_[i] = heap_[last];
-      heap_[i].node->index = i;
+      heap_[i].node->index = static_cast<std::uint32_t>(i);
       heap_.pop_back();
       if (i > 0 && less(heap_[i], heap_[(i - 1) / kArity])) {
         sift_up(i);
@@ -74,11 +76,11 @@ class TimerHeap {
       std::size_t parent = (i - 1) / kArity;
       if (!less(e, heap_[parent])) break;
       heap_[i] = heap_[parent];
-      heap_[i].node->index = i;
+      heap_[i].node->index = static_cast<std::uint32_t>(i);
       i = parent;
     }
     heap_[i] = e;
-    e.node->index = i;
+    e.node->index = static_cast<std::uint32_t>(i);
   }
   void sift_down(std::size_t i) noexcept {
     const std::size_t n = heap_.size();
@@ -93,11 +95,11 @@ class TimerHeap {
       }
       if (!less(heap_[best], e)) break;
       heap_[i] = heap_[best];
-      heap_[i].node->index = i;
+      heap_[i].node->index = static_cast<std::uint32_t>(i);
       i = best;
     }
     heap_[i] = e;
-    e.node->index = i;
+    e.node->index = static_cast<std::uint32_t>(i);
   }
 
   std::vector<Entry> heap_;
