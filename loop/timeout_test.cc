@@ -1,0 +1,365 @@
+// Tests for timeout, timeout_at and wait_for: expiry, rescheduling, nesting,
+// interaction with cancel(), and the cancellation counts they leave behind.
+#include "corio/loop/timeout.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "corio/loop/sleep.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
+#include "corio/loop/testing/co_test.h"
+#include "gtest/gtest.h"
+
+namespace corio {
+namespace {
+
+using namespace std::chrono_literals;
+using Log = std::vector<std::string>;
+
+Task<int> sleep_then(Duration d, int v) {
+  co_await sleep(d);
+  co_return v;
+}
+
+Task<int> sleep_logging(Log& log, std::string name, Duration d, int v) {
+  try {
+    co_await sleep(d);
+  } catch (const CancelledError&) {
+    log.push_back(name + " cancelled");
+    throw;
+  }
+  co_return v;
+}
+
+TimePoint now() { return current_loop().time(); }
+
+CO_TEST(TimeoutTest, FiresWithTimeoutErrorAtTheDeadline) {
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await timeout(10ms, sleep_then(1h, 1)), TimeoutError);
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, TheBodySeesCancelledError) {
+  Log log;
+  EXPECT_THROW(co_await timeout(10ms, sleep_logging(log, "body", 1h, 1)), TimeoutError);
+  EXPECT_EQ(log, (Log{"body cancelled"}));
+}
+
+CO_TEST(TimeoutTest, DoesNotFireWhenTheBodyIsQuicker) {
+  TimePoint t0 = now();
+  EXPECT_EQ(co_await timeout(10ms, sleep_then(5ms, 7)), 7);
+  EXPECT_EQ(now() - t0, 5ms);
+  // The scope's timer is gone: nothing cancels the task later.
+  co_await sleep(20ms);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, VoidBody) {
+  co_await timeout(10ms, []() -> Task<void> { co_await sleep(1ms); }());
+  EXPECT_THROW(co_await timeout(10ms, []() -> Task<void> { co_await sleep(1h); }()), TimeoutError);
+}
+
+CO_TEST(TimeoutTest, BodyErrorsPassThrough) {
+  auto failing = []() -> Task<int> {
+    co_await sleep(1ms);
+    throw std::logic_error("body failed");
+  };
+  EXPECT_THROW(co_await timeout(10ms, failing()), std::logic_error);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, NoDeadlineNeverFires) {
+  TimePoint t0 = now();
+  EXPECT_EQ(co_await timeout(std::nullopt, sleep_then(10h, 3)), 3);
+  EXPECT_EQ(now() - t0, 10h);
+}
+
+CO_TEST(TimeoutTest, TimeoutAtAnAbsoluteDeadline) {
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await timeout_at(t0 + 25ms, sleep_then(1h, 1)), TimeoutError);
+  EXPECT_EQ(now(), t0 + 25ms);
+  EXPECT_EQ(co_await timeout_at(now() + 25ms, sleep_then(1ms, 2)), 2);
+}
+
+CO_TEST(TimeoutTest, DeadlineAlreadyPastFiresAtTheFirstSuspension) {
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await timeout_at(t0 - 1s, sleep_then(1h, 1)), TimeoutError);
+  EXPECT_EQ(now(), t0);
+}
+
+CO_TEST(TimeoutTest, DeadlineAlreadyPastDoesNotInterruptABodyThatNeverSuspends) {
+  EXPECT_EQ(co_await timeout_at(now() - 1s, []() -> Task<int> { co_return 4; }()), 4);
+  co_await yield_now();  // the stale timer was removed with the scope
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, RescheduleLaterExtendsTheDeadline) {
+  TimePoint t0 = now();
+  int v = co_await timeout(10ms, [&](Timeout& t) -> Task<int> {
+    EXPECT_EQ(t.when(), t0 + 10ms);
+    co_await sleep(5ms);
+    t.reschedule(now() + 20ms);
+    EXPECT_EQ(t.when(), t0 + 25ms);
+    co_await sleep(15ms);  // past the original deadline
+    co_return 1;
+  });
+  EXPECT_EQ(v, 1);
+  EXPECT_EQ(now() - t0, 20ms);
+}
+
+CO_TEST(TimeoutTest, RescheduleEarlierFiresEarlier) {
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await timeout(1h, [&](Timeout& t) -> Task<void> {
+    t.reschedule(t0 + 3ms);
+    co_await sleep(1h);
+  }),
+               TimeoutError);
+  EXPECT_EQ(now() - t0, 3ms);
+}
+
+CO_TEST(TimeoutTest, RescheduleToNoneDisablesIt) {
+  TimePoint t0 = now();
+  int v = co_await timeout(1ms, [](Timeout& t) -> Task<int> {
+    t.reschedule(std::nullopt);
+    EXPECT_EQ(t.when(), std::nullopt);
+    co_await sleep(1h);
+    co_return 2;
+  });
+  EXPECT_EQ(v, 2);
+  EXPECT_EQ(now() - t0, 1h);
+}
+
+CO_TEST(TimeoutTest, ExpiredIsTrueOnceTheDeadlinePassed) {
+  Log log;
+  EXPECT_THROW(co_await timeout(5ms, [&](Timeout& t) -> Task<void> {
+    EXPECT_FALSE(t.expired());
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      log.push_back(t.expired() ? "expired" : "not expired");
+      throw;
+    }
+  }),
+               TimeoutError);
+  EXPECT_EQ(log, (Log{"expired"}));
+}
+
+CO_TEST(TimeoutTest, RescheduleAfterExpiryThrowsRuntimeError) {
+  Log log;
+  EXPECT_THROW(co_await timeout(5ms, [&](Timeout& t) -> Task<void> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      try {
+        t.reschedule(now() + 1h);
+      } catch (const RuntimeError&) {
+        log.push_back("refused");
+      }
+      throw;
+    }
+  }),
+               TimeoutError);
+  EXPECT_EQ(log, (Log{"refused"}));
+}
+
+CO_TEST(TimeoutTest, BodyThatSwallowsTheCancellationReturnsItsValue) {
+  Log log;
+  int v = co_await timeout(5ms, [&](Timeout& t) -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      log.push_back("swallowed");
+    }
+    EXPECT_TRUE(t.expired());
+    co_return 8;
+  });
+  EXPECT_EQ(v, 8);
+  EXPECT_EQ(log, (Log{"swallowed"}));
+  EXPECT_EQ(current_task().cancelling(), 0u);
+  co_await sleep(1ms);  // and no cancellation is left pending
+}
+
+CO_TEST(TimeoutTest, NestedInnerExpiryIsCaughtInsideTheOuterScope) {
+  Log log;
+  TimePoint t0 = now();
+  int v = co_await timeout(100ms, [&](Timeout&) -> Task<int> {
+    try {
+      co_await timeout(10ms, sleep_then(1h, 0));
+    } catch (const TimeoutError&) {
+      log.push_back("inner timed out");
+    }
+    EXPECT_EQ(current_task().cancelling(), 0u);
+    co_return co_await sleep_then(20ms, 5);
+  });
+  EXPECT_EQ(v, 5);
+  EXPECT_EQ(log, (Log{"inner timed out"}));
+  EXPECT_EQ(now() - t0, 30ms);
+}
+
+CO_TEST(TimeoutTest, NestedOuterExpiryIsTheOutersTimeoutError) {
+  Log log;
+  TimePoint t0 = now();
+  try {
+    co_await timeout(10ms, [&](Timeout&) -> Task<void> {
+      try {
+        co_await timeout(1h, sleep_then(2h, 0));
+      } catch (const TimeoutError&) {
+        log.push_back("inner saw TimeoutError");
+        throw;
+      } catch (const CancelledError&) {
+        log.push_back("inner saw CancelledError");
+        throw;
+      }
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const TimeoutError&) {
+    log.push_back("outer TimeoutError");
+  }
+  EXPECT_EQ(log, (Log{"inner saw CancelledError", "outer TimeoutError"}));
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, NestedScopesExpiringTogetherReportTheOuterOnly) {
+  // Same deadline: both timers fire in one iteration. The inner scope must
+  // not claim the expiry as its own, or the outer body would continue.
+  Log log;
+  TimePoint t0 = now();
+  try {
+    co_await timeout(10ms, [&](Timeout&) -> Task<void> {
+      try {
+        co_await timeout(10ms, sleep_then(1h, 0));
+      } catch (const TimeoutError&) {
+        log.push_back("inner TimeoutError");
+        throw;
+      } catch (const CancelledError&) {
+        log.push_back("inner CancelledError");
+        throw;
+      }
+    });
+  } catch (const TimeoutError&) {
+    log.push_back("outer TimeoutError");
+  }
+  EXPECT_EQ(log, (Log{"inner CancelledError", "outer TimeoutError"}));
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(TimeoutTest, OuterCancelDuringATimeoutIsCancelledError) {
+  TaskHandle<int> t = create_task(timeout(1h, sleep_then(2h, 1)));
+  co_await sleep(1ms);
+  t.cancel();
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_TRUE(t.cancelled());
+}
+
+CO_TEST(TimeoutTest, OuterCancelInTheSameIterationAsTheExpiryIsCancelledError) {
+  // main's timer is older than the task's deadline timer: both fire in one
+  // iteration, main runs first and cancels the task.
+  TaskHandle<int> t = create_task(timeout(10ms, sleep_then(1h, 1)));
+  co_await sleep(10ms);
+  EXPECT_FALSE(t.done());
+  t.cancel();
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_TRUE(t.cancelled());
+}
+
+CO_TEST(TimeoutTest, CancellingIsRestoredAfterEachExpiry) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THROW(co_await timeout(1ms, sleep_then(1h, 0)), TimeoutError);
+    EXPECT_EQ(current_task().cancelling(), 0u);
+  }
+  co_await sleep(1ms);  // no stray cancellation
+}
+
+CO_TEST(TimeoutTest, TimeoutErrorIsAnOrdinaryError) {
+  try {
+    co_await timeout(1ms, sleep_then(1h, 0));
+  } catch (const std::exception& e) {
+    EXPECT_NE(dynamic_cast<const Error*>(&e), nullptr);
+  }
+}
+
+CO_TEST(WaitForTest, TaskWithinTheDeadline) {
+  EXPECT_EQ(co_await wait_for(sleep_then(5ms, 6), 10ms), 6);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(WaitForTest, TaskPastTheDeadline) {
+  Log log;
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(sleep_logging(log, "work", 1h, 6), 10ms), TimeoutError);
+  EXPECT_EQ(log, (Log{"work cancelled"}));
+  EXPECT_EQ(now() - t0, 10ms);
+}
+
+CO_TEST(WaitForTest, HandleWithinTheDeadline) {
+  TaskHandle<int> h = create_task(sleep_then(5ms, 9));
+  EXPECT_EQ(co_await wait_for(h, 10ms), 9);
+  EXPECT_FALSE(h.cancelled());
+}
+
+CO_TEST(WaitForTest, HandlePastTheDeadlineIsCancelledAndAwaitedFirst) {
+  Log log;
+  TaskHandle<int> h = create_task(sleep_logging(log, "handle", 1h, 9));
+  TimePoint t0 = now();
+  try {
+    co_await wait_for(h, 10ms);
+    ADD_FAILURE() << "no exception";
+  } catch (const TimeoutError&) {
+    log.push_back("TimeoutError");
+    // Nothing keeps running behind the timeout.
+    EXPECT_TRUE(h.done());
+    EXPECT_TRUE(h.cancelled());
+  }
+  EXPECT_EQ(log, (Log{"handle cancelled", "TimeoutError"}));
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_EQ(current_loop().pending_task_count(), 1u);  // only main
+}
+
+CO_TEST(WaitForTest, HandleThatNeedsTimeToUnwindIsAwaitedToTheEnd) {
+  Log log;
+  TaskHandle<int> h = create_task([](Log& l) -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      l.push_back("cleanup started");
+    }
+    co_await sleep(5ms);  // slow cleanup, then give up
+    l.push_back("cleanup done");
+    throw CancelledError();
+  }(log));
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(h, 10ms), TimeoutError);
+  EXPECT_EQ(log, (Log{"cleanup started", "cleanup done"}));
+  EXPECT_EQ(now() - t0, 15ms);
+  EXPECT_TRUE(h.done());
+}
+
+CO_TEST(WaitForTest, HandleThatIgnoresTheCancellationReturnsItsValue) {
+  TaskHandle<int> h = create_task([]() -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+    }
+    co_return 3;
+  }());
+  EXPECT_EQ(co_await wait_for(h, 10ms), 3);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(WaitForTest, HandleFailureIsRaised) {
+  TaskHandle<int> h = create_task([]() -> Task<int> {
+    co_await sleep(1ms);
+    throw std::runtime_error("handle failed");
+  }());
+  EXPECT_THROW(co_await wait_for(h, 10ms), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace corio
