@@ -19,6 +19,18 @@ void TaskGroup::enter() {
   state_ = State::kActive;
 }
 
+void TaskGroup::check_can_create() const {
+  // asyncio's rules: refused once aborting (a failure or a cancel began the
+  // shutdown; the new child would escape abort()'s cancellation and keep
+  // the group waiting) and once finished, but allowed while the group waits
+  // for children after the body returned.
+  if (state_ == State::kCreated) throw RuntimeError("corio::TaskGroup has not been entered");
+  if (state_ == State::kDone || (state_ == State::kExiting && children_.empty())) {
+    throw RuntimeError("corio::TaskGroup is finished");
+  }
+  if (aborting_) throw RuntimeError("corio::TaskGroup is shutting down");
+}
+
 void TaskGroup::watch(internal::TaskBase* t) {
   auto* c = new Child;
   c->group = this;
@@ -74,8 +86,9 @@ void TaskGroup::body_done(std::exception_ptr body_error) {
   }
 }
 
-void TaskGroup::absorb_outer_cancel() noexcept {
+void TaskGroup::absorb_outer_cancel(const CancelledError& error) {
   propagate_cancel_ = true;
+  if (!outer_cancel_) outer_cancel_ = std::make_exception_ptr(error);  // keeps the message
   abort();
 }
 
@@ -83,12 +96,15 @@ void TaskGroup::finish(std::exception_ptr body_error) {
   state_ = State::kDone;
   if (!errors_.empty()) {
     std::vector<std::exception_ptr> errors = std::move(errors_);
-    throw ExceptionGroup("unhandled errors in a TaskGroup (" + std::to_string(errors.size()) + " sub-exception" +
-                             (errors.size() == 1 ? ")" : "s)"),
-                         std::move(errors));
+    // The message is built before `errors` is moved into the argument list
+    // (argument evaluation order is unspecified).
+    std::string message = "unhandled errors in a TaskGroup (" + std::to_string(errors.size()) + " sub-exception" +
+                          (errors.size() == 1 ? ")" : "s)");
+    throw ExceptionGroup(std::move(message), std::move(errors));
   }
   if (propagate_cancel_) {
     if (body_error && is_cancelled_error(body_error)) std::rethrow_exception(body_error);
+    if (outer_cancel_) std::rethrow_exception(outer_cancel_);
     throw CancelledError();
   }
 }

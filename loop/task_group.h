@@ -45,11 +45,14 @@ class TaskGroup {
   ~TaskGroup();
 
   // Starts `coro` as a child task. Its errors belong to the group (they are
-  // never reported as unretrieved).
-  // Errors: RuntimeError if the group is shutting down or finished.
+  // never reported as unretrieved). As in asyncio, a running child may still
+  // add siblings after the body returned; the group waits for them too.
+  // Errors: RuntimeError if the group is shutting down (a child or the body
+  //   failed, or the group was cancelled) or finished (no child left after
+  //   the body returned).
   template <class T>
   TaskHandle<T> create_task(Task<T> coro, std::string name = {}) {
-    if (state_ != State::kActive) throw RuntimeError("corio::TaskGroup is shutting down");
+    check_can_create();
     TaskHandle<T> h = corio::create_task(*loop_, std::move(coro), std::move(name));
     watch(h.base());
     return h;
@@ -66,7 +69,7 @@ class TaskGroup {
   void finish(std::exception_ptr body_error);
   void body_done(std::exception_ptr body_error);
   bool has_children() const noexcept { return !children_.empty(); }
-  void absorb_outer_cancel() noexcept;
+  void absorb_outer_cancel(const CancelledError& error);
 
  private:
   enum class State { kCreated, kActive, kExiting, kDone };
@@ -79,6 +82,7 @@ class TaskGroup {
     TaskGroup* group;
     internal::TaskBase* task;
   };
+  void check_can_create() const;
   void watch(internal::TaskBase* t);
   void abort() noexcept;
   static void on_child_done(internal::DoneWaiter* w) noexcept;
@@ -87,6 +91,7 @@ class TaskGroup {
   internal::TaskBase* parent_ = nullptr;
   internal::IntrusiveList<Child> children_;
   std::vector<std::exception_ptr> errors_;
+  std::exception_ptr outer_cancel_;  // a cancel absorbed while waiting
   ExitAwaiter* exit_waiter_ = nullptr;
   State state_ = State::kCreated;
   bool aborting_ = false;
@@ -138,8 +143,8 @@ Task<T> run_task_group(F body) {
   while (group.has_children()) {
     try {
       co_await group.wait_children();
-    } catch (const CancelledError&) {
-      group.absorb_outer_cancel();
+    } catch (const CancelledError& e) {
+      group.absorb_outer_cancel(e);
     }
   }
   group.finish(body_error);
