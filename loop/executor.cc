@@ -14,7 +14,12 @@ void ThreadPoolExecutor::submit(internal::UniqueFunction job) {
   std::unique_lock<std::mutex> lock(mu_);
   if (shutdown_) throw RuntimeError("corio: executor is shut down");
   jobs_.push_back(std::move(job));
-  if (idle_ == 0 && threads_.size() < max_workers_) {
+  // Start a thread unless an idle one will take this job. Compare with the
+  // queue length, not with zero: a worker that was notified but has not
+  // woken yet still counts in idle_, and it can take one job only, so a
+  // second job submitted meanwhile would otherwise wait behind the first
+  // although max_workers allows another thread.
+  if (jobs_.size() > idle_ && threads_.size() < max_workers_) {
     threads_.emplace_back([this] { worker(); });
   } else {
     lock.unlock();
