@@ -11,6 +11,7 @@
 #ifndef CORIO_LOOP_RUN_H_
 #define CORIO_LOOP_RUN_H_
 
+#include <memory>
 #include <utility>
 
 #include "corio/loop/errors.h"
@@ -25,10 +26,12 @@ namespace corio {
 template <class T>
 T run_until_complete(EventLoop& loop, TaskHandle<T>& task) {
   if (!task.done()) {
-    bool* stop_flag = new bool(true);  // cleared if we leave early
+    // Cleared if we leave early. Shared, not owned by the callback alone:
+    // if the task never finishes, the callback is destroyed without running
+    // (with the loop) and must not leak the flag.
+    auto stop_flag = std::make_shared<bool>(true);
     task.add_done_callback([&loop, stop_flag](const TaskRef&) {
       if (*stop_flag) loop.stop();
-      delete stop_flag;
     });
     try {
       loop.run_forever();
