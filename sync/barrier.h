@@ -86,9 +86,9 @@ class Barrier {
 
 namespace internal {
 
-class [[nodiscard]] BarrierWait final : Waiter {
+class [[nodiscard]] BarrierWait final : Waiter<BarrierWait> {
  public:
-  explicit BarrierWait(Barrier* b) noexcept : Waiter(&BarrierWait::detach), barrier_(b) {}
+  explicit BarrierWait(Barrier* b) noexcept : barrier_(b) {}
 
   bool await_ready() noexcept {
     if (barrier_->broken_) {
@@ -103,16 +103,16 @@ class [[nodiscard]] BarrierWait final : Waiter {
   }
   bool await_suspend(std::coroutine_handle<> h) { return park(h, barrier_->waiters_, barrier_->loop_); }
   std::size_t await_resume() const {
-    check_cancelled();
+    resume_handoff();
     if (broken_) throw BrokenBarrierError();
     return index_;
   }
 
  private:
   friend class corio::Barrier;
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<BarrierWait*>(s);
-    if (self->linked()) self->barrier_->waiters_.erase(self);
+  friend Waiter<BarrierWait>;
+  static void detach(BarrierWait* self) noexcept {
+    if (self->node().linked()) self->barrier_->waiters_.erase(&self->node());
   }
   Barrier* barrier_;
   std::size_t index_ = 0;
@@ -126,14 +126,14 @@ inline internal::BarrierWait Barrier::wait() noexcept { return internal::Barrier
 inline void Barrier::trip() noexcept {
   std::size_t index = 0;
   while (internal::WaitNode* w = waiters_.pop_front()) {
-    static_cast<internal::BarrierWait*>(w)->index_ = index++;
+    internal::BarrierWait::awaiter_of(w)->index_ = index++;
     w->wake();
   }
 }
 
 inline void Barrier::release_broken() noexcept {
   while (internal::WaitNode* w = waiters_.pop_front()) {
-    static_cast<internal::BarrierWait*>(w)->broken_ = true;
+    internal::BarrierWait::awaiter_of(w)->broken_ = true;
     w->wake();
   }
 }

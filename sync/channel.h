@@ -210,17 +210,17 @@ class Channel {
 namespace internal {
 
 template <class T>
-class [[nodiscard]] ChannelReceive final : Waiter {
+class [[nodiscard]] ChannelReceive final : Waiter<ChannelReceive<T>> {
  public:
-  explicit ChannelReceive(ChannelState<T>* s) noexcept : Waiter(&ChannelReceive::detach), s_(s) {}
+  explicit ChannelReceive(ChannelState<T>* s) noexcept : s_(s) {}
 
   bool await_ready() {
     std::lock_guard<std::mutex> lock(s_->mu);
     return try_take();
   }
   bool await_suspend(std::coroutine_handle<> h) {
-    if (!suspend(h)) return false;
-    TaskBase* t = task();
+    if (!this->begin_park(h)) return false;
+    TaskBase* t = this->node().task();
     if (t->loop() != s_->loop) {
       t->cancel_target_ = nullptr;
       throw RuntimeError("corio: Channel::receive() awaited by a task of another event loop");
@@ -230,18 +230,19 @@ class [[nodiscard]] ChannelReceive final : Waiter {
       t->cancel_target_ = nullptr;
       return false;
     }
-    owner = t;
-    s_->receivers.push_back(this);
+    this->node().owner = t;
+    s_->receivers.push_back(&this->node());
     return true;
   }
   T await_resume() {
-    check_cancelled();
+    this->resume_handoff();
     if (!slot_) throw QueueShutDown();
     return std::move(*slot_);
   }
 
  private:
   friend struct ChannelState<T>;
+  friend Waiter<ChannelReceive>;
 
   // `mu` held: takes an item, or sees the channel closed and drained.
   bool try_take() noexcept {
@@ -252,10 +253,9 @@ class [[nodiscard]] ChannelReceive final : Waiter {
     }
     return s_->closed;
   }
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<ChannelReceive*>(s);
+  static void detach(ChannelReceive* self) noexcept {
     std::lock_guard<std::mutex> lock(self->s_->mu);
-    if (self->linked()) self->s_->receivers.erase(self);
+    if (self->node().linked()) self->s_->receivers.erase(&self->node());
   }
 
   ChannelState<T>* s_;
@@ -265,8 +265,8 @@ class [[nodiscard]] ChannelReceive final : Waiter {
 template <class T>
 void ChannelState<T>::hand_out() noexcept {
   while (!receivers.empty() && !items.empty()) {
-    auto* r = static_cast<ChannelReceive<T>*>(receivers.pop_front());
-    r->slot_.emplace(items.pop());
+    WaitNode* r = receivers.pop_front();
+    ChannelReceive<T>::awaiter_of(r)->slot_.emplace(items.pop());
     freed_slot();
     r->wake();
   }

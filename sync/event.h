@@ -68,18 +68,18 @@ class Event {
 
 namespace internal {
 
-class [[nodiscard]] EventWait final : Waiter {
+class [[nodiscard]] EventWait final : Waiter<EventWait> {
  public:
-  explicit EventWait(Event* ev) noexcept : Waiter(&EventWait::detach), ev_(ev) {}
+  explicit EventWait(Event* ev) noexcept : ev_(ev) {}
   bool await_ready() const noexcept { return ev_->set_; }
   bool await_suspend(std::coroutine_handle<> h) { return park(h, ev_->waiters_, ev_->loop_); }
   // Nothing to lose: a cancel that came after the wake is delivered now.
-  void await_resume() const { check_cancelled_or_pending(); }
+  void await_resume() const { resume_nothing_to_lose(); }
 
  private:
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<EventWait*>(s);
-    if (self->linked()) self->ev_->waiters_.erase(self);
+  friend Waiter<EventWait>;
+  static void detach(EventWait* self) noexcept {
+    if (self->node().linked()) self->ev_->waiters_.erase(&self->node());
   }
   Event* ev_;
 };

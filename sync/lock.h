@@ -94,25 +94,25 @@ namespace internal {
 
 // The awaiter of Lock::acquire() (kGuard false) and Lock::scoped().
 template <bool kGuard>
-class [[nodiscard]] LockAcquire final : Waiter {
+class [[nodiscard]] LockAcquire final : Waiter<LockAcquire<kGuard>> {
  public:
-  explicit LockAcquire(Lock* lock) noexcept : Waiter(&LockAcquire::detach), lock_(lock) {}
+  explicit LockAcquire(Lock* lock) noexcept : lock_(lock) {}
 
   bool await_ready() noexcept {
     if (lock_->locked_) return false;
     lock_->locked_ = true;
     return true;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return park(h, lock_->waiters_, lock_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, lock_->waiters_, lock_->loop_); }
   auto await_resume() {
-    check_cancelled();
+    this->resume_handoff();
     if constexpr (kGuard) return LockGuard(*lock_);
   }
 
  private:
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<LockAcquire*>(s);
-    if (self->linked()) self->lock_->waiters_.erase(self);
+  friend Waiter<LockAcquire>;
+  static void detach(LockAcquire* self) noexcept {
+    if (self->node().linked()) self->lock_->waiters_.erase(&self->node());
   }
   Lock* lock_;
 };

@@ -210,7 +210,7 @@ class BasicQueue {
     // Getters wait only on an empty queue: their slots stay empty.
     while (internal::WaitNode* g = getters_.pop_front()) g->wake();
     while (internal::WaitNode* p = putters_.pop_front()) {
-      static_cast<internal::QueuePut<T, Store>*>(p)->shut_ = true;
+      internal::QueuePut<T, Store>::awaiter_of(p)->shut_ = true;
       p->wake();
     }
   }
@@ -237,8 +237,8 @@ class BasicQueue {
   template <class U>
   void add(U&& item) {
     if (!getters_.empty()) {
-      auto* g = static_cast<internal::QueueGet<T, Store>*>(getters_.front());
-      g->slot_.emplace(std::forward<U>(item));
+      internal::WaitNode* g = getters_.front();
+      internal::QueueGet<T, Store>::awaiter_of(g)->slot_.emplace(std::forward<U>(item));
       getters_.pop_front();
       ++unfinished_;
       g->wake();
@@ -253,8 +253,8 @@ class BasicQueue {
   T take() {
     T item = items_.pop();
     if (!putters_.empty()) {
-      auto* p = static_cast<internal::QueuePut<T, Store>*>(putters_.front());
-      items_.push(std::move(p->item_));  // a slot was just freed: no allocation
+      internal::WaitNode* p = putters_.front();
+      items_.push(std::move(internal::QueuePut<T, Store>::awaiter_of(p)->item_));  // a slot was freed: no allocation
       putters_.pop_front();
       ++unfinished_;
       p->wake();
@@ -305,10 +305,9 @@ class PriorityQueue : public BasicQueue<T, internal::HeapStore<T, Compare>> {
 namespace internal {
 
 template <class T, class Store>
-class [[nodiscard]] QueuePut final : Waiter {
+class [[nodiscard]] QueuePut final : Waiter<QueuePut<T, Store>> {
  public:
-  QueuePut(BasicQueue<T, Store>* q, T&& item) noexcept
-      : Waiter(&QueuePut::detach), q_(q), item_(std::move(item)) {}
+  QueuePut(BasicQueue<T, Store>* q, T&& item) noexcept : q_(q), item_(std::move(item)) {}
 
   bool await_ready() {
     if (q_->shutdown_) throw QueueShutDown();
@@ -318,17 +317,17 @@ class [[nodiscard]] QueuePut final : Waiter {
     }
     return false;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->putters_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->putters_, q_->loop_); }
   void await_resume() const {
-    check_cancelled();
+    this->resume_handoff();
     if (shut_) throw QueueShutDown();
   }
 
  private:
   friend class corio::BasicQueue<T, Store>;
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<QueuePut*>(s);
-    if (self->linked()) self->q_->putters_.erase(self);
+  friend Waiter<QueuePut>;
+  static void detach(QueuePut* self) noexcept {
+    if (self->node().linked()) self->q_->putters_.erase(&self->node());
   }
   BasicQueue<T, Store>* q_;
   T item_;
@@ -336,9 +335,9 @@ class [[nodiscard]] QueuePut final : Waiter {
 };
 
 template <class T, class Store>
-class [[nodiscard]] QueueGet final : Waiter {
+class [[nodiscard]] QueueGet final : Waiter<QueueGet<T, Store>> {
  public:
-  explicit QueueGet(BasicQueue<T, Store>* q) noexcept : Waiter(&QueueGet::detach), q_(q) {}
+  explicit QueueGet(BasicQueue<T, Store>* q) noexcept : q_(q) {}
 
   bool await_ready() {
     if (!q_->items_.empty()) {
@@ -348,36 +347,36 @@ class [[nodiscard]] QueueGet final : Waiter {
     if (q_->shutdown_) throw QueueShutDown();
     return false;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->getters_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->getters_, q_->loop_); }
   T await_resume() {
-    check_cancelled();
+    this->resume_handoff();
     if (!slot_) throw QueueShutDown();
     return std::move(*slot_);
   }
 
  private:
   friend class corio::BasicQueue<T, Store>;
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<QueueGet*>(s);
-    if (self->linked()) self->q_->getters_.erase(self);
+  friend Waiter<QueueGet>;
+  static void detach(QueueGet* self) noexcept {
+    if (self->node().linked()) self->q_->getters_.erase(&self->node());
   }
   BasicQueue<T, Store>* q_;
   std::optional<T> slot_;
 };
 
 template <class T, class Store>
-class [[nodiscard]] QueueJoin final : Waiter {
+class [[nodiscard]] QueueJoin final : Waiter<QueueJoin<T, Store>> {
  public:
-  explicit QueueJoin(BasicQueue<T, Store>* q) noexcept : Waiter(&QueueJoin::detach), q_(q) {}
+  explicit QueueJoin(BasicQueue<T, Store>* q) noexcept : q_(q) {}
   bool await_ready() const noexcept { return q_->unfinished_ == 0; }
-  bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->joiners_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->joiners_, q_->loop_); }
   // Nothing to lose: a cancel that came after the wake is delivered now.
-  void await_resume() const { check_cancelled_or_pending(); }
+  void await_resume() const { this->resume_nothing_to_lose(); }
 
  private:
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<QueueJoin*>(s);
-    if (self->linked()) self->q_->joiners_.erase(self);
+  friend Waiter<QueueJoin>;
+  static void detach(QueueJoin* self) noexcept {
+    if (self->node().linked()) self->q_->joiners_.erase(&self->node());
   }
   BasicQueue<T, Store>* q_;
 };

@@ -116,25 +116,25 @@ namespace internal {
 
 // The awaiter of Semaphore::acquire() (kGuard false) and scoped().
 template <bool kGuard>
-class [[nodiscard]] SemaphoreAcquire final : Waiter {
+class [[nodiscard]] SemaphoreAcquire final : Waiter<SemaphoreAcquire<kGuard>> {
  public:
-  explicit SemaphoreAcquire(Semaphore* sem) noexcept : Waiter(&SemaphoreAcquire::detach), sem_(sem) {}
+  explicit SemaphoreAcquire(Semaphore* sem) noexcept : sem_(sem) {}
 
   bool await_ready() noexcept {
     if (sem_->value_ == 0) return false;
     --sem_->value_;
     return true;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return park(h, sem_->waiters_, sem_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, sem_->waiters_, sem_->loop_); }
   auto await_resume() {
-    check_cancelled();
+    this->resume_handoff();
     if constexpr (kGuard) return SemaphoreGuard(*sem_);
   }
 
  private:
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<SemaphoreAcquire*>(s);
-    if (self->linked()) self->sem_->waiters_.erase(self);
+  friend Waiter<SemaphoreAcquire>;
+  static void detach(SemaphoreAcquire* self) noexcept {
+    if (self->node().linked()) self->sem_->waiters_.erase(&self->node());
   }
   Semaphore* sem_;
 };
