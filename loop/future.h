@@ -38,10 +38,25 @@ namespace internal {
 template <class T>
 using StoredValue = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
+// What a future's waiter list holds: tasks awaiting it (FutureAwaiter) and
+// done callbacks. A callback does not own a reference to the state (that
+// would be a cycle keeping a dropped pending future alive), so the state
+// frees the callbacks still registered when it goes; `discard` does that.
+// Awaiters are never left: their frames hold a Future while they wait.
+struct FutureWaiter : DoneWaiter {
+  void (*discard)(FutureWaiter* self) noexcept = nullptr;
+};
+
 template <class T>
 class FutureState : public FrameAllocated {
  public:
   explicit FutureState(EventLoop* l) noexcept : loop(l) {}
+  ~FutureState() {
+    while (DoneWaiter* w = waiters.pop_front()) {
+      auto* fw = static_cast<FutureWaiter*>(w);
+      if (fw->discard != nullptr) fw->discard(fw);
+    }
+  }
   void ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
   void unref() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -61,7 +76,7 @@ class FutureState : public FrameAllocated {
 };
 
 template <class T, bool kMove>
-class FutureAwaiter final : Suspension, DoneWaiter {
+class FutureAwaiter final : Suspension, FutureWaiter {
  public:
   explicit FutureAwaiter(FutureState<T>* s) noexcept : Suspension(&FutureAwaiter::detach), s_(s) {
     on_done = &FutureAwaiter::on_done_impl;
@@ -190,7 +205,7 @@ class Future {
       s_->loop->call_soon([fn = std::move(fn), self = *this]() mutable { fn(self); });
       return;
     }
-    s_->waiters.push_back(new DoneCallback<F>(*this, std::move(fn)));
+    s_->waiters.push_back(new DoneCallback<F>(s_, std::move(fn)));
   }
 
   internal::FutureAwaiter<T, false> operator co_await() const& noexcept { return internal::FutureAwaiter<T, false>(s_); }
@@ -200,20 +215,30 @@ class Future {
   void check_pending() const {
     if (s_->done) throw InvalidStateError("corio: future is already done");
   }
+  // Holds the state without a reference (see internal::FutureWaiter); the
+  // closure it queues when the future completes takes one.
   template <class F>
-  struct DoneCallback final : internal::DoneWaiter, internal::FrameAllocated {
-    DoneCallback(Future f, F fn) : fut(std::move(f)), fn(std::move(fn)) { on_done = &DoneCallback::fire; }
+  struct DoneCallback final : internal::FutureWaiter, internal::FrameAllocated {
+    DoneCallback(internal::FutureState<T>* s, F fn) : state(s), fn(std::move(fn)) {
+      on_done = &DoneCallback::fire;
+      discard = &DoneCallback::drop;
+    }
     static void fire(internal::DoneWaiter* w) noexcept {
       auto* self = static_cast<DoneCallback*>(w);
       try {
-        self->fut.loop().call_soon([fn = std::move(self->fn), f = self->fut]() mutable { fn(f); });
+        Future f(self->state);
+        f.loop().call_soon([fn = std::move(self->fn), f]() mutable { fn(f); });
       } catch (...) {
       }
       delete self;
     }
-    Future fut;
+    static void drop(internal::FutureWaiter* w) noexcept { delete static_cast<DoneCallback*>(w); }
+    internal::FutureState<T>* state;
     F fn;
   };
+
+  // A new reference to an existing state.
+  explicit Future(internal::FutureState<T>* s) noexcept : s_(s) { s_->ref(); }
 
   internal::FutureState<T>* s_;
 };
