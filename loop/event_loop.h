@@ -292,7 +292,10 @@ class EventLoop {
 
   // Runs one iteration: polls I/O (without blocking if `block` is false or
   // something is ready), fires due timers, runs the callbacks ready at its
-  // start. Exposed for tests and for embedding the loop in another one.
+  // start. Exposed for tests and for embedding the loop in another one: the
+  // loop counts as running (current(), is_running()) during the call.
+  // Errors: RuntimeError if this loop is already running (from one of its
+  //   own callbacks) or another loop runs on this thread.
   void run_once(bool block = true);
 
   // ---- For awaitables built on the loop (sync, streams, net). ----
@@ -334,6 +337,7 @@ class EventLoop {
   static void run_handle(void* p) noexcept;
   static void step_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
+  void run_iteration(bool block);
   void post_threadsafe(internal::CallbackNode* node);
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);

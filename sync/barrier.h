@@ -86,7 +86,7 @@ class Barrier {
 
 namespace internal {
 
-class [[nodiscard]] BarrierWait final : Waiter<BarrierWait> {
+class [[nodiscard]] BarrierWait final : public Waiter<BarrierWait> {
  public:
   explicit BarrierWait(Barrier* b) noexcept : barrier_(b) {}
 
@@ -110,10 +110,6 @@ class [[nodiscard]] BarrierWait final : Waiter<BarrierWait> {
 
  private:
   friend class corio::Barrier;
-  friend Waiter<BarrierWait>;
-  static void detach(BarrierWait* self) noexcept {
-    if (self->node().linked()) self->barrier_->waiters_.erase(&self->node());
-  }
   Barrier* barrier_;
   std::size_t index_ = 0;
   bool broken_ = false;

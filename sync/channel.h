@@ -210,7 +210,7 @@ class Channel {
 namespace internal {
 
 template <class T>
-class [[nodiscard]] ChannelReceive final : Waiter<ChannelReceive<T>> {
+class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
  public:
   explicit ChannelReceive(ChannelState<T>* s) noexcept : s_(s) {}
 
@@ -230,8 +230,7 @@ class [[nodiscard]] ChannelReceive final : Waiter<ChannelReceive<T>> {
       t->cancel_target_ = nullptr;
       return false;
     }
-    this->node().owner = t;
-    s_->receivers.push_back(&this->node());
+    this->link(s_->receivers, &s_->mu);
     return true;
   }
   T await_resume() {
@@ -242,7 +241,6 @@ class [[nodiscard]] ChannelReceive final : Waiter<ChannelReceive<T>> {
 
  private:
   friend struct ChannelState<T>;
-  friend Waiter<ChannelReceive>;
 
   // `mu` held: takes an item, or sees the channel closed and drained.
   bool try_take() noexcept {
@@ -252,10 +250,6 @@ class [[nodiscard]] ChannelReceive final : Waiter<ChannelReceive<T>> {
       return true;
     }
     return s_->closed;
-  }
-  static void detach(ChannelReceive* self) noexcept {
-    std::lock_guard<std::mutex> lock(self->s_->mu);
-    if (self->node().linked()) self->s_->receivers.erase(&self->node());
   }
 
   ChannelState<T>* s_;

@@ -268,3 +268,29 @@ CO_TEST(Channel, ReceiveNowaitWorksFromAnyThread) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> park_receive(Channel<std::string>& ch) { (void)co_await ch.receive(); }
+Task<> spawn_parked(Channel<std::string>& ch, std::vector<TaskHandle<>>& keep) {
+  keep.push_back(create_task(park_receive(ch)));
+  co_await settle();
+}
+
+TEST(ChannelTeardown, DestroyedLoopUnlinksParkedReceiver) {
+  auto loop = std::make_unique<EventLoop>();
+  Channel<std::string> ch(*loop);
+  {
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(*loop, spawn_parked(ch, keep));
+    keep.clear();
+  }
+  loop.reset();
+  // The receiver is gone: a send is simply queued (no loop to wake).
+  ch.send_nowait("after");
+  EXPECT_EQ(ch.size(), 1u);
+}
+
+}  // namespace
+}  // namespace corio

@@ -345,3 +345,36 @@ CO_TEST(Condition, ManyRoundsOfProducerConsumer) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> park_in_wait(Condition& cond) {
+  auto guard = co_await cond.scoped();
+  co_await cond.wait();
+}
+Task<> spawn_parked(Condition& cond, std::vector<TaskHandle<>>& keep) {
+  for (int i = 0; i < 3; ++i) keep.push_back(create_task(park_in_wait(cond)));
+  co_await testing::settle();
+  co_await cond.acquire();
+  cond.notify(2);  // two now wait for the lock, which we keep; one still waits for a notify
+  keep.push_back(create_task(park_in_wait(cond)));  // and one waits to acquire
+  co_await testing::settle();
+}
+
+TEST(ConditionTeardown, DestroyedLoopUnlinksWaitersInBothPhases) {
+  Condition cond;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_parked(cond, keep));
+    EXPECT_EQ(cond.waiters(), 1u);
+    EXPECT_EQ(cond.lock().waiters(), 3u);
+    keep.clear();
+  }
+  EXPECT_EQ(cond.waiters(), 0u);
+  EXPECT_EQ(cond.lock().waiters(), 0u);
+}
+
+}  // namespace
+}  // namespace corio

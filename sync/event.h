@@ -68,7 +68,7 @@ class Event {
 
 namespace internal {
 
-class [[nodiscard]] EventWait final : Waiter<EventWait> {
+class [[nodiscard]] EventWait final : public Waiter<EventWait> {
  public:
   explicit EventWait(Event* ev) noexcept : ev_(ev) {}
   bool await_ready() const noexcept { return ev_->set_; }
@@ -77,10 +77,6 @@ class [[nodiscard]] EventWait final : Waiter<EventWait> {
   void await_resume() const { resume_nothing_to_lose(); }
 
  private:
-  friend Waiter<EventWait>;
-  static void detach(EventWait* self) noexcept {
-    if (self->node().linked()) self->ev_->waiters_.erase(&self->node());
-  }
   Event* ev_;
 };
 

@@ -94,7 +94,7 @@ namespace internal {
 
 // The awaiter of Lock::acquire() (kGuard false) and Lock::scoped().
 template <bool kGuard>
-class [[nodiscard]] LockAcquire final : Waiter<LockAcquire<kGuard>> {
+class [[nodiscard]] LockAcquire final : public Waiter<LockAcquire<kGuard>> {
  public:
   explicit LockAcquire(Lock* lock) noexcept : lock_(lock) {}
 
@@ -110,10 +110,6 @@ class [[nodiscard]] LockAcquire final : Waiter<LockAcquire<kGuard>> {
   }
 
  private:
-  friend Waiter<LockAcquire>;
-  static void detach(LockAcquire* self) noexcept {
-    if (self->node().linked()) self->lock_->waiters_.erase(&self->node());
-  }
   Lock* lock_;
 };
 

@@ -368,3 +368,30 @@ CO_TEST(Lock, AcquireOutsideATaskThrowsRuntimeError) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> park_on(Lock& lock) { co_await lock.acquire(); }
+Task<> spawn_parked(Lock& lock, std::vector<TaskHandle<>>& keep) {
+  co_await lock.acquire();
+  keep.push_back(create_task(park_on(lock)));
+  keep.push_back(create_task(park_on(lock)));
+  co_await settle();
+}
+
+TEST(LockTeardown, DestroyedLoopUnlinksParkedWaiters) {
+  Lock lock;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_parked(lock, keep));
+    EXPECT_EQ(lock.waiters(), 2u);
+    keep.clear();
+  }  // ~EventLoop destroys the parked frames without cancelling them
+  EXPECT_EQ(lock.waiters(), 0u);
+  EXPECT_TRUE(lock.locked());  // still held by the finished first task
+}
+
+}  // namespace
+}  // namespace corio

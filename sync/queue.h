@@ -305,7 +305,7 @@ class PriorityQueue : public BasicQueue<T, internal::HeapStore<T, Compare>> {
 namespace internal {
 
 template <class T, class Store>
-class [[nodiscard]] QueuePut final : Waiter<QueuePut<T, Store>> {
+class [[nodiscard]] QueuePut final : public Waiter<QueuePut<T, Store>> {
  public:
   QueuePut(BasicQueue<T, Store>* q, T&& item) noexcept : q_(q), item_(std::move(item)) {}
 
@@ -325,17 +325,13 @@ class [[nodiscard]] QueuePut final : Waiter<QueuePut<T, Store>> {
 
  private:
   friend class corio::BasicQueue<T, Store>;
-  friend Waiter<QueuePut>;
-  static void detach(QueuePut* self) noexcept {
-    if (self->node().linked()) self->q_->putters_.erase(&self->node());
-  }
   BasicQueue<T, Store>* q_;
   T item_;
   bool shut_ = false;
 };
 
 template <class T, class Store>
-class [[nodiscard]] QueueGet final : Waiter<QueueGet<T, Store>> {
+class [[nodiscard]] QueueGet final : public Waiter<QueueGet<T, Store>> {
  public:
   explicit QueueGet(BasicQueue<T, Store>* q) noexcept : q_(q) {}
 
@@ -356,16 +352,12 @@ class [[nodiscard]] QueueGet final : Waiter<QueueGet<T, Store>> {
 
  private:
   friend class corio::BasicQueue<T, Store>;
-  friend Waiter<QueueGet>;
-  static void detach(QueueGet* self) noexcept {
-    if (self->node().linked()) self->q_->getters_.erase(&self->node());
-  }
   BasicQueue<T, Store>* q_;
   std::optional<T> slot_;
 };
 
 template <class T, class Store>
-class [[nodiscard]] QueueJoin final : Waiter<QueueJoin<T, Store>> {
+class [[nodiscard]] QueueJoin final : public Waiter<QueueJoin<T, Store>> {
  public:
   explicit QueueJoin(BasicQueue<T, Store>* q) noexcept : q_(q) {}
   bool await_ready() const noexcept { return q_->unfinished_ == 0; }
@@ -374,10 +366,6 @@ class [[nodiscard]] QueueJoin final : Waiter<QueueJoin<T, Store>> {
   void await_resume() const { this->resume_nothing_to_lose(); }
 
  private:
-  friend Waiter<QueueJoin>;
-  static void detach(QueueJoin* self) noexcept {
-    if (self->node().linked()) self->q_->joiners_.erase(&self->node());
-  }
   BasicQueue<T, Store>* q_;
 };
 

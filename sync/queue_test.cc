@@ -474,3 +474,33 @@ CO_TEST(Queue, RingBufferWrapsAndGrows) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> park_get(Queue<std::string>& q) { (void)co_await q.get(); }
+Task<> park_put(Queue<std::string>& q) { co_await q.put(std::string(100, 'x')); }
+Task<> spawn_parked(Queue<std::string>& empty, Queue<std::string>& full, std::vector<TaskHandle<>>& keep) {
+  full.put_nowait("only");
+  keep.push_back(create_task(park_get(empty)));
+  keep.push_back(create_task(park_put(full)));
+  co_await settle();
+}
+
+TEST(QueueTeardown, DestroyedLoopUnlinksParkedGettersAndPutters) {
+  Queue<std::string> empty, full(1);
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_parked(empty, full, keep));
+    EXPECT_EQ(empty.getters(), 1u);
+    EXPECT_EQ(full.putters(), 1u);
+    keep.clear();
+  }
+  EXPECT_EQ(empty.getters(), 0u);
+  EXPECT_EQ(full.putters(), 0u);
+  EXPECT_EQ(full.qsize(), 1u);
+}
+
+}  // namespace
+}  // namespace corio

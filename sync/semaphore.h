@@ -116,7 +116,7 @@ namespace internal {
 
 // The awaiter of Semaphore::acquire() (kGuard false) and scoped().
 template <bool kGuard>
-class [[nodiscard]] SemaphoreAcquire final : Waiter<SemaphoreAcquire<kGuard>> {
+class [[nodiscard]] SemaphoreAcquire final : public Waiter<SemaphoreAcquire<kGuard>> {
  public:
   explicit SemaphoreAcquire(Semaphore* sem) noexcept : sem_(sem) {}
 
@@ -132,10 +132,6 @@ class [[nodiscard]] SemaphoreAcquire final : Waiter<SemaphoreAcquire<kGuard>> {
   }
 
  private:
-  friend Waiter<SemaphoreAcquire>;
-  static void detach(SemaphoreAcquire* self) noexcept {
-    if (self->node().linked()) self->sem_->waiters_.erase(&self->node());
-  }
   Semaphore* sem_;
 };
 

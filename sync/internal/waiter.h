@@ -13,12 +13,13 @@
 //    calling `wake()`, which clears the task's cancel target: a cancel that
 //    arrives after that is kept pending and delivered at the task's next
 //    suspension point, so what was handed over is never lost.
-//  * A cancel while still linked unlinks the node (`detach`) and the
-//    awaiter's await_resume throws CancelledError; nothing was handed over.
+//  * A cancel while still linked unlinks the node and the awaiter's
+//    await_resume throws CancelledError; nothing was handed over.
 #ifndef CORIO_SYNC_INTERNAL_WAITER_H_
 #define CORIO_SYNC_INTERNAL_WAITER_H_
 
 #include <coroutine>
+#include <mutex>
 #include <new>
 
 #include "corio/loop/errors.h"
@@ -58,9 +59,10 @@ inline void bind_loop(EventLoop*& bound, TaskBase* task, bool others_waiting) {
 // destroys nothing but a pointer and a flag: the uncontended Lock costs a
 // few nanoseconds instead of paying for an out-of-line ~Suspension().
 //
-// Derived provides `static void detach(Derived* self) noexcept`, which
-// unlinks its node from the primitive's list when the task is cancelled
-// while parked (or its frame destroyed), and befriends Waiter<Derived>.
+// The Node knows the list it is parked in, so it can unlink itself when the
+// task is cancelled while parked, and when the frame is destroyed while
+// parked (loop teardown) it does so in its own destructor, while everything
+// it touches is still alive.
 template <class Derived>
 class Waiter {
  public:
@@ -73,9 +75,27 @@ class Waiter {
 
  protected:
   struct Node final : WaitNode, Suspension {
-    explicit Node(Derived* a) noexcept : Suspension(&Node::detach_thunk), awaiter(a) {}
-    static void detach_thunk(Suspension* s) noexcept { Waiter::call_detach(static_cast<Node*>(s)->awaiter); }
+    explicit Node(Derived* a) noexcept : Suspension(&Node::detach), awaiter(a) {}
+    ~Node() {
+      TaskBase* t = task();
+      if (t != nullptr && t->cancel_target_ == this) {
+        detach(this);
+        t->cancel_target_ = nullptr;  // so ~Suspension has nothing left to do
+      }
+    }
+    static void detach(Suspension* s) noexcept {
+      auto* n = static_cast<Node*>(s);
+      if (n->mu != nullptr) {
+        std::lock_guard<std::mutex> lock(*n->mu);
+        if (n->linked()) n->list->erase(n);
+      } else if (n->linked()) {
+        n->list->erase(n);
+      }
+    }
+
     Derived* const awaiter;
+    IntrusiveList<WaitNode>* list = nullptr;  // where it is parked
+    std::mutex* mu = nullptr;                 // held to unlink, if the list needs it
   };
 
   // The awaiter parked as `n` (a node of one of Derived's lists).
@@ -94,17 +114,23 @@ class Waiter {
       t->cancel_target_ = nullptr;
       throw;
     }
-    node_.owner = t;
-    list.push_back(&node_);
+    link(list);
     return true;
   }
 
-  // The first half of park(), for awaiters that link the node themselves:
-  // registers the task as suspended here (false: a cancel was pending).
+  // The two halves of park(), for awaiters with more to do in between.
+  // begin_park registers the task as suspended here (false: a cancel was
+  // pending, do not suspend); link puts the node at the back of `list`.
   bool begin_park(std::coroutine_handle<> h) {
     ::new (static_cast<void*>(&node_)) Node(static_cast<Derived*>(this));
     parked_ = true;
     return node_.suspend(h);
+  }
+  void link(IntrusiveList<WaitNode>& list, std::mutex* mu = nullptr) noexcept {
+    node_.owner = node_.task();
+    node_.list = &list;
+    node_.mu = mu;
+    list.push_back(&node_);
   }
 
   // For await_resume of a hand-off wait: throws CancelledError if cancelled
@@ -120,13 +146,10 @@ class Waiter {
       node_.check_cancelled_or_pending();
   }
 
-  bool parked() const noexcept { return parked_; }
   // Only after begin_park().
   Node& node() noexcept { return node_; }
 
  private:
-  static void call_detach(Derived* self) noexcept { Derived::detach(self); }
-
   union {
     Node node_;
   };
