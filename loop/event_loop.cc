@@ -156,7 +156,7 @@ void EventLoop::run_forever() {
   // At least one iteration: a stop() requested before run_forever() still
   // lets the callbacks that are ready now run (asyncio does the same).
   do {
-    run_once(true);
+    run_iteration(true);
   } while (!stopping_);
 }
 
@@ -165,10 +165,32 @@ void EventLoop::stop_threadsafe() {
 }
 
 void EventLoop::run_once(bool block) {
-  const bool busy = !ready_.empty() || stopping_ || !block;
-  if (!busy || ++tick_ % kIoPollInterval == 0) {
+  // A nested iteration would pop entries the outer one has counted.
+  if (running_) throw RuntimeError("corio: run_once() on an event loop that is already running");
+  if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
+  // Driven by hand, the loop is still the running one for the iteration:
+  // tasks and awaitables find it through EventLoop::current(), as they do
+  // under run_forever().
+  running_ = true;
+  tls_current_ = this;
+  struct Reset {
+    EventLoop* l;
+    ~Reset() {
+      l->running_ = false;
+      tls_current_ = nullptr;
+    }
+  } reset{this};
+  run_iteration(block);
+}
+
+void EventLoop::run_iteration(bool block) {
+  const bool busy = !ready_.empty() || stopping_;
+  // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
+  // iterations only; a non-blocking run_once() asked for a poll, so it
+  // always gets one (with a zero timeout).
+  if (!busy || !block || ++tick_ % kIoPollInterval == 0) {
     std::int64_t timeout = 0;
-    if (!busy) {
+    if (!busy && block) {
       if (!timers_.empty()) {
         timeout = timers_.top()->deadline - now_ns();
         if (timeout < 0) timeout = 0;

@@ -2,7 +2,11 @@
 // order, handles, the exception handler, and one loop per thread.
 #include "corio/loop/event_loop.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -100,15 +104,6 @@ TEST(EventLoopRun, RunForeverCanBeRestartedAfterStop) {
   EXPECT_EQ(runs, 3);
 }
 
-TEST(EventLoopRun, RunOnceWithoutBlockingReturnsWhenIdle) {
-  EventLoop loop;
-  loop.run_once(/*block=*/false);  // nothing scheduled: must not hang
-  int n = 0;
-  loop.call_soon([&] { ++n; });
-  loop.run_once(false);
-  EXPECT_EQ(n, 1);
-}
-
 // ---- run_until_complete and corio::run ----
 
 Task<int> add_later(int a, int b) {
@@ -197,6 +192,95 @@ TEST(CorioRun, ThrowsInsideARunningLoop) {
   EXPECT_TRUE(threw);
 }
 
+// ---- run_once ----
+
+TEST(EventLoopRunOnce, WithoutBlockingReturnsWhenIdle) {
+  EventLoop loop;
+  loop.run_once(/*block=*/false);  // nothing scheduled: must not hang
+  int n = 0;
+  loop.call_soon([&] { ++n; });
+  loop.run_once(false);
+  EXPECT_EQ(n, 1);
+}
+
+// Regression: run_once(false) counted as "busy", so it polled I/O only on
+// every 61st call although it promises a (non-blocking) poll.
+TEST(EventLoopRunOnce, WithoutBlockingPollsIo) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  int calls = 0;
+  loop.add_reader(fds[0], [&] { ++calls; });
+  loop.call_soon([] {});  // something ready as well
+  loop.run_once(false);
+  EXPECT_EQ(calls, 1);
+  loop.run_once(false);
+  EXPECT_EQ(calls, 2);  // level-triggered: still readable
+  loop.remove_reader(fds[0]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// Regression: run_once() did not make the loop current, so a task driven by
+// it failed at its first co_await ("awaited outside a task").
+TEST(EventLoopRunOnce, DrivesTasksAsRunForeverDoes) {
+  EventLoop loop(virtual_clock());
+  auto t = create_task(loop, add_later(1, 2));
+  int iterations = 0;
+  while (!t.done() && iterations < 100) {
+    loop.run_once();
+    ++iterations;
+  }
+  ASSERT_TRUE(t.done());
+  EXPECT_EQ(t.result(), 3);
+  EXPECT_EQ(EventLoop::current(), nullptr);
+  EXPECT_FALSE(loop.is_running());
+}
+
+TEST(EventLoopRunOnce, TheLoopIsCurrentDuringTheCall) {
+  EventLoop loop;
+  EventLoop* seen = nullptr;
+  bool running = false;
+  loop.call_soon([&] {
+    seen = EventLoop::current();
+    running = loop.is_running();
+  });
+  loop.run_once(false);
+  EXPECT_EQ(seen, &loop);
+  EXPECT_TRUE(running);
+}
+
+TEST(EventLoopRunOnce, FromOneOfItsOwnCallbacksThrows) {
+  EventLoop loop;
+  bool threw = false;
+  loop.call_soon([&] {
+    try {
+      loop.run_once(false);
+    } catch (const RuntimeError&) {
+      threw = true;
+    }
+  });
+  loop.run_once(false);
+  EXPECT_TRUE(threw);
+}
+
+TEST(EventLoopRunOnce, WhileAnotherLoopRunsThrows) {
+  EventLoop loop;
+  EventLoop other;
+  bool threw = false;
+  loop.call_soon([&] {
+    try {
+      other.run_once(false);
+    } catch (const RuntimeError&) {
+      threw = true;
+    }
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_TRUE(threw);
+}
+
 // ---- time() ----
 
 TEST(EventLoopTime, IsMonotonic) {
@@ -230,6 +314,26 @@ TEST(EventLoopCallSoon, RunsInFifoOrder) {
   loop.run_forever();
   ASSERT_EQ(order.size(), 5000u);
   for (int i = 0; i < 5000; ++i) ASSERT_EQ(order[i], i);
+}
+
+TEST(EventLoopCallSoon, FifoOrderHoldsWhileTheQueueGrowsWrappedAround) {
+  // Each callback queues two more, numbered as they are queued, so the ring
+  // buffer grows several times while its head is far from slot 0.
+  EventLoop loop;
+  constexpr int kTotal = 40000;
+  std::vector<int> order;
+  int next_id = 0;
+  std::function<void(int)> spawn = [&](int id) {
+    loop.call_soon([&, id] {
+      order.push_back(id);
+      for (int k = 0; k < 2 && next_id < kTotal; ++k) spawn(next_id++);
+      if (static_cast<int>(order.size()) == kTotal) loop.stop();
+    });
+  };
+  for (int i = 0; i < 700; ++i) spawn(next_id++);
+  loop.run_forever();
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kTotal));
+  for (int i = 0; i < kTotal; ++i) ASSERT_EQ(order[i], i);
 }
 
 TEST(EventLoopCallSoon, CallbackScheduledFromCallbackRunsAfterThoseAlreadyQueued) {
