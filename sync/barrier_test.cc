@@ -168,3 +168,41 @@ CO_TEST(Barrier, ReportsParties) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> cancel_self_then_arrive(Barrier& b, bool& passed) {
+  current_task().cancel();
+  (void)co_await b.wait();
+  passed = true;
+}
+
+CO_TEST(Barrier, PendingCancelIsDeliveredWhenWaitMustSuspend) {
+  Barrier b(2);
+  bool passed = false;
+  auto t = create_task(cancel_self_then_arrive(b, passed));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_FALSE(passed);
+  EXPECT_EQ(b.n_waiting(), 0u);  // it never counted as arrived
+}
+
+CO_TEST(Barrier, CancelOneOfManyWaitersKeepsTheRestInOrder) {
+  Barrier b(4);
+  std::vector<std::string> log;
+  std::vector<TaskHandle<>> parties;
+  for (const char* n : {"a", "b", "c"}) parties.push_back(create_task(party(b, log, n)));
+  co_await settle();
+  parties[1].cancel();
+  EXPECT_THROW(co_await parties[1], CancelledError);
+  auto d = create_task(party(b, log, "d"));
+  co_await settle();
+  EXPECT_EQ(co_await b.wait(), 3u);
+  co_await parties[0];
+  co_await parties[2];
+  co_await d;
+  EXPECT_EQ(log, (std::vector<std::string>{"a:0", "c:1", "d:2"}));
+}
+
+}  // namespace
+}  // namespace corio

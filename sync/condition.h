@@ -71,8 +71,10 @@ class Condition {
   internal::ConditionWait wait() noexcept;
 
   // Waits until `pred()` is truthy (checked first, and after each wake-up,
-  // with the lock held) and returns its last value. Errors: as wait(), and
-  // whatever pred throws. Cancellation: as wait(); the lock is held on exit.
+  // with the lock held) and returns its last value. A coroutine: its frame
+  // comes from loop's recycling frame allocator (wait() itself allocates
+  // nothing). Errors: as wait(), and whatever pred throws.
+  // Cancellation: as wait(); the lock is held on exit.
   template <class Pred>
   auto wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>> {
     auto result = pred();

@@ -149,3 +149,35 @@ CO_TEST(Event, WaitAfterWakeSeesCurrentFlag) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> cancel_self_then_wait(Event& ev, std::vector<std::string>& log) {
+  current_task().cancel();
+  co_await ev.wait();
+  log.push_back("passed");
+  co_await yield_now();
+  log.push_back("not reached");
+}
+
+CO_TEST(Event, PendingCancelIsDeliveredWhenWaitMustSuspend) {
+  Event ev;
+  std::vector<std::string> log;
+  auto t = create_task(cancel_self_then_wait(ev, log));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(ev.waiters(), 0u);
+}
+
+CO_TEST(Event, PendingCancelWaitsForASuspensionWhenSet) {
+  Event ev;
+  ev.set();
+  std::vector<std::string> log;
+  auto t = create_task(cancel_self_then_wait(ev, log));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_EQ(log, (std::vector<std::string>{"passed"}));
+}
+
+}  // namespace
+}  // namespace corio

@@ -504,3 +504,42 @@ TEST(QueueTeardown, DestroyedLoopUnlinksParkedGettersAndPutters) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> join_then_log(Queue<int>& q, std::vector<std::string>& log) {
+  co_await q.join();
+  log.push_back("joined");
+}
+
+CO_TEST(QueueJoin, CancelAfterReleaseRaisesAtOnce) {
+  // join() carries nothing, so a cancel after it was released is not kept
+  // for later: join raises CancelledError.
+  Queue<int> q;
+  q.put_nowait(1);
+  std::vector<std::string> log;
+  auto j = create_task(join_then_log(q, log));
+  co_await settle();
+  (void)q.get_nowait();
+  q.task_done();  // releases j...
+  j.cancel();     // ...which is cancelled before it runs
+  EXPECT_THROW(co_await j, CancelledError);
+  EXPECT_TRUE(log.empty());
+}
+
+CO_TEST(QueueJoin, ManyJoinersAllReleased) {
+  Queue<int> q;
+  q.put_nowait(1);
+  std::vector<std::string> log;
+  std::vector<TaskHandle<>> joiners;
+  for (int i = 0; i < 3; ++i) joiners.push_back(create_task(join_then_log(q, log)));
+  co_await settle();
+  (void)q.get_nowait();
+  q.task_done();
+  for (auto& j : joiners) co_await j;
+  EXPECT_EQ(log.size(), 3u);
+}
+
+}  // namespace
+}  // namespace corio
