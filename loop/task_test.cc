@@ -2,6 +2,7 @@
 // co_await, long chains and deep recursion without stack growth, misuse.
 #include "corio/loop/task.h"
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -140,6 +141,36 @@ CO_TEST(TaskTest, DeepRecursionResumedFromTheLoopDoesNotOverflow) {
   // The leaf suspends: the 10,000 frames are resumed one after another by
   // symmetric transfer when it finishes.
   EXPECT_EQ(co_await depth_suspending(10000), 10000);
+}
+
+// The current position on the machine stack (coroutine locals live in
+// their heap frames, so a plain function is asked instead).
+[[gnu::noinline]] std::intptr_t stack_position() {
+  return reinterpret_cast<std::intptr_t>(__builtin_frame_address(0));
+}
+
+constexpr std::intptr_t kStackBudget = 256 * 1024;
+
+Task<std::intptr_t> stack_position_at_depth(int n) {
+  if (n == 0) co_return stack_position();
+  co_return co_await stack_position_at_depth(n - 1);
+}
+
+CO_TEST(TaskTest, NestedAwaitsDoNotGrowTheStackWithDepth) {
+  // 2,000 levels nested inline would take about 0.5-1.5 MB of stack
+  // (more under the sanitizers); the depth must not show in the stack.
+  std::intptr_t top = stack_position();
+  std::intptr_t deepest = co_await stack_position_at_depth(2000);
+  EXPECT_LT(top - deepest, kStackBudget);
+}
+
+CO_TEST(TaskTest, ResumingADeepChainDoesNotGrowTheStackWithDepth) {
+  // The leaf suspends; when it finishes, its 2,000 awaiters complete one
+  // after another and this body is resumed at the end of that chain.
+  std::intptr_t before = stack_position();
+  EXPECT_EQ(co_await depth_suspending(2000), 2000);
+  std::intptr_t after = stack_position();
+  EXPECT_LT(before - after, kStackBudget);
 }
 
 CO_TEST(TaskTest, AwaitingEmptyTaskThrowsRuntimeError) {
