@@ -215,9 +215,9 @@ class EventLoop {
   }
   // Schedules `f` after `delay` (a zero or negative delay: next iteration,
   // after call_soon callbacks already due). Equal deadlines run FIFO.
-  template <class F>
-  TimerHandle call_later(Duration delay, F f) {
-    return call_at(time() + delay, std::move(f));
+  template <class Rep, class Period, class F>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F f) {
+    return call_at(time() + std::chrono::duration_cast<Duration>(delay), std::move(f));
   }
   template <class F>
   TimerHandle call_at(TimePoint when, F f) {

@@ -365,5 +365,21 @@ CO_TEST(LoopTimers, CancelledSleepLeavesNoTimerBehind) {
   EXPECT_EQ(loop.time() - base, 1ms);
 }
 
+TEST(LoopTimers, CallLaterAcceptsAnyDurationType) {
+  // Seconds as a double (say, from a command line) convert like sleep()'s.
+  EventLoop loop(virtual_clock());
+  const TimePoint base = loop.time();
+  std::vector<std::int64_t> offsets_ms;
+  auto record = [&] { offsets_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - base).count()); };
+  loop.call_later(std::chrono::duration<double>(0.25), record);
+  loop.call_later(std::chrono::milliseconds(100), record);
+  loop.call_later(std::chrono::microseconds(400000), [&] {
+    record();
+    loop.stop();
+  });
+  loop.run_forever();
+  EXPECT_EQ(offsets_ms, (std::vector<std::int64_t>{100, 250, 400}));
+}
+
 }  // namespace
 }  // namespace corio
