@@ -136,7 +136,7 @@ class Waiter {
   // For await_resume of a hand-off wait: throws CancelledError if cancelled
   // while parked.
   void resume_handoff() const {
-    if (parked_) [[unlikely]]
+    if (parked_ && node_.cancelled()) [[unlikely]]
       node_.check_cancelled();
   }
   // For await_resume of a wait whose wake carries nothing: also delivers a
