@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -39,7 +40,9 @@ class ThreadPoolExecutor {
   ~ThreadPoolExecutor();
 
   void submit(internal::UniqueFunction job);
-  // Stops accepting jobs; with `wait`, finishes queued ones and joins.
+  // Stops accepting jobs and joins the threads once their running jobs end;
+  // with `wait` the queued jobs run first, without it they are destroyed
+  // unrun (run_in_executor cancels their futures).
   void shutdown(bool wait = true);
   std::size_t max_workers() const noexcept { return max_workers_; }
 
@@ -54,9 +57,65 @@ class ThreadPoolExecutor {
   bool shutdown_ = false;
 };
 
+namespace internal {
+
+// The link from an executor job back to its future. The job delivers its
+// outcome through it, on the loop thread. A job destroyed without having
+// run (shutdown(false) drops queued jobs; a submit that throws drops its
+// job) cancels the future instead: otherwise its awaiters would wait
+// forever and the virtual clock would keep waiting for the job.
+template <class R>
+class ExecutorCompletion {
+ public:
+  explicit ExecutorCompletion(Future<R> fut) noexcept : fut_(std::move(fut)) {}
+  ExecutorCompletion(ExecutorCompletion&& o) noexcept
+      : fut_(std::move(o.fut_)), armed_(std::exchange(o.armed_, false)) {}
+  ExecutorCompletion& operator=(ExecutorCompletion&&) = delete;
+  ~ExecutorCompletion() {
+    if (!armed_) return;
+    try {
+      post(std::nullopt, nullptr, /*dropped=*/true);
+    } catch (...) {
+      // Out of memory while dropping: nothing better to do.
+    }
+  }
+
+  // Called once, by the job, on its worker thread.
+  void deliver(std::optional<StoredValue<R>> value, std::exception_ptr error) {
+    armed_ = false;
+    post(std::move(value), std::move(error), /*dropped=*/false);
+  }
+
+ private:
+  void post(std::optional<StoredValue<R>> value, std::exception_ptr error, bool dropped) {
+    EventLoop* l = &fut_.loop();
+    l->call_soon_threadsafe(
+        [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
+          fut.loop().end_external_work();
+          if (fut.done()) return;  // its awaiter was cancelled and someone cancelled it
+          if (dropped) {
+            fut.cancel("corio: the executor dropped the job before running it");
+          } else if (error) {
+            fut.set_exception(std::move(error));
+          } else if constexpr (std::is_void_v<R>) {
+            fut.set_result();
+          } else {
+            fut.set_result(std::move(*value));
+          }
+        });
+  }
+
+  Future<R> fut_;
+  bool armed_ = true;
+};
+
+}  // namespace internal
+
 // Runs fn(args...) on `executor` (the loop's default one if null) and
 // returns a Future for its result, completed on `loop`'s thread.
-// Errors: the future rethrows what `fn` threw.
+// Errors: the future rethrows what `fn` threw; RuntimeError if the executor
+//   is shut down. A job the executor drops unrun (shutdown(wait=false))
+//   cancels the future: its awaiters get CancelledError.
 // Cancellation: cancelling the awaiting task stops the wait at once; the
 //   job itself cannot be interrupted and runs to the end, its result dropped.
 template <class F, class... A>
@@ -65,38 +124,25 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... a
   using R = std::invoke_result_t<F, A...>;
   if (executor == nullptr) executor = &loop.default_executor();
   Future<R> fut(loop);
+  // Ended by the completion, whether the job runs or is dropped (also when
+  // submit() throws: the job is destroyed unrun then).
   loop.begin_external_work();
-  try {
-    executor->submit([fut, fn = std::move(fn), ... args = std::move(args)]() mutable {
-      EventLoop* l = &fut.loop();
-      std::exception_ptr error;
-      std::optional<internal::StoredValue<R>> value;
-      try {
-        if constexpr (std::is_void_v<R>) {
-          std::invoke(std::move(fn), std::move(args)...);
-          value.emplace();
-        } else {
-          value.emplace(std::invoke(std::move(fn), std::move(args)...));
-        }
-      } catch (...) {
-        error = std::current_exception();
+  executor->submit([done = internal::ExecutorCompletion<R>(fut), fn = std::move(fn),
+                    ... args = std::move(args)]() mutable {
+    std::exception_ptr error;
+    std::optional<internal::StoredValue<R>> value;
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(std::move(fn), std::move(args)...);
+        value.emplace();
+      } else {
+        value.emplace(std::invoke(std::move(fn), std::move(args)...));
       }
-      l->call_soon_threadsafe([fut = std::move(fut), value = std::move(value), error = std::move(error)]() mutable {
-        fut.loop().end_external_work();
-        if (fut.done()) return;
-        if (error) {
-          fut.set_exception(std::move(error));
-        } else if constexpr (std::is_void_v<R>) {
-          fut.set_result();
-        } else {
-          fut.set_result(std::move(*value));
-        }
-      });
-    });
-  } catch (...) {
-    loop.end_external_work();
-    throw;
-  }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.deliver(std::move(value), std::move(error));
+  });
   return fut;
 }
 

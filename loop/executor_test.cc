@@ -293,6 +293,47 @@ TEST(ThreadPool, ShutdownWithoutWaitDropsTheQueuedJobs) {
   EXPECT_EQ(token.use_count(), 1);  // the dropped jobs were destroyed
 }
 
+// Regression: a run_in_executor job dropped by shutdown(false) left its
+// future pending forever (its awaiters hung) and its "external work" mark
+// set, so the virtual clock never jumped again.
+CO_TEST(ThreadPool, ShutdownWithoutWaitCancelsTheFuturesOfDroppedJobs) {
+  ThreadPoolExecutor pool(1);
+  EventLoop& loop = current_loop();
+  Gate release;
+  std::atomic<bool> first_started{false};
+  auto first = run_in_executor(loop, &pool, [&] {
+    first_started.store(true);
+    release.wait();
+    return 1;
+  });
+  auto second = run_in_executor(loop, &pool, [] { return 2; });  // queued behind `first`
+  while (!first_started.load()) co_await yield_now();
+  // shutdown(false) joins the running job, so it runs on its own thread;
+  // the running job is let go once the shutdown has taken effect.
+  std::thread closer([&] { pool.shutdown(/*wait=*/false); });
+  std::thread opener([&] {
+    for (;;) {
+      try {
+        pool.submit([] {});
+      } catch (const RuntimeError&) {
+        break;
+      }
+    }
+    release.open();
+  });
+  EXPECT_EQ(co_await first, 1);  // the running job finishes normally
+  closer.join();
+  opener.join();
+  // The dropped job's cancellation was posted before `first` finished.
+  EXPECT_TRUE(second.done());
+  EXPECT_TRUE(second.cancelled());
+  EXPECT_THROW(co_await second, CancelledError);
+  // Nothing holds the virtual clock back any more.
+  const TimePoint start = loop.time();
+  co_await sleep(1h);
+  EXPECT_EQ(loop.time() - start, 1h);
+}
+
 TEST(ThreadPool, ZeroWorkersIsRejected) {
   EXPECT_THROW(ThreadPoolExecutor(0), std::invalid_argument);
   EventLoop loop;
