@@ -3,8 +3,9 @@
 // binary: bazel run -c opt //sync:sync_benchmark
 //
 // Each benchmark runs on a fresh loop (corio::EventLoop / asio::io_context
-// with concurrency hint 1), single-threaded, driven from inside a coroutine
-// so that only the scenario is timed.
+// with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE, Asio's fastest single-threaded
+// setting), single-threaded, driven from inside a coroutine so that only the
+// scenario is timed.
 //
 // The Asio peers. Asio has no async mutex, semaphore or event, so each peer
 // is what Asio code writes instead, chosen to be the fastest fair one:
@@ -134,8 +135,6 @@ class AsioWaitGroup {
   std::size_t count_ = 0;
 };
 
-awaitable<void> asio_yield() { co_await asio::post(co_await asio::this_coro::executor, use_awaitable); }
-
 // ------------------------------------------------- Lock: uncontended
 
 void BM_Lock_Uncontended(benchmark::State& state) {
@@ -213,9 +212,10 @@ void BM_Lock_HandOff(benchmark::State& state) {
 BENCHMARK(BM_Lock_HandOff)->Arg(2)->Arg(16)->Arg(256);
 
 awaitable<void> asio_lock_worker(AsioLock& lock, AsioWaitGroup& wg) {
+  auto ex = co_await asio::this_coro::executor;
   for (int i = 0; i < kHandOffRounds; ++i) {
     co_await lock.acquire();
-    co_await asio_yield();
+    co_await asio::post(ex, use_awaitable);  // yield
     lock.release();
   }
   wg.done();
@@ -266,9 +266,10 @@ void BM_Semaphore_Workers(benchmark::State& state) {
 BENCHMARK(BM_Semaphore_Workers)->Arg(16)->Arg(256);
 
 awaitable<void> asio_sem_worker(AsioSemaphore& sem, AsioWaitGroup& wg) {
+  auto ex = co_await asio::this_coro::executor;
   for (int i = 0; i < kHandOffRounds; ++i) {
     co_await sem.acquire();
-    co_await asio_yield();
+    co_await asio::post(ex, use_awaitable);  // yield
     sem.release();
   }
   wg.done();
@@ -434,7 +435,7 @@ void BM_Asio_Event_Wake10k(benchmark::State& state) {
     for (auto _ : state) {
       wg.add(kEventWaiters);
       for (std::size_t i = 0; i < kEventWaiters; ++i) asio::co_spawn(ex, asio_event_waiter(ev, wg), asio::detached);
-      co_await asio_yield();  // all of them park
+      co_await asio::post(ex, use_awaitable);  // yield: all of them park
       ev.cancel();
       co_await wg.wait();
     }
