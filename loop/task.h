@@ -29,6 +29,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/task_base.h"
 
 namespace corio {
 
@@ -48,8 +49,14 @@ class PromiseBase : public FrameAllocated {
       PromiseBase& p = h.promise();
       // Finished while its awaiter is still starting it: control returns to
       // that awaiter's await_suspend, which continues without suspending.
-      if (p.started_inline_) return std::noop_coroutine();
-      return p.continuation_ ? p.continuation_ : std::noop_coroutine();
+      if (p.started_inline_ || !p.continuation_) return std::noop_coroutine();
+      // Resume the awaiter from the task's trampoline (run_step), not from
+      // here, so a long chain of completions does not nest on the stack.
+      if (p.task_ != nullptr) {
+        p.task_->transfer_to_ = p.continuation_;
+        return std::noop_coroutine();
+      }
+      return p.continuation_;
     }
     void await_resume() const noexcept {}
   };
@@ -59,6 +66,7 @@ class PromiseBase : public FrameAllocated {
 
   std::coroutine_handle<> continuation_;
   std::exception_ptr exception_;
+  TaskBase* task_ = nullptr;  // the scheduled task this coroutine runs in
   bool started_inline_ = false;
 };
 
@@ -130,17 +138,35 @@ class [[nodiscard]] Task {
       if (h.done()) throw RuntimeError("corio: Task awaited twice");
       return false;
     }
-    // Starts the child inline. If it completes without suspending, the
-    // awaiting coroutine does not suspend either, so a long run of ready
-    // awaits never nests (this holds at -O0 too, where compilers do not
-    // promise a tail call for symmetric transfer). If the child suspends, it
-    // resumes its awaiter by symmetric transfer when it finishes.
-    bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    // Starts the child inline, as a plain call: if it completes without
+    // suspending, the awaiting coroutine does not suspend either, so a long
+    // run of ready awaits never nests. Past kMaxInlineDepth nested starts
+    // the child is handed to the task's trampoline instead (TaskBase::
+    // run_step), so deep recursion does not grow the stack either. Neither
+    // relies on the compiler turning symmetric transfer into a tail call,
+    // which g++ does not do at -O0 or under the sanitizers.
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> awaiting) noexcept {
       promise_type& p = h.promise();
       p.continuation_ = awaiting;
+      internal::TaskBase* t;
+      if constexpr (std::is_base_of_v<internal::PromiseBase, P>) {
+        t = awaiting.promise().task_;
+      } else {
+        t = internal::current_task_base();
+      }
+      p.task_ = t;
+      if (t != nullptr) {
+        if (t->inline_depth_ >= internal::TaskBase::kMaxInlineDepth) {
+          t->transfer_to_ = h;
+          return true;
+        }
+        ++t->inline_depth_;
+      }
       p.started_inline_ = true;
       h.resume();
       p.started_inline_ = false;
+      if (t != nullptr) --t->inline_depth_;
       return !h.done();
     }
     T await_resume() { return h.promise().take(); }

@@ -11,7 +11,7 @@ TaskBase::~TaskBase() {
     ErrorContext ctx;
     ctx.message = "Task exception was never retrieved";
     ctx.exception = exception_;
-    ctx.task_name = name_;
+    ctx.task_name = name();
     loop_->call_exception_handler(ctx);
   }
   if (root_) root_.destroy();
@@ -41,6 +41,13 @@ void TaskBase::run_step() noexcept {
     }
   }
   resume_point_.resume();
+  // The trampoline of Task's awaiters (see task.h): each hand-off returns
+  // here, so the stack stays flat whatever the depth of the await chain.
+  while (transfer_to_) {
+    std::coroutine_handle<> next = transfer_to_;
+    transfer_to_ = nullptr;
+    next.resume();
+  }
   if (root_.done()) finish();
 }
 

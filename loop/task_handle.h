@@ -32,7 +32,9 @@ namespace internal {
 template <class T>
 class TaskState final : public TaskBase {
  public:
-  TaskState(EventLoop* loop, typename Task<T>::handle_type h) noexcept : TaskBase(loop, &h.promise(), h), h_(h) {}
+  TaskState(EventLoop* loop, typename Task<T>::handle_type h) noexcept : TaskBase(loop, &h.promise(), h), h_(h) {
+    h.promise().task_ = this;
+  }
   Promise<T>& promise() noexcept { return h_.promise(); }
 
  private:

@@ -120,6 +120,12 @@ class TaskBase : public ListNode, public FrameAllocated {
   CancelTarget* cancel_target_ = nullptr;
   // Where the next step resumes.
   std::coroutine_handle<> resume_point_;
+  // Trampoline: a coroutine of this task to resume next within the current
+  // step (set by Task's awaiters instead of resuming it nested on the stack).
+  std::coroutine_handle<> transfer_to_;
+  // Nested inline starts of child Tasks on the stack right now.
+  static constexpr std::uint32_t kMaxInlineDepth = 16;
+  std::uint32_t inline_depth_ = 0;
 
  protected:
   virtual ~TaskBase();
