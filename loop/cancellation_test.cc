@@ -446,5 +446,28 @@ CO_TEST(CancellationTest, CancelledErrorIsNotAStdException) {
   EXPECT_TRUE(cancel_caught);
 }
 
+CO_TEST(CancellationTest, TwoCancelsBeforeTheTaskRunsDeliverOneCancelledError) {
+  // asyncio delivers one CancelledError however often cancel() is called
+  // before the task runs again; the cleanup's own await must not get a
+  // second one.
+  Log log;
+  auto t = create_task([](Log& log) -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      log.push_back("cancelled");
+    }
+    co_await sleep(1ms);  // cleanup that needs to await
+    log.push_back("cleanup done");
+    co_return 7;
+  }(log));
+  co_await yield_now();
+  EXPECT_TRUE(t.cancel());
+  EXPECT_TRUE(t.cancel());
+  EXPECT_EQ(t.cancelling(), 2u);
+  EXPECT_EQ(co_await t, 7);
+  EXPECT_EQ(log, (Log{"cancelled", "cleanup done"}));
+}
+
 }  // namespace
 }  // namespace corio

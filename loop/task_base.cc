@@ -23,13 +23,21 @@ bool TaskBase::cancel(std::string message) noexcept {
   if (!message.empty()) cancel_message_ = std::move(message);
   if (cancel_target_ != nullptr) {
     CancelTarget* target = cancel_target_;
-    if (target->try_cancel(target)) return true;
+    if (target->try_cancel(target)) {
+      // A target that let go of the task has scheduled it to raise.
+      if (cancel_target_ == nullptr) cancel_in_flight_ = true;
+      return true;
+    }
   }
+  // One CancelledError is already on its way: asyncio delivers one for any
+  // number of cancel() calls before the task runs again.
+  if (cancel_in_flight_) return true;
   must_cancel_ = true;
   return true;
 }
 
 void TaskBase::run_step() noexcept {
+  cancel_in_flight_ = false;
   if (!started_) {
     started_ = true;
     if (must_cancel_) {

@@ -15,6 +15,12 @@
 //    nothing the wake handed over (a lock, an item, a permit) is lost.
 //    Awaiters whose wake carries nothing (sleep, yield, Event::wait, fd
 //    readiness) deliver such a late cancel right away at resume.
+//  * If the task returns before reaching another suspension point, it
+//    finishes with its value and the request lapses (cancelled() is false).
+//    asyncio would mark it cancelled and drop the value; corio never drops
+//    what a task already obtained.
+//  * Any number of cancel() calls before the task runs again deliver one
+//    CancelledError (cancelling() counts them all).
 #ifndef CORIO_LOOP_INTERNAL_TASK_BASE_H_
 #define CORIO_LOOP_INTERNAL_TASK_BASE_H_
 
@@ -151,6 +157,7 @@ class TaskBase : public ListNode, public FrameAllocated {
   std::uint32_t cancelling_ = 0;
   bool started_ = false;
   bool must_cancel_ = false;
+  bool cancel_in_flight_ = false;  // a CancelledError is scheduled; until the step
   bool done_ = false;
   bool cancelled_ = false;
   bool retrieved_ = false;
