@@ -3,6 +3,13 @@
 //
 // Example:
 //   std::string text = co_await corio::to_thread([] { return read_file(); });
+//
+// g++ 12 bug: a lambda that captures by value something with a destructor
+// (a shared_ptr, a string), written as a temporary inside the co_await
+// expression, is destroyed twice. Name it first:
+//   auto job = [path] { return read_file(path); };
+//   std::string text = co_await corio::to_thread(job);
+// clang compiles the temporary form correctly.
 #ifndef CORIO_LOOP_EXECUTOR_H_
 #define CORIO_LOOP_EXECUTOR_H_
 

@@ -81,7 +81,7 @@ inline void frame_free(void* p, std::size_t size) noexcept {
     return;
   }
 #endif
-  ::operator delete(p, size);
+  ::operator delete(p);  // unsized: clang needs -fsized-deallocation otherwise
 }
 
 // Mix-in giving a type (a promise, a callback node) the recycling allocator.
