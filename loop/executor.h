@@ -125,6 +125,8 @@ class ExecutorCompletion {
 //   cancels the future: its awaiters get CancelledError.
 // Cancellation: cancelling the awaiting task stops the wait at once; the
 //   job itself cannot be interrupted and runs to the end, its result dropped.
+//   The awaiting frame may unwind while the job still runs, so give the job
+//   (by value) what it uses rather than references into that frame.
 template <class F, class... A>
 auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... args)
     -> Future<std::invoke_result_t<F, A...>> {
