@@ -5,8 +5,8 @@
 //   std::vector<int> all = co_await corio::gather(std::move(tasks)); // vector
 //   auto outcomes = co_await corio::gather(corio::return_exceptions, f(), g());
 //
-// Arguments are Task<T> (scheduled as tasks the moment gather() is called)
-// or TaskHandle<T> (already running). A void result appears as
+// Arguments are Task<T> (scheduled as tasks the moment gather() is called),
+// TaskHandle<T> (already running) or Future<T> (e.g. from to_thread). A void result appears as
 // std::monostate. Results keep the order of the arguments.
 //
 // Errors: the first exception raised by any child (CancelledError if a child
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "corio/loop/errors.h"
+#include "corio/loop/future.h"
 #include "corio/loop/internal/task_watch.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -78,6 +79,21 @@ GatherChild<T> gather_child(Task<T>&& t) {
 template <class T>
 GatherChild<T> gather_child(const TaskHandle<T>& h) {
   return {h, false};
+}
+
+template <class T>
+Task<T> await_future(Future<T> f) {
+  if constexpr (std::is_void_v<T>) {
+    co_await f;
+  } else if constexpr (std::is_copy_constructible_v<T>) {
+    co_return co_await f;
+  } else {
+    co_return co_await std::move(f);
+  }
+}
+template <class T>
+GatherChild<T> gather_child(const Future<T>& f) {
+  return {create_task(await_future(f)), true};
 }
 
 template <class T>
@@ -173,6 +189,10 @@ struct AwaitedOf<Task<T>> {
 };
 template <class T>
 struct AwaitedOf<TaskHandle<T>> {
+  using type = T;
+};
+template <class T>
+struct AwaitedOf<Future<T>> {
   using type = T;
 };
 template <class A>

@@ -291,5 +291,18 @@ CO_TEST(GatherTest, NestedGathers) {
   EXPECT_EQ(y, 41);
 }
 
+CO_TEST(GatherTest, AcceptsFuturesBesideTasks) {
+  Future<int> fut;
+  Future<void> done;
+  current_loop().call_later(10ms, [fut, done]() mutable {
+    fut.set_result(5);
+    done.set_result();
+  });
+  auto [a, b, c] = co_await gather(fut, after(20ms, 6), done);
+  EXPECT_EQ(a, 5);
+  EXPECT_EQ(b, 6);
+  EXPECT_EQ(c, std::monostate{});
+}
+
 }  // namespace
 }  // namespace corio

@@ -43,6 +43,8 @@ class Timeout {
   enum class State { kCreated, kEntered, kExpiring, kExpired, kExited };
 
   explicit Timeout(std::optional<TimePoint> when) noexcept : when_(when) {}
+  // A deadline `delay` after the scope is entered.
+  explicit Timeout(Duration delay) noexcept : delay_(delay) {}
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
   ~Timeout() { cancel_timer(); }
@@ -66,6 +68,7 @@ class Timeout {
     task_ = internal::current_task_base();
     if (task_ == nullptr) throw RuntimeError("corio::timeout used outside a task");
     loop_ = task_->loop();
+    if (delay_) when_ = loop_->time() + *delay_;
     cancelling_at_entry_ = task_->cancelling();
     state_ = State::kEntered;
     arm();
@@ -106,6 +109,7 @@ class Timeout {
   }
 
   std::optional<TimePoint> when_;
+  std::optional<Duration> delay_;  // relative deadline, resolved on entry
   internal::TaskBase* task_ = nullptr;
   EventLoop* loop_ = nullptr;
   Timer timer_;
@@ -115,9 +119,11 @@ class Timeout {
 
 namespace internal {
 
-template <class T, class Body>
-Task<T> run_timeout_scope(std::optional<TimePoint> when, Body body) {
-  Timeout scope(when);
+// `Deadline` is an optional<TimePoint> (absolute) or a Duration (relative
+// to the moment the returned Task is first awaited, as asyncio.wait_for).
+template <class T, class Deadline, class Body>
+Task<T> run_timeout_scope(Deadline deadline, Body body) {
+  Timeout scope(deadline);
   scope.enter();
   std::exception_ptr error;
   std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value;
@@ -153,12 +159,19 @@ Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when, F body)
   return internal::run_timeout_scope<internal::ScopeResult<F>>(when, std::move(body));
 }
 
-// timeout(delay, body): timeout_at(now + delay, body); nullopt: no deadline.
-template <class Body>
-auto timeout(std::optional<Duration> delay, Body body) {
-  std::optional<TimePoint> when;
-  if (delay) when = current_loop().time() + *delay;
-  return timeout_at(when, std::move(body));
+// timeout(delay, body): a deadline `delay` after the returned Task starts
+// (is awaited), as asyncio.timeout; nullopt: no deadline.
+template <class T>
+Task<T> timeout(std::optional<Duration> delay, Task<T> body) {
+  auto run = [b = std::move(body)](Timeout&) mutable { return std::move(b); };
+  if (!delay) return internal::run_timeout_scope<T>(std::optional<TimePoint>(), std::move(run));
+  return internal::run_timeout_scope<T>(*delay, std::move(run));
+}
+template <class F>
+  requires std::is_invocable_v<F&, Timeout&>
+Task<internal::ScopeResult<F>> timeout(std::optional<Duration> delay, F body) {
+  if (!delay) return internal::run_timeout_scope<internal::ScopeResult<F>>(std::optional<TimePoint>(), std::move(body));
+  return internal::run_timeout_scope<internal::ScopeResult<F>>(*delay, std::move(body));
 }
 
 // wait_for(aw, delay): awaits a Task<T> or TaskHandle<T> for at most

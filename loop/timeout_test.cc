@@ -361,5 +361,21 @@ CO_TEST(WaitForTest, HandleFailureIsRaised) {
   EXPECT_THROW(co_await wait_for(h, 10ms), std::runtime_error);
 }
 
+CO_TEST(WaitForTest, DeadlineStartsWhenAwaitedNotWhenCreated) {
+  // asyncio.wait_for times from when it runs: a wait_for made now and
+  // awaited after 2s still gives its body the full second.
+  Task<int> bounded = wait_for(sleep_then(500ms, 3), 1s);
+  co_await sleep(2s);
+  EXPECT_EQ(co_await std::move(bounded), 3);
+}
+
+CO_TEST(TimeoutTest, RelativeDeadlineIsMeasuredFromEntry) {
+  Task<int> bounded = timeout(100ms, sleep_then(1h, 1));
+  co_await sleep(1s);
+  const TimePoint start = current_loop().time();
+  EXPECT_THROW(co_await std::move(bounded), TimeoutError);
+  EXPECT_EQ(current_loop().time() - start, 100ms);
+}
+
 }  // namespace
 }  // namespace corio
