@@ -73,7 +73,10 @@ class Condition {
   // Waits until `pred()` is truthy (checked first, and after each wake-up,
   // with the lock held) and returns its last value. A coroutine: its frame
   // comes from loop's recycling frame allocator (wait() itself allocates
-  // nothing). Errors: as wait(), and whatever pred throws.
+  // nothing). Capture by reference in `pred`, or name the lambda before the
+  // co_await: g++ 12 destroys a lambda that captures objects with
+  // destructors by value twice when it is made inside a co_await operand
+  // (see loop/executor.h). Errors: as wait(), and whatever pred throws.
   // Cancellation: as wait(); the lock is held on exit.
   template <class Pred>
   auto wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>> {
