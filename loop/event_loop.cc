@@ -108,10 +108,7 @@ EventLoop::~EventLoop() {
     t->unref();
   }
   // Callbacks that never ran.
-  while (!ready_.empty()) {
-    internal::ReadyEntry e = ready_.pop();
-    if (e.fn == &EventLoop::run_handle) static_cast<internal::HandleState*>(e.arg)->unref();
-  }
+  drop_ready();
   while (!timers_.empty()) {
     internal::TimerNode* n = timers_.pop();
     if (n->fire == &EventLoop::fire_handle_timer) {
@@ -123,10 +120,7 @@ EventLoop::~EventLoop() {
   }
   executor_.reset();  // joins worker threads
   drain_threadsafe();
-  while (!ready_.empty()) {
-    internal::ReadyEntry e = ready_.pop();
-    if (e.fn == &EventLoop::run_handle) static_cast<internal::HandleState*>(e.arg)->unref();
-  }
+  drop_ready();
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
     for (auto* n : threadsafe_queue_) delete n;
@@ -138,6 +132,17 @@ EventLoop::~EventLoop() {
   }
   ::close(wake_fd_);
   ::close(epoll_fd_);
+}
+
+void EventLoop::drop_ready() noexcept {
+  while (!ready_.empty()) {
+    internal::ReadyEntry e = ready_.pop();
+    if (e.fn == &EventLoop::run_handle) {
+      static_cast<internal::HandleState*>(e.arg)->unref();
+    } else if (e.fn == &EventLoop::run_posted) {
+      delete static_cast<internal::CallbackNode*>(e.arg);
+    }
+  }
 }
 
 void EventLoop::run_forever() {
@@ -346,10 +351,26 @@ void EventLoop::post_threadsafe(internal::CallbackNode* node) {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
     threadsafe_queue_.push_back(node);
   }
-  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+  // A plain load first: while a wake-up is already pending (the common case
+  // under a burst of posts) no read-modify-write is needed. It cannot miss a
+  // wake-up: the loop clears the flag before it takes the lock to swap the
+  // queue, so a post that lands after that swap sees the cleared flag.
+  if (!wake_pending_.load(std::memory_order_acquire) && !wake_pending_.exchange(true, std::memory_order_acq_rel)) {
     std::uint64_t one = 1;
     ssize_t r = ::write(wake_fd_, &one, sizeof one);
     (void)r;  // EAGAIN: the counter is already non-zero, the loop will wake
+  }
+}
+
+void EventLoop::run_posted(void* p) noexcept {
+  std::unique_ptr<internal::CallbackNode> node(static_cast<internal::CallbackNode*>(p));
+  try {
+    node->invoke();
+  } catch (...) {
+    ErrorContext ctx;
+    ctx.message = "Exception in callback";
+    ctx.exception = std::current_exception();
+    if (EventLoop* loop = tls_current_) loop->call_exception_handler(ctx);
   }
 }
 
@@ -358,17 +379,16 @@ void EventLoop::drain_threadsafe() {
   ssize_t r = ::read(wake_fd_, &value, sizeof value);
   (void)r;
   wake_pending_.store(false, std::memory_order_release);
-  std::vector<internal::CallbackNode*> batch;
   {
+    // Swapping with a kept buffer keeps both vectors' capacity, so posting
+    // does not reallocate under the lock once warm.
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
-    batch.swap(threadsafe_queue_);
+    threadsafe_batch_.swap(threadsafe_queue_);
   }
-  for (internal::CallbackNode* node : batch) {
-    // Runs as an ordinary ready callback, in the order posted. The closure
-    // owns the node, so a callback dropped unrun (the loop's destructor
-    // drains this queue) is freed rather than leaked.
-    call_soon([owned = std::unique_ptr<internal::CallbackNode>(node)]() { owned->invoke(); });
-  }
+  // Each posted node runs as an ordinary ready callback, in the order posted;
+  // the queue entry owns it (the destructor frees those that never run).
+  for (internal::CallbackNode* node : threadsafe_batch_) ready_.push({&EventLoop::run_posted, node});
+  threadsafe_batch_.clear();
 }
 
 void EventLoop::call_exception_handler(const ErrorContext& context) {

@@ -335,6 +335,8 @@ class EventLoop {
     return std::chrono::duration_cast<Duration>(Clock::now().time_since_epoch()).count();
   }
   static void run_handle(void* p) noexcept;
+  static void run_posted(void* p) noexcept;
+  void drop_ready() noexcept;
   static void step_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
@@ -375,6 +377,7 @@ class EventLoop {
 
   std::mutex threadsafe_mu_;
   std::vector<internal::CallbackNode*> threadsafe_queue_;
+  std::vector<internal::CallbackNode*> threadsafe_batch_;  // loop thread only
   std::atomic<bool> wake_pending_{false};
 
   struct SignalSlot {
