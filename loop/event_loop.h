@@ -414,6 +414,7 @@ class [[nodiscard]] FdReady : private internal::Suspension, private internal::Io
  public:
   FdReady(int fd, std::uint32_t direction) noexcept
       : Suspension(&FdReady::detach), IoWaiter{&FdReady::on_ready, false}, fd_(fd), direction_(direction) {}
+  ~FdReady() { abandon(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

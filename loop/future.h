@@ -81,6 +81,7 @@ class FutureAwaiter final : Suspension, FutureWaiter {
   explicit FutureAwaiter(FutureState<T>* s) noexcept : Suspension(&FutureAwaiter::detach), s_(s) {
     on_done = &FutureAwaiter::on_done_impl;
   }
+  ~FutureAwaiter() { abandon(); }
   bool await_ready() const noexcept { return s_->done; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -26,6 +26,7 @@ class [[nodiscard]] ShieldAwaiter final : internal::Suspension, internal::DoneWa
   explicit ShieldAwaiter(TaskHandle<T> inner) noexcept : Suspension(&ShieldAwaiter::detach), inner_(std::move(inner)) {
     on_done = &ShieldAwaiter::on_done_impl;
   }
+  ~ShieldAwaiter() { abandon(); }
   bool await_ready() const noexcept { return inner_.done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "corio/loop/event_loop.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -131,6 +132,33 @@ CO_TEST(ShieldTest, UnobservedFailureOfAnAbandonedInnerIsReported) {
   if (!seen.empty()) {
     EXPECT_EQ(seen[0].task_name, "abandoned");
   }
+}
+
+TEST(ShieldTest, LoopTornDownWhileAwaitingAShieldLeavesNothingBehind) {
+  // The awaiting task's frame is destroyed while suspended on the shield:
+  // its awaiter must unlink from the inner task while its own members (the
+  // inner task's handle) are alive. Clean under asan.
+  auto guard_destroyed = std::make_shared<bool>(false);
+  {
+    EventLoop loop;
+    struct Guard {
+      std::shared_ptr<bool> flag;
+      ~Guard() { *flag = true; }
+    };
+    TaskHandle<int> outer = create_task(loop, [](std::shared_ptr<bool> flag) -> Task<int> {
+      Guard guard{std::move(flag)};
+      TaskHandle<int> inner = create_task([]() -> Task<int> {
+        co_await sleep(1h);
+        co_return 1;
+      }());
+      co_return co_await shield(inner);
+    }(guard_destroyed));
+    loop.run_once(false);
+    loop.run_once(false);
+    EXPECT_FALSE(outer.done());
+    outer = TaskHandle<int>();
+  }
+  EXPECT_TRUE(*guard_destroyed);
 }
 
 }  // namespace

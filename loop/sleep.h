@@ -23,6 +23,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
     deadline = when.time_since_epoch().count();
     fire = &SleepAwaiter::on_fire;
   }
+  ~SleepAwaiter() { abandon(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -17,6 +17,8 @@ TaskBase::~TaskBase() {
   if (root_) root_.destroy();
 }
 
+void throw_cancelled(const TaskBase* task) { throw CancelledError(task != nullptr ? task->cancel_message() : ""); }
+
 bool TaskBase::cancel(std::string message) noexcept {
   if (done_) return false;
   ++cancelling_;

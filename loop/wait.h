@@ -136,6 +136,7 @@ class AsCompleted {
     explicit ReadyAwaiter(State* s) noexcept : Suspension(&ReadyAwaiter::detach), s_(s) {
       fire = &ReadyAwaiter::on_deadline;
     }
+    ~ReadyAwaiter() { abandon(); }
     bool await_ready() const noexcept { return !s_->ready.empty(); }
     bool await_suspend(std::coroutine_handle<> h) {
       if (!suspend(h)) return false;

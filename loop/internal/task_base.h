@@ -166,21 +166,22 @@ class TaskBase : public ListNode, public FrameAllocated {
 // The running task on this thread's loop, or nullptr (defined in event_loop.h).
 inline TaskBase* current_task_base() noexcept;
 
+// Throws CancelledError with the task's cancel message (cold path).
+[[noreturn, gnu::cold, gnu::noinline]] void throw_cancelled(const TaskBase* task);
+
 // Base for an awaiter that suspends the current task on some wait source.
 // The derived awaiter supplies `detach`, which unlinks it from the source
-// when the task is cancelled (or its frame is destroyed) while suspended.
+// when the task is cancelled while suspended, and calls abandon() in its own
+// destructor (for a frame destroyed while suspended).
 class Suspension : public CancelTarget {
  public:
   using DetachFn = void (*)(Suspension* self) noexcept;
   explicit Suspension(DetachFn detach) noexcept : CancelTarget{&Suspension::try_cancel_impl}, detach_(detach) {}
   Suspension(const Suspension&) = delete;
   Suspension& operator=(const Suspension&) = delete;
-  ~Suspension() {
-    if (task_ != nullptr && task_->cancel_target_ == this) {
-      detach_(this);
-      task_->cancel_target_ = nullptr;
-    }
-  }
+  // Last resort only: by now the derived awaiter's members are gone, so
+  // every derived awaiter calls abandon() in its own destructor instead.
+  ~Suspension() { abandon(); }
 
   // For await_suspend. Registers the current task as suspended here; returns
   // false (do not suspend; await_resume will throw CancelledError) when a
@@ -204,14 +205,28 @@ class Suspension : public CancelTarget {
   }
 
   // For await_resume: throws CancelledError if cancelled while suspended.
+  // (The throw lives in a cold out-of-line function so that this check
+  // inlines into every await_resume.)
   void check_cancelled() const {
-    if (cancelled_) throw CancelledError(task_->cancel_message());
+    if (cancelled_) [[unlikely]]
+      throw_cancelled(task_);
   }
   // For await_resume of a wake that carries nothing: also delivers a cancel
   // requested after the wake.
   void check_cancelled_or_pending() const {
     check_cancelled();
-    if (task_ != nullptr && task_->take_pending_cancel()) throw CancelledError(task_->cancel_message());
+    if (task_ != nullptr && task_->take_pending_cancel()) [[unlikely]]
+      throw_cancelled(task_);
+  }
+
+  // For the derived awaiter's destructor: if its frame is destroyed while
+  // the task is still suspended here (loop teardown), unlink from the
+  // source now, while the derived awaiter's members are still alive.
+  void abandon() noexcept {
+    if (task_ != nullptr && task_->cancel_target_ == this) {
+      detach_(this);
+      task_->cancel_target_ = nullptr;
+    }
   }
 
   bool cancelled() const noexcept { return cancelled_; }
