@@ -93,8 +93,8 @@ class ChangeStream {
   }
 
   corio::Condition cond_;
-  std::deque<T> log_;         // changes base_ .. version_ - 1
-  std::uint64_t base_ = 0;    // version of log_.front()
+  std::deque<T> log_;          // changes base_ .. version_ - 1
+  std::uint64_t base_ = 0;     // version of log_.front()
   std::uint64_t version_ = 0;  // changes published so far
   std::vector<Subscription*> subs_;
   bool closed_ = false;

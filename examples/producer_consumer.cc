@@ -32,7 +32,7 @@ struct Job {
 
 corio::Task<> producer(corio::Queue<Job>& jobs, int id, int count) {
   for (int n = 1; n <= count; ++n) {
-    co_await corio::sleep(2ms);  // making a job takes a little while
+    co_await corio::sleep(2ms);     // making a job takes a little while
     co_await jobs.put(Job{id, n});  // suspends while the queue is full
     std::printf("producer %d: queued job %d.%d (queue holds %zu)\n", id, id, n, jobs.qsize());
   }

@@ -7,7 +7,7 @@
 
 corio::Task<int> fetch(int id) {
   co_await corio::sleep(std::chrono::milliseconds(10 * id));
-  co_return id * id;
+  co_return id* id;
 }
 
 corio::Task<int> main_task() {

@@ -51,8 +51,8 @@ corio::Task<> main_task() {
       std::printf("error: %s\n", e.what());
     }
   }
-  std::printf("downloaded %d bytes; %lld of %d permits free again\n", bytes,
-              static_cast<long long>(slots.value()), kLimit);
+  std::printf("downloaded %d bytes; %lld of %d permits free again\n", bytes, static_cast<long long>(slots.value()),
+              kLimit);
 }
 
 }  // namespace

@@ -65,8 +65,8 @@ static_assert(AwaiterOf<AwaiterOfExpr<TaskHandle<int>&&>, int>);
 static_assert(AwaiterOf<AwaiterOfExpr<TaskHandle<void>&>, void>);
 static_assert(AwaiterOf<AwaiterOfExpr<TaskHandle<std::unique_ptr<int>>&&>, std::unique_ptr<int>>);
 static_assert(std::is_same_v<decltype(create_task(std::declval<Task<int>>())), TaskHandle<int>>);
-static_assert(std::is_same_v<decltype(create_task(std::declval<EventLoop&>(), std::declval<Task<void>>())),
-                             TaskHandle<void>>);
+static_assert(
+    std::is_same_v<decltype(create_task(std::declval<EventLoop&>(), std::declval<Task<void>>())), TaskHandle<void>>);
 static_assert(std::is_same_v<decltype(current_task()), TaskRef>);
 
 // ---- Future<T>: a copyable handle to one shared result. ----
@@ -95,14 +95,14 @@ static_assert(std::is_same_v<decltype(gather(std::declval<Task<int>>(), std::dec
 static_assert(std::is_same_v<decltype(gather(std::declval<Task<void>>(), std::declval<TaskHandle<int>&>())),
                              Task<std::tuple<std::monostate, int>>>);
 static_assert(std::is_same_v<decltype(gather(std::declval<std::vector<Task<int>>>())), Task<std::vector<int>>>);
-static_assert(std::is_same_v<decltype(gather(std::declval<const std::vector<TaskHandle<int>>&>())),
-                             Task<std::vector<int>>>);
-static_assert(std::is_same_v<decltype(gather(return_exceptions, std::declval<Task<int>>())),
-                             Task<std::tuple<Outcome<int>>>>);
+static_assert(
+    std::is_same_v<decltype(gather(std::declval<const std::vector<TaskHandle<int>>&>())), Task<std::vector<int>>>);
+static_assert(
+    std::is_same_v<decltype(gather(return_exceptions, std::declval<Task<int>>())), Task<std::tuple<Outcome<int>>>>);
 static_assert(std::is_same_v<decltype(gather(return_exceptions, std::declval<std::vector<Task<void>>>())),
                              Task<std::vector<Outcome<void>>>>);
-static_assert(std::is_same_v<decltype(wait(std::declval<std::vector<TaskHandle<int>>>())),
-                             Task<WaitResult<TaskHandle<int>>>>);
+static_assert(
+    std::is_same_v<decltype(wait(std::declval<std::vector<TaskHandle<int>>>())), Task<WaitResult<TaskHandle<int>>>>);
 static_assert(std::is_same_v<decltype(std::declval<AsCompleted<int>&>().next()), Task<TaskHandle<int>>>);
 static_assert(!std::is_copy_constructible_v<AsCompleted<int>>);
 static_assert(std::is_same_v<decltype(timeout(std::declval<Duration>(), std::declval<Task<int>>())), Task<int>>);

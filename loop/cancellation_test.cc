@@ -86,9 +86,8 @@ CO_TEST(CancellationTest, WhileAwaitingAFuture) {
 CO_TEST(CancellationTest, WhileAwaitingAnotherTaskCancelsThatTaskToo) {
   Log log;
   TaskHandle<int> child = create_task(logged(log, "child", sleep_then(1h, 1)));
-  TaskHandle<int> parent = create_task(logged(log, "parent", [](TaskHandle<int> c) -> Task<int> {
-    co_return co_await c;
-  }(child)));
+  TaskHandle<int> parent =
+      create_task(logged(log, "parent", [](TaskHandle<int> c) -> Task<int> { co_return co_await c; }(child)));
   co_await yield_now();
   parent.cancel("stop both");
   try {
@@ -100,8 +99,8 @@ CO_TEST(CancellationTest, WhileAwaitingAnotherTaskCancelsThatTaskToo) {
   EXPECT_TRUE(child.cancelled());
   EXPECT_TRUE(parent.cancelled());
   // The child unwinds first; the parent sees how it ended.
-  EXPECT_EQ(log, (Log{"child caught CancelledError", "child destroyed", "parent caught CancelledError",
-                      "parent destroyed"}));
+  EXPECT_EQ(
+      log, (Log{"child caught CancelledError", "child destroyed", "parent caught CancelledError", "parent destroyed"}));
 }
 
 CO_TEST(CancellationTest, WhileAwaitingAChainTheInnermostLeafGetsIt) {
@@ -118,7 +117,8 @@ CO_TEST(CancellationTest, WhileWaitingForAFileDescriptor) {
   std::array<int, 2> fds{-1, -1};
   EXPECT_EQ(::pipe2(fds.data(), O_NONBLOCK | O_CLOEXEC), 0);
   Log log;
-  TaskHandle<void> t = create_task(logged(log, "reader", [](int fd) -> Task<void> { co_await wait_readable(fd); }(fds[0])));
+  TaskHandle<void> t =
+      create_task(logged(log, "reader", [](int fd) -> Task<void> { co_await wait_readable(fd); }(fds[0])));
   co_await yield_now();
   t.cancel();
   EXPECT_THROW(co_await t, CancelledError);
@@ -137,15 +137,16 @@ CO_TEST(CancellationTest, WhileAwaitingTheExecutor) {
   std::shared_future<void> gate_open = gate.get_future().share();
   Future<void> job_finished;
   Log log;
-  TaskHandle<int> t = create_task(logged(log, "offloader", [](std::shared_future<void> g, Future<void> fin) -> Task<int> {
-    auto job = [g, fin] {
-      g.wait();
-      fin.set_result_threadsafe();
-      return 1;
-    };
-    Future<int> result = to_thread(std::move(job));
-    co_return co_await result;
-  }(gate_open, job_finished)));
+  TaskHandle<int> t =
+      create_task(logged(log, "offloader", [](std::shared_future<void> g, Future<void> fin) -> Task<int> {
+        auto job = [g, fin] {
+          g.wait();
+          fin.set_result_threadsafe();
+          return 1;
+        };
+        Future<int> result = to_thread(std::move(job));
+        co_return co_await result;
+      }(gate_open, job_finished)));
   co_await yield_now();
   t.cancel();
   EXPECT_THROW(co_await t, CancelledError);
@@ -195,10 +196,10 @@ CO_TEST(CancellationTest, WhileInWaitStopsWaitingOnly) {
 CO_TEST(CancellationTest, WhileATaskGroupWaitsForItsChildren) {
   Log log;
   TaskHandle<void> g = create_task(logged(log, "group", task_group([&log](TaskGroup& tg) -> Task<void> {
-    tg.create_task(logged(log, "c1", sleep_then(1h, 1)));
-    tg.create_task(logged(log, "c2", sleep_then(1h, 2)));
-    co_return;  // the group now waits for c1 and c2
-  })));
+                                            tg.create_task(logged(log, "c1", sleep_then(1h, 1)));
+                                            tg.create_task(logged(log, "c2", sleep_then(1h, 2)));
+                                            co_return;  // the group now waits for c1 and c2
+                                          })));
   co_await yield_now();
   g.cancel();
   EXPECT_THROW(co_await g, CancelledError);
@@ -218,9 +219,8 @@ CO_TEST(CancellationTest, InsideATimeoutScopeIsCancelledErrorNotTimeoutError) {
 CO_TEST(CancellationTest, WhileShieldedOnlyTheOuterTaskIsCancelled) {
   TaskHandle<int> inner = create_task(sleep_then(10ms, 5));
   Log log;
-  TaskHandle<int> outer = create_task(logged(log, "outer", [](TaskHandle<int> i) -> Task<int> {
-    co_return co_await shield(i);
-  }(inner)));
+  TaskHandle<int> outer =
+      create_task(logged(log, "outer", [](TaskHandle<int> i) -> Task<int> { co_return co_await shield(i); }(inner)));
   co_await yield_now();
   outer.cancel();
   EXPECT_THROW(co_await outer, CancelledError);
@@ -269,7 +269,7 @@ CO_TEST(CancellationTest, LateCancelAfterAFutureWakeKeepsTheValue) {
     }
   }(fut, log));
   co_await yield_now();
-  fut.set_result(42);     // wakes t: it is queued, not yet resumed
+  fut.set_result(42);       // wakes t: it is queued, not yet resumed
   EXPECT_TRUE(t.cancel());  // arrives before t runs again
   EXPECT_THROW(co_await t, CancelledError);
   EXPECT_EQ(log, (Log{"got 42", "cancelled at the next suspension"}));

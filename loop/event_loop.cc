@@ -419,9 +419,9 @@ void EventLoop::default_exception_handler(const ErrorContext& context) {
       what = "unknown exception";
     }
   }
-  std::fprintf(stderr, "corio: %s%s%s%s%s\n", context.message.c_str(),
-               context.task_name.empty() ? "" : " (task ", context.task_name.c_str(),
-               context.task_name.empty() ? "" : ")", what.empty() ? "" : (": " + what).c_str());
+  std::fprintf(stderr, "corio: %s%s%s%s%s\n", context.message.c_str(), context.task_name.empty() ? "" : " (task ",
+               context.task_name.c_str(), context.task_name.empty() ? "" : ")",
+               what.empty() ? "" : (": " + what).c_str());
 }
 
 EventLoop::FdState& EventLoop::fd_state(int fd) {

@@ -328,9 +328,7 @@ class EventLoop {
   };
   struct CallbackWaiter;
 
-  std::int64_t now_ns() const noexcept {
-    return virtual_clock_ ? virtual_now_ns_ : real_now_ns();
-  }
+  std::int64_t now_ns() const noexcept { return virtual_clock_ ? virtual_now_ns_ : real_now_ns(); }
   static std::int64_t real_now_ns() noexcept {
     return std::chrono::duration_cast<Duration>(Clock::now().time_since_epoch()).count();
   }

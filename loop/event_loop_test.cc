@@ -457,7 +457,9 @@ TEST(EventLoopHandle, CancelOnAnEmptyHandleIsANoOp) {
 TEST(EventLoopHandle, DroppingTheHandleDoesNotCancel) {
   EventLoop loop;
   int runs = 0;
-  { Handle h = loop.call_soon([&] { ++runs; }); }
+  {
+    Handle h = loop.call_soon([&] { ++runs; });
+  }
   loop.call_soon([&] { loop.stop(); });
   loop.run_forever();
   EXPECT_EQ(runs, 1);
@@ -585,9 +587,8 @@ TEST(EventLoopExceptionHandler, ThrowingTimerCallbackIsReported) {
 TEST(EventLoopExceptionHandler, CancelledErrorFromACallbackIsReported) {
   EventLoop loop;
   bool cancelled_seen = false;
-  loop.set_exception_handler([&](EventLoop&, const ErrorContext& ctx) {
-    cancelled_seen = is_cancelled_error(ctx.exception);
-  });
+  loop.set_exception_handler(
+      [&](EventLoop&, const ErrorContext& ctx) { cancelled_seen = is_cancelled_error(ctx.exception); });
   loop.call_soon([] { throw CancelledError("cb"); });
   loop.call_soon([&] { loop.stop(); });
   loop.run_forever();
@@ -615,9 +616,8 @@ TEST(EventLoopExceptionHandler, AThrowingHandlerDoesNotStopTheLoop) {
 TEST(EventLoopExceptionHandler, UnretrievedTaskExceptionIsReportedWithTheTaskName) {
   EventLoop loop(virtual_clock());
   std::vector<std::string> reports;
-  loop.set_exception_handler([&](EventLoop&, const ErrorContext& ctx) {
-    reports.push_back(ctx.message + "|" + ctx.task_name);
-  });
+  loop.set_exception_handler(
+      [&](EventLoop&, const ErrorContext& ctx) { reports.push_back(ctx.message + "|" + ctx.task_name); });
   create_task(loop, fail_later(), "doomed");  // handle dropped at once
   loop.call_later(1s, [&] { loop.stop(); });
   loop.run_forever();

@@ -136,22 +136,22 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... a
   // Ended by the completion, whether the job runs or is dropped (also when
   // submit() throws: the job is destroyed unrun then).
   loop.begin_external_work();
-  executor->submit([done = internal::ExecutorCompletion<R>(fut), fn = std::move(fn),
-                    ... args = std::move(args)]() mutable {
-    std::exception_ptr error;
-    std::optional<internal::StoredValue<R>> value;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        std::invoke(std::move(fn), std::move(args)...);
-        value.emplace();
-      } else {
-        value.emplace(std::invoke(std::move(fn), std::move(args)...));
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    done.deliver(std::move(value), std::move(error));
-  });
+  executor->submit(
+      [done = internal::ExecutorCompletion<R>(fut), fn = std::move(fn), ... args = std::move(args)]() mutable {
+        std::exception_ptr error;
+        std::optional<internal::StoredValue<R>> value;
+        try {
+          if constexpr (std::is_void_v<R>) {
+            std::invoke(std::move(fn), std::move(args)...);
+            value.emplace();
+          } else {
+            value.emplace(std::invoke(std::move(fn), std::move(args)...));
+          }
+        } catch (...) {
+          error = std::current_exception();
+        }
+        done.deliver(std::move(value), std::move(error));
+      });
   return fut;
 }
 

@@ -94,7 +94,8 @@ CO_TEST(Executor, TheJobRunsOnAnotherThread) {
 }
 
 CO_TEST(Executor, ArgumentsArePassedToTheJob) {
-  const std::string s = co_await to_thread([](int n, std::string x) { return std::string(n, x[0]); }, 3, std::string("z"));
+  const std::string s =
+      co_await to_thread([](int n, std::string x) { return std::string(n, x[0]); }, 3, std::string("z"));
   EXPECT_EQ(s, "zzz");
 }
 
@@ -384,7 +385,7 @@ CO_TEST(ExecutorCancellation, CancellingTheAwaitingTaskStopsTheWaitAtOnce) {
   // The pool has one worker: this runs after the first job has finished.
   co_await run_in_executor(loop, &pool, [] {});
   EXPECT_TRUE(job_finished.load());
-  co_await yield_now();  // the first job's completion callback has run
+  co_await yield_now();             // the first job's completion callback has run
   EXPECT_EQ(token.use_count(), 1);  // its dropped result was released
 }
 

@@ -209,7 +209,9 @@ class Future {
     s_->waiters.push_back(new DoneCallback<F>(s_, std::move(fn)));
   }
 
-  internal::FutureAwaiter<T, false> operator co_await() const& noexcept { return internal::FutureAwaiter<T, false>(s_); }
+  internal::FutureAwaiter<T, false> operator co_await() const& noexcept {
+    return internal::FutureAwaiter<T, false>(s_);
+  }
   internal::FutureAwaiter<T, true> operator co_await() && noexcept { return internal::FutureAwaiter<T, true>(s_); }
 
  private:

@@ -199,7 +199,9 @@ template <class A>
 using AwaitedOfT = typename AwaitedOf<std::remove_cvref_t<A>>::type;
 
 template <class A>
-concept Gatherable = requires { typename AwaitedOf<std::remove_cvref_t<A>>::type; };
+concept Gatherable = requires {
+  typename AwaitedOf<std::remove_cvref_t<A>>::type;
+};
 
 template <class V>
 auto gather_children(V&& items) {
@@ -220,17 +222,18 @@ auto gather_children(V&& items) {
 
 // gather(a, b, ...): Task<std::tuple<...>> of the children's values.
 template <internal::Gatherable... A>
-  requires(sizeof...(A) > 0)
-auto gather(A&&... awaitables) {
+requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
   return internal::gather_tuple<internal::AwaitedOfT<A>...>(
-      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{internal::gather_child(std::forward<A>(awaitables))...});
+      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{
+          internal::gather_child(std::forward<A>(awaitables))...});
 }
 
 // gather(return_exceptions, a, b, ...): Task<std::tuple<Outcome<...>...>>.
 template <internal::Gatherable... A>
 auto gather(ReturnExceptions, A&&... awaitables) {
   return internal::gather_tuple_outcomes<internal::AwaitedOfT<A>...>(
-      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{internal::gather_child(std::forward<A>(awaitables))...});
+      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{
+          internal::gather_child(std::forward<A>(awaitables))...});
 }
 
 // gather over a vector of Task<T> (moved in) or TaskHandle<T>:

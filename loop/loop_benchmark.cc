@@ -30,14 +30,8 @@
 //  * Timer deadlines are spread pseudo-randomly (the same sequence for both
 //    libraries), so both heaps do real sift work; "fire" deadlines are
 //    already due, so the numbers are CPU cost, not time spent sleeping.
-#include <chrono>
-#include <cstdint>
-#include <exception>
-#include <memory>
-#include <thread>
-#include <vector>
-
 #include <benchmark/benchmark.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -48,6 +42,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/gather.h"
@@ -209,9 +209,7 @@ BENCHMARK(BM_Asio_CallSoon)->Arg(1000);
 // call_at).
 
 void TimerArgs(benchmark::internal::Benchmark* b) { b->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond); }
-void TimerArgsHuge(benchmark::internal::Benchmark* b) {
-  b->Arg(1000000)->Iterations(3)->Unit(benchmark::kMillisecond);
-}
+void TimerArgsHuge(benchmark::internal::Benchmark* b) { b->Arg(1000000)->Iterations(3)->Unit(benchmark::kMillisecond); }
 
 void BM_TimerHandle_ScheduleFire(benchmark::State& state) {
   corio::EventLoop loop;
@@ -287,7 +285,8 @@ void BM_Asio_TimerScheduleCancel(benchmark::State& state) {
     const auto base = asio::steady_timer::clock_type::now() + 1h;
     for (std::int64_t off : offsets) {
       asio::steady_timer& t = timers.emplace_back(ctx, base + std::chrono::nanoseconds(off));
-      t.async_wait([&aborted](const boost::system::error_code& ec) { aborted += ec == asio::error::operation_aborted; });
+      t.async_wait(
+          [&aborted](const boost::system::error_code& ec) { aborted += ec == asio::error::operation_aborted; });
     }
     for (asio::steady_timer& t : timers) t.cancel();
     ctx.run();

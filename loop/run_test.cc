@@ -36,10 +36,12 @@ TEST(RunTest, ReturnsTheValue) { EXPECT_EQ(corio::run(value_after(1ms, 5), virtu
 
 TEST(RunTest, VoidMain) {
   int runs = 0;
-  corio::run([](int& r) -> Task<void> {
-    co_await sleep(1ms);
-    ++r;
-  }(runs), virtual_clock());
+  corio::run(
+      [](int& r) -> Task<void> {
+        co_await sleep(1ms);
+        ++r;
+      }(runs),
+      virtual_clock());
   EXPECT_EQ(runs, 1);
 }
 
@@ -53,10 +55,12 @@ TEST(RunTest, MoveOnlyValue) {
 
 TEST(RunTest, RethrowsTheError) {
   try {
-    corio::run([]() -> Task<int> {
-      co_await sleep(1ms);
-      throw std::runtime_error("main failed");
-    }(), virtual_clock());
+    corio::run(
+        []() -> Task<int> {
+          co_await sleep(1ms);
+          throw std::runtime_error("main failed");
+        }(),
+        virtual_clock());
     ADD_FAILURE() << "no exception";
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "main failed");
@@ -65,9 +69,9 @@ TEST(RunTest, RethrowsTheError) {
 
 TEST(RunTest, RethrowsCancelledErrorOfACancelledMain) {
   EXPECT_THROW(corio::run([]() -> Task<void> {
-    current_task().cancel();
-    co_await yield_now();
-  }()),
+                 current_task().cancel();
+                 co_await yield_now();
+               }()),
                CancelledError);
 }
 
@@ -89,62 +93,70 @@ Task<void> leftover(Log& log, std::string name) {
 
 TEST(RunTest, LeftoverTasksAreCancelledAndDrainedBeforeRunReturns) {
   Log log;
-  int v = corio::run([](Log& l) -> Task<int> {
-    create_task(leftover(l, "a"));
-    create_task(leftover(l, "b"));
-    co_await sleep(1ms);
-    l.push_back("main returns");
-    co_return 7;
-  }(log), virtual_clock());
+  int v = corio::run(
+      [](Log& l) -> Task<int> {
+        create_task(leftover(l, "a"));
+        create_task(leftover(l, "b"));
+        co_await sleep(1ms);
+        l.push_back("main returns");
+        co_return 7;
+      }(log),
+      virtual_clock());
   EXPECT_EQ(v, 7);
   EXPECT_EQ(log, (Log{"main returns", "a cancelled", "b cancelled"}));
 }
 
 TEST(RunTest, LeftoverCleanupThatTakesTimeRunsToItsEnd) {
   Log log;
-  corio::run([](Log& l) -> Task<void> {
-    create_task([](Log& lg) -> Task<void> {
-      bool cancelled = false;
-      try {
-        co_await sleep(1h);
-      } catch (const CancelledError&) {
-        cancelled = true;
-      }
-      if (cancelled) {
-        co_await sleep(10ms);
-        lg.push_back("slow cleanup done");
-      }
-    }(l));
-    co_await yield_now();
-  }(log), virtual_clock());
+  corio::run(
+      [](Log& l) -> Task<void> {
+        create_task([](Log& lg) -> Task<void> {
+          bool cancelled = false;
+          try {
+            co_await sleep(1h);
+          } catch (const CancelledError&) {
+            cancelled = true;
+          }
+          if (cancelled) {
+            co_await sleep(10ms);
+            lg.push_back("slow cleanup done");
+          }
+        }(l));
+        co_await yield_now();
+      }(log),
+      virtual_clock());
   EXPECT_EQ(log, (Log{"slow cleanup done"}));
 }
 
 TEST(RunTest, LeftoverTasksAreDrainedWhenMainFails) {
   Log log;
-  EXPECT_THROW(corio::run([](Log& l) -> Task<void> {
-    create_task(leftover(l, "a"));
-    co_await sleep(1ms);
-    throw std::logic_error("main failed");
-  }(log), virtual_clock()),
+  EXPECT_THROW(corio::run(
+                   [](Log& l) -> Task<void> {
+                     create_task(leftover(l, "a"));
+                     co_await sleep(1ms);
+                     throw std::logic_error("main failed");
+                   }(log),
+                   virtual_clock()),
                std::logic_error);
   EXPECT_EQ(log, (Log{"a cancelled"}));
 }
 
 TEST(RunTest, TasksCreatedDuringShutdownAreCancelledToo) {
   Log log;
-  corio::run([](Log& l) -> Task<void> {
-    create_task([](Log& lg) -> Task<void> {
-      try {
-        co_await sleep(1h);
-      } catch (const CancelledError&) {
-        lg.push_back("first cancelled");
-        create_task(leftover(lg, "spawned during shutdown"));
-        throw;
-      }
-    }(l));
-    co_await yield_now();
-  }(log), virtual_clock());
+  corio::run(
+      [](Log& l) -> Task<void> {
+        create_task([](Log& lg) -> Task<void> {
+          try {
+            co_await sleep(1h);
+          } catch (const CancelledError&) {
+            lg.push_back("first cancelled");
+            create_task(leftover(lg, "spawned during shutdown"));
+            throw;
+          }
+        }(l));
+        co_await yield_now();
+      }(log),
+      virtual_clock());
   EXPECT_EQ(log, (Log{"first cancelled", "spawned during shutdown cancelled"}));
 }
 

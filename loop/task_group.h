@@ -156,8 +156,8 @@ Task<T> run_task_group(F body) {
 
 // Runs `body(TaskGroup&)` (a callable returning Task<T>) as a task group.
 template <class F>
-  requires std::is_invocable_v<F&, TaskGroup&>
-Task<typename std::invoke_result_t<F&, TaskGroup&>::value_type> task_group(F body) {
+requires std::is_invocable_v<F&, TaskGroup&> Task<typename std::invoke_result_t<F&, TaskGroup&>::value_type> task_group(
+    F body) {
   return internal::run_task_group<typename std::invoke_result_t<F&, TaskGroup&>::value_type>(std::move(body));
 }
 

@@ -272,9 +272,9 @@ CO_TEST(TaskGroupTest, OuterTimeoutBecomesTimeoutError) {
   Log log;
   TimePoint t0 = now();
   EXPECT_THROW(co_await timeout(10ms, task_group([&](TaskGroup& tg) -> Task<void> {
-                 tg.create_task(logged_after(log, "c", 1h, 1));
-                 co_return;
-               })),
+                                  tg.create_task(logged_after(log, "c", 1h, 1));
+                                  co_return;
+                                })),
                TimeoutError);
   EXPECT_EQ(log, (Log{"c cancelled"}));
   EXPECT_EQ(now() - t0, 10ms);

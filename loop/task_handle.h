@@ -210,7 +210,9 @@ class TaskHandle : public TaskRef {
   // Awaiting an lvalue handle copies the value; awaiting an rvalue
   // (co_await std::move(h), co_await create_task(...)) moves it out, for
   // move-only results: do that only as the task's sole awaiter.
-  internal::JoinAwaiter<T, false> operator co_await() const& noexcept { return internal::JoinAwaiter<T, false>(state()); }
+  internal::JoinAwaiter<T, false> operator co_await() const& noexcept {
+    return internal::JoinAwaiter<T, false>(state());
+  }
   internal::JoinAwaiter<T, true> operator co_await() && noexcept { return internal::JoinAwaiter<T, true>(state()); }
 
  private:

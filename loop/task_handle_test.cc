@@ -313,9 +313,7 @@ TEST(TaskHandleTest, CurrentTaskOutsideAnyTaskIsEmpty) {
   EXPECT_FALSE(in_callback_has_task);
 }
 
-TEST(TaskHandleTest, CreateTaskWithoutARunningLoopThrows) {
-  EXPECT_THROW(create_task(after(1ms, 1)), RuntimeError);
-}
+TEST(TaskHandleTest, CreateTaskWithoutARunningLoopThrows) { EXPECT_THROW(create_task(after(1ms, 1)), RuntimeError); }
 
 TEST(TaskHandleTest, CreateTaskOfAnEmptyTaskThrows) {
   EventLoop loop;
@@ -457,10 +455,13 @@ TEST(UnretrievedTest, ReportedWhenTheLoopIsDrivenByHand) {
   std::vector<ErrorContext> seen;
   loop.set_exception_handler([&](EventLoop&, const ErrorContext& c) { seen.push_back(c); });
   {
-    TaskHandle<void> h = create_task(loop, []() -> Task<void> {
-      throw std::runtime_error("hand-driven");
-      co_return;
-    }(), "by-hand");
+    TaskHandle<void> h = create_task(
+        loop,
+        []() -> Task<void> {
+          throw std::runtime_error("hand-driven");
+          co_return;
+        }(),
+        "by-hand");
   }
   loop.run_once(false);
   EXPECT_EQ(seen.size(), 1u);

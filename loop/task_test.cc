@@ -37,9 +37,7 @@ CO_TEST(TaskTest, LazyUntilAwaited) {
 
 CO_TEST(TaskTest, DroppedTaskNeverRuns) {
   std::vector<std::string> log;
-  {
-    Task<int> t = record(log, "body", 1);
-  }
+  { Task<int> t = record(log, "body", 1); }
   co_await yield_now();
   EXPECT_TRUE(log.empty());
 }
@@ -76,9 +74,7 @@ Task<void> throws_void() {
   throw std::logic_error("void boom");
 }
 
-CO_TEST(TaskTest, ExceptionPropagatesAfterSuspension) {
-  EXPECT_THROW(co_await throws_void(), std::logic_error);
-}
+CO_TEST(TaskTest, ExceptionPropagatesAfterSuspension) { EXPECT_THROW(co_await throws_void(), std::logic_error); }
 
 Task<int> add_one(Task<int> inner) { co_return (co_await std::move(inner)) + 1; }
 
@@ -145,9 +141,7 @@ CO_TEST(TaskTest, DeepRecursionResumedFromTheLoopDoesNotOverflow) {
 
 // The current position on the machine stack (coroutine locals live in
 // their heap frames, so a plain function is asked instead).
-[[gnu::noinline]] std::intptr_t stack_position() {
-  return reinterpret_cast<std::intptr_t>(__builtin_frame_address(0));
-}
+[[gnu::noinline]] std::intptr_t stack_position() { return reinterpret_cast<std::intptr_t>(__builtin_frame_address(0)); }
 
 constexpr std::intptr_t kStackBudget = 256 * 1024;
 
@@ -239,9 +233,7 @@ CO_TEST(TaskTest, FrameLocalsAreDestroyed) {
   EXPECT_EQ(log, (std::vector<std::string>{"frame destroyed", "after await"}));
 }
 
-TEST(TaskTest, AwaitingOutsideATaskIsNotPossibleButRunWorks) {
-  EXPECT_EQ(corio::run(value_of(11)), 11);
-}
+TEST(TaskTest, AwaitingOutsideATaskIsNotPossibleButRunWorks) { EXPECT_EQ(corio::run(value_of(11)), 11); }
 
 }  // namespace
 }  // namespace corio

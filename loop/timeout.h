@@ -154,8 +154,8 @@ Task<T> timeout_at(std::optional<TimePoint> when, Task<T> body) {
   return internal::run_timeout_scope<T>(when, [b = std::move(body)](Timeout&) mutable { return std::move(b); });
 }
 template <class F>
-  requires std::is_invocable_v<F&, Timeout&>
-Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when, F body) {
+requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when,
+                                                                                     F body) {
   return internal::run_timeout_scope<internal::ScopeResult<F>>(when, std::move(body));
 }
 
@@ -168,8 +168,8 @@ Task<T> timeout(std::optional<Duration> delay, Task<T> body) {
   return internal::run_timeout_scope<T>(*delay, std::move(run));
 }
 template <class F>
-  requires std::is_invocable_v<F&, Timeout&>
-Task<internal::ScopeResult<F>> timeout(std::optional<Duration> delay, F body) {
+requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout(std::optional<Duration> delay,
+                                                                                  F body) {
   if (!delay) return internal::run_timeout_scope<internal::ScopeResult<F>>(std::optional<TimePoint>(), std::move(body));
   return internal::run_timeout_scope<internal::ScopeResult<F>>(*delay, std::move(body));
 }

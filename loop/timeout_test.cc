@@ -114,10 +114,11 @@ CO_TEST(TimeoutTest, RescheduleLaterExtendsTheDeadline) {
 
 CO_TEST(TimeoutTest, RescheduleEarlierFiresEarlier) {
   TimePoint t0 = now();
-  EXPECT_THROW(co_await timeout(1h, [&](Timeout& t) -> Task<void> {
-    t.reschedule(t0 + 3ms);
-    co_await sleep(1h);
-  }),
+  EXPECT_THROW(co_await timeout(1h,
+                                [&](Timeout& t) -> Task<void> {
+                                  t.reschedule(t0 + 3ms);
+                                  co_await sleep(1h);
+                                }),
                TimeoutError);
   EXPECT_EQ(now() - t0, 3ms);
 }
@@ -136,33 +137,35 @@ CO_TEST(TimeoutTest, RescheduleToNoneDisablesIt) {
 
 CO_TEST(TimeoutTest, ExpiredIsTrueOnceTheDeadlinePassed) {
   Log log;
-  EXPECT_THROW(co_await timeout(5ms, [&](Timeout& t) -> Task<void> {
-    EXPECT_FALSE(t.expired());
-    try {
-      co_await sleep(1h);
-    } catch (const CancelledError&) {
-      log.push_back(t.expired() ? "expired" : "not expired");
-      throw;
-    }
-  }),
+  EXPECT_THROW(co_await timeout(5ms,
+                                [&](Timeout& t) -> Task<void> {
+                                  EXPECT_FALSE(t.expired());
+                                  try {
+                                    co_await sleep(1h);
+                                  } catch (const CancelledError&) {
+                                    log.push_back(t.expired() ? "expired" : "not expired");
+                                    throw;
+                                  }
+                                }),
                TimeoutError);
   EXPECT_EQ(log, (Log{"expired"}));
 }
 
 CO_TEST(TimeoutTest, RescheduleAfterExpiryThrowsRuntimeError) {
   Log log;
-  EXPECT_THROW(co_await timeout(5ms, [&](Timeout& t) -> Task<void> {
-    try {
-      co_await sleep(1h);
-    } catch (const CancelledError&) {
-      try {
-        t.reschedule(now() + 1h);
-      } catch (const RuntimeError&) {
-        log.push_back("refused");
-      }
-      throw;
-    }
-  }),
+  EXPECT_THROW(co_await timeout(5ms,
+                                [&](Timeout& t) -> Task<void> {
+                                  try {
+                                    co_await sleep(1h);
+                                  } catch (const CancelledError&) {
+                                    try {
+                                      t.reschedule(now() + 1h);
+                                    } catch (const RuntimeError&) {
+                                      log.push_back("refused");
+                                    }
+                                    throw;
+                                  }
+                                }),
                TimeoutError);
   EXPECT_EQ(log, (Log{"refused"}));
 }

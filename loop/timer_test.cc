@@ -1,7 +1,5 @@
 // Tests for timers: the indexed heap (internal/timer_heap.h) on its own, and
 // the loop's timers built on it (call_at, sleep) in bulk.
-#include "corio/loop/internal/timer_heap.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -223,8 +222,7 @@ TEST(LoopTimers, ManyRandomDeadlinesFireInDeadlineThenSchedulingOrder) {
   }
   loop.call_at(base + 1s, [&] { loop.stop(); });
   loop.run_forever();
-  std::stable_sort(expected.begin(), expected.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   ASSERT_EQ(fired.size(), expected.size());
   for (std::size_t i = 0; i < fired.size(); ++i) {
     ASSERT_EQ(fired[i].id, expected[i].second) << "at " << i;
@@ -249,8 +247,7 @@ TEST(LoopTimers, CancellingManyLeavesTheRestInOrder) {
   for (int id = 0; id < kTimers; id += 3) handles[id].cancel();
   loop.call_at(base + 1s, [&] { loop.stop(); });
   loop.run_forever();
-  std::stable_sort(expected.begin(), expected.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   ASSERT_EQ(fired.size(), expected.size());
   for (std::size_t i = 0; i < fired.size(); ++i) ASSERT_EQ(fired[i], expected[i].second) << "at " << i;
 }
@@ -346,8 +343,7 @@ CO_TEST(LoopTimers, SleepingTasksWakeInDeadlineOrder) {
     }(delay, id, order)));
   }
   for (auto& t : tasks) co_await t;
-  std::stable_sort(expected.begin(), expected.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<int> expected_ids;
   for (const auto& e : expected) expected_ids.push_back(e.second);
   EXPECT_EQ(order, expected_ids);
@@ -370,7 +366,9 @@ TEST(LoopTimers, CallLaterAcceptsAnyDurationType) {
   EventLoop loop(virtual_clock());
   const TimePoint base = loop.time();
   std::vector<std::int64_t> offsets_ms;
-  auto record = [&] { offsets_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - base).count()); };
+  auto record = [&] {
+    offsets_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - base).count());
+  };
   loop.call_later(std::chrono::duration<double>(0.25), record);
   loop.call_later(std::chrono::milliseconds(100), record);
   loop.call_later(std::chrono::microseconds(400000), [&] {

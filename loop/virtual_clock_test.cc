@@ -118,7 +118,7 @@ CO_TEST(VirtualClock, PendingFdWaiterHoldsTheJumpBack) {
   const TimePoint start = loop.time();
   std::vector<std::string> log;
   auto sleeper = create_task(sleep_and_log(1h, log, "timer"));
-  co_await yield_now();  // the sleeper's timer is set
+  co_await yield_now();            // the sleeper's timer is set
   co_await wait_writable(fds[1]);  // an empty pipe: ready at the next poll
   log.push_back("writable");
   EXPECT_LT(loop.time() - start, kRealBound);
@@ -156,7 +156,8 @@ std::vector<int> firing_order(bool virtual_clock, const std::vector<int>& schedu
   std::vector<int> order;
   const TimePoint base = loop.time();
   for (std::size_t id = 0; id < schedule.size(); ++id) {
-    loop.call_at(base + std::chrono::microseconds(schedule[id]), [&order, id] { order.push_back(static_cast<int>(id)); });
+    loop.call_at(base + std::chrono::microseconds(schedule[id]),
+                 [&order, id] { order.push_back(static_cast<int>(id)); });
   }
   loop.call_at(base + 5ms, [&] { loop.stop(); });
   loop.run_forever();

@@ -43,7 +43,7 @@ Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWh
   if (tasks.empty()) throw std::invalid_argument("corio::wait: the set of tasks is empty");
   std::vector<TaskRef> refs(tasks.begin(), tasks.end());
   {
-    internal::WatchUntil until = return_when == ReturnWhen::kFirstCompleted  ? internal::WatchUntil::kFirstDone
+    internal::WatchUntil until = return_when == ReturnWhen::kFirstCompleted   ? internal::WatchUntil::kFirstDone
                                  : return_when == ReturnWhen::kFirstException ? internal::WatchUntil::kFirstException
                                                                               : internal::WatchUntil::kAllDone;
     internal::TaskWatch watch(refs, until);

@@ -143,7 +143,7 @@ CO_TEST(Barrier, CancelAfterReleaseKeepsTheIndex) {
   auto t = create_task(pass_then_yield(b, log));
   co_await settle();
   EXPECT_EQ(co_await b.wait(), 1u);  // releases t...
-  t.cancel();                         // ...which is cancelled before it runs
+  t.cancel();                        // ...which is cancelled before it runs
   EXPECT_THROW(co_await t, CancelledError);
   EXPECT_EQ(log, (std::vector<std::string>{"passed:0", "cancelled at next suspension"}));
 }

@@ -90,8 +90,8 @@ static_assert(AwaiterOf<decltype(std::declval<PriorityQueue<UP>&>().get()), UP>)
 static_assert(AwaiterOf<decltype(std::declval<Channel<UP>&>().receive()), UP>);
 static_assert(std::is_same_v<decltype(std::declval<Queue<UP>&>().get_nowait()), UP>);
 static_assert(std::is_same_v<decltype(std::declval<Channel<UP>&>().receive_nowait()), UP>);
-static_assert(requires(Queue<UP>& q, UP p) { q.put_nowait(std::move(p)); });
-static_assert(requires(Channel<UP>& c, UP p) {
+static_assert(requires(Queue<UP> & q, UP p) { q.put_nowait(std::move(p)); });
+static_assert(requires(Channel<UP> & c, UP p) {
   c.send(std::move(p));
   c.send_nowait(std::move(p));
 });

@@ -28,7 +28,7 @@
 namespace corio::internal {
 
 inline constexpr std::size_t kFrameClassBytes = 64;
-inline constexpr std::size_t kFrameClasses = 32;        // up to 2 KiB
+inline constexpr std::size_t kFrameClasses = 32;  // up to 2 KiB
 inline constexpr std::size_t kFrameCacheBytesPerClass = 256 * 1024;
 
 // Blocks kept per class: a byte budget, so that bursts of small blocks (a

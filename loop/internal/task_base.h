@@ -42,7 +42,6 @@ namespace corio::internal {
 
 class PromiseBase;
 
-
 // Where a suspended task can be interrupted. `try_cancel` returns true when
 // it has taken over delivering the cancellation.
 struct CancelTarget {
@@ -99,9 +98,7 @@ class TaskBase : public ListNode, public FrameAllocated {
   bool cancelled() const noexcept { return cancelled_; }
   EventLoop* loop() const noexcept { return loop_; }
   // The task's name; "Task-<n>" unless one was given.
-  std::string name() const {
-    return name_.empty() ? "Task-" + std::to_string(id_) : name_;
-  }
+  std::string name() const { return name_.empty() ? "Task-" + std::to_string(id_) : name_; }
   std::uint64_t id() const noexcept { return id_; }
   void set_name(std::string name) { name_ = std::move(name); }
   const std::string& cancel_message() const noexcept { return cancel_message_; }

@@ -20,8 +20,8 @@ namespace corio::internal {
 enum class WatchUntil {
   kAllDone,
   kFirstDone,
-  kFirstException,        // first exception other than CancelledError, or all done
-  kFirstErrorOrCancel,    // first exception including CancelledError, or all done
+  kFirstException,      // first exception other than CancelledError, or all done
+  kFirstErrorOrCancel,  // first exception including CancelledError, or all done
 };
 
 class TaskWatch {

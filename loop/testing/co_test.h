@@ -19,7 +19,7 @@ inline void run_test_body(Task<void> body, bool virtual_clock) {
 
 }  // namespace corio::testing
 
-#define CORIO_CO_TEST_IMPL(Suite, Name, Virtual)                                              \
+#define CORIO_CO_TEST_IMPL(Suite, Name, Virtual)                                             \
   static ::corio::Task<void> Suite##_##Name##_CoBody();                                      \
   TEST(Suite, Name) { ::corio::testing::run_test_body(Suite##_##Name##_CoBody(), Virtual); } \
   static ::corio::Task<void> Suite##_##Name##_CoBody()
