@@ -145,19 +145,30 @@ void EventLoop::drop_ready() noexcept {
   }
 }
 
+// Makes `loop` the running loop of this thread for a scope (run_forever, or
+// one run_once iteration), refusing to nest. run_forever's scope also
+// consumes the stop() request that ended it, however it ends.
+class EventLoop::RunningScope {
+ public:
+  RunningScope(EventLoop* loop, const char* what, bool clears_stop) : loop_(loop), clears_stop_(clears_stop) {
+    if (loop->running_) throw RuntimeError(std::string("corio: ") + what + " on an event loop that is already running");
+    if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
+    loop->running_ = true;
+    tls_current_ = loop;
+  }
+  ~RunningScope() {
+    loop_->running_ = false;
+    if (clears_stop_) loop_->stopping_ = false;
+    tls_current_ = nullptr;
+  }
+
+ private:
+  EventLoop* loop_;
+  bool clears_stop_;
+};
+
 void EventLoop::run_forever() {
-  if (running_) throw RuntimeError("corio: this event loop is already running");
-  if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
-  running_ = true;
-  tls_current_ = this;
-  struct Reset {
-    EventLoop* l;
-    ~Reset() {
-      l->running_ = false;
-      l->stopping_ = false;
-      tls_current_ = nullptr;
-    }
-  } reset{this};
+  RunningScope running(this, "run_forever()", /*clears_stop=*/true);
   // At least one iteration: a stop() requested before run_forever() still
   // lets the callbacks that are ready now run (asyncio does the same).
   do {
@@ -170,21 +181,11 @@ void EventLoop::stop_threadsafe() {
 }
 
 void EventLoop::run_once(bool block) {
-  // A nested iteration would pop entries the outer one has counted.
-  if (running_) throw RuntimeError("corio: run_once() on an event loop that is already running");
-  if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
   // Driven by hand, the loop is still the running one for the iteration:
   // tasks and awaitables find it through EventLoop::current(), as they do
-  // under run_forever().
-  running_ = true;
-  tls_current_ = this;
-  struct Reset {
-    EventLoop* l;
-    ~Reset() {
-      l->running_ = false;
-      tls_current_ = nullptr;
-    }
-  } reset{this};
+  // under run_forever(). Nesting is refused: a nested iteration would pop
+  // entries the outer one has counted.
+  RunningScope running(this, "run_once()", /*clears_stop=*/false);
   run_iteration(block);
 }
 

@@ -327,6 +327,7 @@ class EventLoop {
     bool in_epoll = false;
   };
   struct CallbackWaiter;
+  class RunningScope;
 
   std::int64_t now_ns() const noexcept { return virtual_clock_ ? virtual_now_ns_ : real_now_ns(); }
   static std::int64_t real_now_ns() noexcept {

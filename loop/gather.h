@@ -158,11 +158,16 @@ Task<std::tuple<Outcome<T>...>> gather_tuple_outcomes(std::tuple<GatherChild<T>.
 }
 
 template <class T>
-Task<std::vector<ValueOf<T>>> gather_vector(std::vector<GatherChild<T>> children) {
+std::vector<TaskRef> refs_of(const std::vector<GatherChild<T>>& children) {
   std::vector<TaskRef> refs;
   refs.reserve(children.size());
-  for (auto& c : children) refs.emplace_back(c.handle);
-  co_await gather_wait(std::move(refs), false);
+  for (const auto& c : children) refs.emplace_back(c.handle);
+  return refs;
+}
+
+template <class T>
+Task<std::vector<ValueOf<T>>> gather_vector(std::vector<GatherChild<T>> children) {
+  co_await gather_wait(refs_of(children), false);
   std::vector<ValueOf<T>> out;
   out.reserve(children.size());
   for (auto& c : children) out.push_back(take_value(c));
@@ -171,10 +176,7 @@ Task<std::vector<ValueOf<T>>> gather_vector(std::vector<GatherChild<T>> children
 
 template <class T>
 Task<std::vector<Outcome<T>>> gather_vector_outcomes(std::vector<GatherChild<T>> children) {
-  std::vector<TaskRef> refs;
-  refs.reserve(children.size());
-  for (auto& c : children) refs.emplace_back(c.handle);
-  co_await gather_wait(std::move(refs), true);
+  co_await gather_wait(refs_of(children), true);
   std::vector<Outcome<T>> out;
   out.reserve(children.size());
   for (auto& c : children) out.push_back(take_outcome(c));
