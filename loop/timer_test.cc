@@ -1,15 +1,19 @@
-// Tests for timers: the indexed heap (internal/timer_heap.h) on its own, and
-// the loop's timers built on it (call_at, sleep) in bulk.
+// Tests for timers: the indexed heap (internal/timer_heap.h) and the timer
+// queue built on it (internal/timer_queue.h) on their own, and the loop's
+// timers (call_at, sleep) in bulk.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/timer_heap.h"
+#include "corio/loop/internal/timer_queue.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -191,6 +195,219 @@ TEST(TimerHeap, IndexesStayConsistentUnderRandomOperations) {
     ASSERT_EQ(std::make_pair(top->deadline, seq(*top)), expected);
   }
   EXPECT_TRUE(heap.empty());
+}
+
+// ---- TimerQueue: the heap plus the sorted run for bursts ----
+
+using internal::TimerQueue;
+
+// A reference model: (deadline, push number) of every queued node.
+class QueueModel {
+ public:
+  explicit QueueModel(std::size_t nodes) : nodes_(nodes), seq_(nodes) {}
+  TimerNode& node(std::size_t i) { return nodes_[i]; }
+  std::size_t id(const TimerNode* n) const { return static_cast<std::size_t>(n - nodes_.data()); }
+  void push(TimerQueue& q, std::size_t i, std::int64_t deadline) {
+    nodes_[i].deadline = deadline;
+    seq_[i] = next_seq_++;
+    q.push(&nodes_[i]);
+    expected_.emplace(deadline, seq_[i]);
+  }
+  void erase(TimerQueue& q, std::size_t i) {
+    q.erase(&nodes_[i]);
+    expected_.erase({nodes_[i].deadline, seq_[i]});
+  }
+  // Pops one and checks it is the model's earliest.
+  void pop_and_check(TimerQueue& q) {
+    ASSERT_FALSE(expected_.empty());
+    TimerNode* n = q.pop();
+    ASSERT_FALSE(n->queued());
+    ASSERT_EQ(std::make_pair(n->deadline, seq_[id(n)]), *expected_.begin());
+    expected_.erase(expected_.begin());
+  }
+  std::size_t size() const { return expected_.size(); }
+
+ private:
+  std::vector<TimerNode> nodes_;
+  std::vector<std::uint64_t> seq_;
+  std::set<std::pair<std::int64_t, std::uint64_t>> expected_;
+  std::uint64_t next_seq_ = 0;
+};
+
+constexpr std::size_t kBurst = TimerQueue::kBatchMin * 2;
+
+TEST(TimerQueue, EmptyQueue) {
+  TimerQueue q;
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.top(), nullptr);
+  EXPECT_EQ(q.pop_if_due(0), nullptr);
+}
+
+TEST(TimerQueue, FewTimersPopInDeadlineOrder) {
+  auto nodes = make_nodes({50, 10, 40, 20, 30});
+  TimerQueue q;
+  for (auto& n : nodes) q.push(&n);
+  std::vector<std::size_t> out;
+  while (!q.empty()) out.push_back(static_cast<std::size_t>(q.pop() - nodes.data()));
+  EXPECT_THAT(out, ElementsAre(1, 3, 4, 2, 0));
+}
+
+TEST(TimerQueue, BurstPopsInDeadlineThenPushOrder) {
+  QueueModel m(kBurst);
+  TimerQueue q;
+  std::mt19937 rng(7);
+  for (std::size_t i = 0; i < kBurst; ++i) m.push(q, i, static_cast<std::int64_t>(rng() % 300));
+  while (m.size() > 0) m.pop_and_check(q);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(TimerQueue, EqualDeadlinesInHeapAndRunPopInPushOrder) {
+  // The first ten go to the heap (a small burst), the next ones to the run.
+  std::vector<TimerNode> nodes(10 + kBurst);
+  TimerQueue q;
+  for (std::size_t i = 0; i < 10; ++i) q.push(&nodes[i]);
+  ASSERT_EQ(q.top(), &nodes[0]);
+  for (std::size_t i = 10; i < nodes.size(); ++i) q.push(&nodes[i]);
+  for (std::size_t i = 0; i < nodes.size(); ++i) ASSERT_EQ(q.pop(), &nodes[i]) << i;
+}
+
+TEST(TimerQueue, PopIfDueStopsAtTheFirstLaterDeadline) {
+  auto nodes = make_nodes({5, 15, 10});
+  TimerQueue q;
+  for (auto& n : nodes) q.push(&n);
+  EXPECT_EQ(q.pop_if_due(12), &nodes[0]);
+  EXPECT_EQ(q.pop_if_due(12), &nodes[2]);
+  EXPECT_EQ(q.pop_if_due(12), nullptr);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST(TimerQueue, EraseBeforeTheBurstIsSortedDropsOnlyThatTimer) {
+  QueueModel m(kBurst);
+  TimerQueue q;
+  for (std::size_t i = 0; i < kBurst; ++i) m.push(q, i, static_cast<std::int64_t>(kBurst - i));
+  m.erase(q, kBurst - 1);  // the earliest, still unsorted
+  m.erase(q, 3);
+  EXPECT_FALSE(m.node(3).queued());
+  EXPECT_EQ(q.size(), kBurst - 2);
+  while (m.size() > 0) m.pop_and_check(q);
+}
+
+TEST(TimerQueue, EraseFromTheSortedRunHeadAndMiddle) {
+  QueueModel m(kBurst);
+  TimerQueue q;
+  for (std::size_t i = 0; i < kBurst; ++i) m.push(q, i, static_cast<std::int64_t>(i));
+  ASSERT_EQ(q.top(), &m.node(0));  // sorts the burst into the run
+  m.erase(q, 0);
+  m.erase(q, 1);
+  m.erase(q, 500);
+  EXPECT_EQ(q.top(), &m.node(2));
+  while (m.size() > 0) m.pop_and_check(q);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(TimerQueue, BurstIntoALiveRunMergesInOrder) {
+  QueueModel m(3 * kBurst);
+  TimerQueue q;
+  for (std::size_t i = 0; i < 2 * kBurst; ++i) m.push(q, i, static_cast<std::int64_t>(2 * i));
+  q.top();
+  for (std::size_t i = 0; i < 10; ++i) m.pop_and_check(q);
+  // A second burst interleaving with the first (odd deadlines, and some
+  // equal to ones already queued, which must come after them).
+  for (std::size_t i = 2 * kBurst; i < 3 * kBurst; ++i) {
+    m.push(q, i, static_cast<std::int64_t>(i % 2 == 0 ? i - 2 * kBurst : 2 * (i - 2 * kBurst) + 1));
+  }
+  while (m.size() > 0) m.pop_and_check(q);
+}
+
+TEST(TimerQueue, ErasingMostOfTheRunCompactsIt) {
+  QueueModel m(4 * kBurst);
+  TimerQueue q;
+  for (std::size_t i = 0; i < 4 * kBurst; ++i) m.push(q, i, static_cast<std::int64_t>(i % 1000));
+  q.top();
+  for (std::size_t i = 0; i < 4 * kBurst; ++i) {
+    if (i % 8 != 0) m.erase(q, i);
+  }
+  EXPECT_EQ(q.size(), m.size());
+  while (m.size() > 0) m.pop_and_check(q);
+}
+
+TEST(TimerQueue, WideAndNegativeDeadlinesSortCorrectly) {
+  QueueModel m(kBurst);
+  TimerQueue q;
+  std::mt19937_64 rng(99);
+  for (std::size_t i = 0; i < kBurst; ++i) {
+    std::int64_t d = static_cast<std::int64_t>(rng());  // the whole int64 range
+    if (i % 7 == 0) d = std::numeric_limits<std::int64_t>::max();
+    if (i % 11 == 0) d = std::numeric_limits<std::int64_t>::min();
+    m.push(q, i, d);
+  }
+  while (m.size() > 0) m.pop_and_check(q);
+}
+
+TEST(TimerQueue, BuffersOfABigBurstAreGivenBack) {
+  constexpr std::size_t kBig = 200000;
+  std::vector<TimerNode> nodes(kBig);
+  TimerQueue q;
+  for (std::size_t i = 0; i < kBig; ++i) {
+    nodes[i].deadline = static_cast<std::int64_t>(kBig - i);
+    q.push(&nodes[i]);
+  }
+  EXPECT_GT(q.reserved_bytes(), kBig * sizeof(internal::TimerEntry));
+  while (!q.empty()) q.pop();
+  EXPECT_LT(q.reserved_bytes(), 4u * (1u << 16) * sizeof(internal::TimerEntry));
+}
+
+TEST(TimerQueue, RandomBurstsErasesAndPopsMatchTheModel) {
+  constexpr std::size_t kNodes = 3 * kBurst;
+  QueueModel m(kNodes);
+  TimerQueue q;
+  std::mt19937 rng(2024);
+  std::vector<std::size_t> free_ids(kNodes), queued;
+  for (std::size_t i = 0; i < kNodes; ++i) free_ids[i] = i;
+  std::int64_t now = 0;
+  for (int round = 0; round < 400; ++round) {
+    const unsigned op = rng() % 4;
+    if (op == 0) {
+      // A burst: small ones go to the heap, big ones to the run.
+      std::size_t n = rng() % 2 == 0 ? rng() % 20 : rng() % kBurst;
+      for (; n > 0 && !free_ids.empty(); --n) {
+        std::size_t k = rng() % free_ids.size();
+        std::size_t id = free_ids[k];
+        free_ids[k] = free_ids.back();
+        free_ids.pop_back();
+        m.push(q, id, now + static_cast<std::int64_t>(rng() % 5000));
+        queued.push_back(id);
+      }
+    } else if (op == 1) {
+      for (std::size_t n = rng() % 200; n > 0 && !queued.empty(); --n) {
+        std::size_t k = rng() % queued.size();
+        std::size_t id = queued[k];
+        queued[k] = queued.back();
+        queued.pop_back();
+        if (!m.node(id).queued()) continue;  // already popped
+        m.erase(q, id);
+        free_ids.push_back(id);
+      }
+    } else {
+      for (std::size_t n = rng() % 300; n > 0 && m.size() > 0; --n) {
+        m.pop_and_check(q);
+        if (HasFatalFailure()) return;
+      }
+      now += 100;
+    }
+    // Popped nodes become free again.
+    for (std::size_t k = 0; k < queued.size();) {
+      if (!m.node(queued[k]).queued()) {
+        free_ids.push_back(queued[k]);
+        queued[k] = queued.back();
+        queued.pop_back();
+      } else {
+        ++k;
+      }
+    }
+    ASSERT_EQ(q.size(), m.size());
+  }
+  while (m.size() > 0) m.pop_and_check(q);
 }
 
 // ---- the loop's timers ----

@@ -16,23 +16,38 @@ namespace corio::internal {
 // these, and every heap move writes `index` back into one.
 struct TimerNode {
   static constexpr std::uint32_t kNotQueued = 0xffffffffu;
-  std::int64_t deadline = 0;  // loop clock, nanoseconds
-  std::uint32_t index = kNotQueued;
+  std::int64_t deadline = 0;         // loop clock, nanoseconds
+  std::uint32_t index = kNotQueued;  // slot in the container named by `where`
+  std::uint8_t where = 0;            // TimerQueue's bookkeeping (timer_queue.h)
   void (*fire)(TimerNode* self) noexcept = nullptr;
   bool queued() const noexcept { return index != kNotQueued; }
 };
+
+// A queued timer: its sort key (deadline, then FIFO sequence) and its node.
+struct TimerEntry {
+  std::int64_t deadline;
+  std::uint64_t seq;
+  TimerNode* node;
+};
+inline bool timer_before(const TimerEntry& a, const TimerEntry& b) noexcept {
+  return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
+}
 
 class TimerHeap {
  public:
   bool empty() const noexcept { return heap_.empty(); }
   std::size_t size() const noexcept { return heap_.size(); }
   TimerNode* top() const noexcept { return heap_.empty() ? nullptr : heap_[0].node; }
+  // The top's full key (deadline, sequence); the heap must not be empty.
+  const TimerEntry& top_entry() const noexcept { return heap_[0]; }
 
   // FIFO among equal deadlines: the heap entry carries a sequence number.
-  void push(TimerNode* n) {
-    heap_.push_back(Entry{n->deadline, next_seq_++, n});
+  void push(TimerNode* n) { push(TimerEntry{n->deadline, next_seq_++, n}); }
+  // Pushes with a sequence number chosen by the caller (TimerQueue).
+  void push(const TimerEntry& e) {
+    heap_.push_back(e);
     std::size_t i = heap_.size() - 1;
-    n->index = static_cast<std::uint32_t>(i);
+    e.node->index = static_cast<std::uint32_t>(i);
     sift_up(i);
   }
 
@@ -62,14 +77,8 @@ class TimerHeap {
 
  private:
   static constexpr std::size_t kArity = 4;
-  struct Entry {
-    std::int64_t deadline;
-    std::uint64_t seq;
-    TimerNode* node;
-  };
-  static bool less(const Entry& a, const Entry& b) noexcept {
-    return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
-  }
+  using Entry = TimerEntry;
+  static bool less(const Entry& a, const Entry& b) noexcept { return timer_before(a, b); }
   void sift_up(std::size_t i) noexcept {
     Entry e = heap_[i];
     while (i > 0) {
