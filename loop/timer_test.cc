@@ -357,6 +357,19 @@ TEST(TimerQueue, BuffersOfABigBurstAreGivenBack) {
   EXPECT_LT(q.reserved_bytes(), 4u * (1u << 16) * sizeof(internal::TimerEntry));
 }
 
+TEST(TimerQueue, ScheduledAndCancelledWithoutTheLoopTurningDoNotPileUp) {
+  // Regression: tombstones of cancelled timers stayed in the incoming
+  // buffer until the queue was next asked for its earliest timer.
+  std::vector<TimerNode> nodes(1000);
+  TimerQueue q;
+  for (int round = 0; round < 300; ++round) {
+    for (auto& n : nodes) q.push(&n);
+    for (auto& n : nodes) q.erase(&n);
+  }
+  EXPECT_TRUE(q.empty());
+  EXPECT_LT(q.reserved_bytes(), 4 * nodes.size() * sizeof(internal::TimerEntry));
+}
+
 TEST(TimerQueue, RandomBurstsErasesAndPopsMatchTheModel) {
   constexpr std::size_t kNodes = 3 * kBurst;
   QueueModel m(kNodes);

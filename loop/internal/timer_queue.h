@@ -65,9 +65,16 @@ class TimerQueue {
         break;
       case kIncoming:
         // A tombstone, not a swap with the last entry: the buffer stays in
-        // push order, which the radix sort's stability relies on.
-        incoming_[i].node = nullptr;
+        // push order, which the radix sort's stability relies on. Squeezed
+        // out when they are half the buffer, so that timers scheduled and
+        // cancelled without the loop turning do not pile up.
         n->index = TimerNode::kNotQueued;
+        if (i + 1 == incoming_.size()) {
+          incoming_.pop_back();
+        } else {
+          incoming_[i].node = nullptr;
+          if (++incoming_dead_ >= kCompactMin && incoming_dead_ * 2 >= incoming_.size()) compact_incoming();
+        }
         break;
       default:
         batch_[i].node = nullptr;
@@ -113,6 +120,7 @@ class TimerQueue {
   static constexpr std::uint8_t kIncoming = 1;
   static constexpr std::uint8_t kBatch = 2;
   static constexpr std::size_t kPrefetchAhead = 8;
+  static constexpr std::size_t kCompactMin = 1024;
   // Buffers above this many entries are freed when they empty, so a burst
   // of a million timers does not pin tens of megabytes forever.
   static constexpr std::size_t kKeepCapacity = 1 << 16;
@@ -156,6 +164,17 @@ class TimerQueue {
     head_ = 0;
     batch_.clear();
     if (batch_.capacity() > kKeepCapacity) std::vector<TimerEntry>().swap(batch_);
+  }
+
+  void compact_incoming() noexcept {
+    std::size_t out = 0;
+    for (const TimerEntry& e : incoming_) {
+      if (e.node == nullptr) continue;
+      e.node->index = static_cast<std::uint32_t>(out);
+      incoming_[out++] = e;
+    }
+    incoming_.resize(out);
+    incoming_dead_ = 0;
   }
 
   // Tombstones and consumed slots outnumbering live entries: squeeze them
@@ -217,6 +236,7 @@ class TimerQueue {
       }
     }
     incoming_.clear();
+    incoming_dead_ = 0;
     if (incoming_.capacity() > kKeepCapacity) std::vector<TimerEntry>().swap(incoming_);
     if (merged_.capacity() > kKeepCapacity) std::vector<TimerEntry>().swap(merged_);
   }
@@ -268,6 +288,7 @@ class TimerQueue {
   std::vector<TimerEntry> batch_;
   std::vector<TimerEntry> merged_;     // scratch for merges and the radix sort
   std::vector<std::uint32_t> counts_;  // radix histograms
+  std::size_t incoming_dead_ = 0;      // tombstones in incoming_
   std::size_t head_ = 0;               // first live entry of batch_
   std::size_t batch_live_ = 0;
   std::size_t size_ = 0;
