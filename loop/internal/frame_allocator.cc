@@ -1,19 +1,344 @@
 #include "corio/loop/internal/frame_allocator.h"
 
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_set>
+#include <utility>
+
 namespace corio::internal {
 
-FrameCache::~FrameCache() {
-  for (std::size_t i = 0; i < kFrameClasses; ++i) {
-    while (Block* b = heads[i]) {
-      heads[i] = b->next;
-      ::operator delete(b);
+namespace {
+
+// ---- slabs ----
+//
+// A slab is a 64 KiB block aligned to its size, so a block's slab is found
+// by masking its address. The header (first 256 bytes) holds a bitmap of
+// free blocks (1 = free). The owner thread allocates and frees with plain
+// bit operations; other threads push freed blocks onto `remote`, which the
+// owner collects when it runs out. A remote freer never touches the slab
+// after its push (the owner may give the slab back at once). When the
+// owner thread exits, it swaps `remote` for the kAbandoned mark; from then
+// on frees into that slab take a global mutex, set the bit themselves, and
+// the one freeing the last block gives the slab back.
+
+constexpr std::size_t kSlabBytes = 64 * 1024;
+constexpr std::size_t kHeaderBytes = 256;
+constexpr std::size_t kScanRatio = 8;
+constexpr std::size_t kBitmapWords = kSlabBytes / kFrameClassBytes / 64;
+
+struct RemoteBlock {
+  RemoteBlock* next;
+};
+
+struct Pool;
+
+RemoteBlock* const kAbandoned = reinterpret_cast<RemoteBlock*>(std::uintptr_t{1});
+
+struct Slab {
+  std::atomic<Pool*> owner;
+  std::atomic<RemoteBlock*> remote{nullptr};  // or kAbandoned
+  Slab* prev = nullptr;                       // in the owner's list for this class
+  Slab* next = nullptr;
+  std::uint32_t block_bytes;
+  std::uint32_t first;     // index of the first block (after the header)
+  std::uint32_t capacity;  // usable blocks
+  std::uint32_t nfree;
+  std::uint32_t cursor = 0;  // no free bit in words below this one
+  bool in_full = false;      // owner's bookkeeping: on its `full` list
+  std::uint64_t bits[kBitmapWords] = {};
+
+  char* base() noexcept { return reinterpret_cast<char*>(this); }
+  std::uint32_t index_of(void* p) noexcept {
+    return static_cast<std::uint32_t>((static_cast<char*>(p) - base()) / block_bytes);
+  }
+  void mark_free(std::uint32_t i) noexcept {
+    bits[i / 64] |= std::uint64_t{1} << (i % 64);
+    ++nfree;
+    if (i / 64 < cursor) cursor = i / 64;
+  }
+  // Moves blocks freed by other threads into the bitmap. True if any.
+  // `mark` replaces the list: nullptr, or kAbandoned when the owner leaves.
+  bool collect_remote(RemoteBlock* mark = nullptr) noexcept {
+    RemoteBlock* r = remote.exchange(mark, std::memory_order_acquire);
+    if (r == nullptr || r == kAbandoned) return false;
+    while (r != nullptr) {
+      RemoteBlock* next = r->next;
+      mark_free(index_of(r));
+      r = next;
     }
+    return true;
+  }
+  void* take() noexcept {
+    const std::uint32_t words = (first + capacity + 63) / 64;
+    for (std::uint32_t w = cursor; w < words; ++w) {
+      if (bits[w] != 0) {
+        cursor = w;
+        const unsigned b = static_cast<unsigned>(std::countr_zero(bits[w]));
+        bits[w] &= bits[w] - 1;
+        --nfree;
+        return base() + (static_cast<std::size_t>(w) * 64 + b) * block_bytes;
+      }
+    }
+    cursor = words;
+    return nullptr;
+  }
+};
+static_assert(sizeof(Slab) <= kHeaderBytes);
+
+Slab* slab_of(void* p) noexcept {
+  return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSlabBytes - 1));
+}
+
+std::atomic<std::size_t> g_slabs{0};
+
+Slab* new_slab(std::size_t cls, Pool* owner) {
+  void* mem = std::aligned_alloc(kSlabBytes, kSlabBytes);
+  if (mem == nullptr) throw std::bad_alloc();
+  auto* s = new (mem) Slab{};
+  s->owner.store(owner, std::memory_order_relaxed);
+  s->block_bytes = static_cast<std::uint32_t>((cls + 1) * kFrameClassBytes);
+  s->first = static_cast<std::uint32_t>((kHeaderBytes + s->block_bytes - 1) / s->block_bytes);
+  const std::uint32_t total = static_cast<std::uint32_t>(kSlabBytes / s->block_bytes);
+  s->capacity = total - s->first;
+  s->nfree = 0;
+  for (std::uint32_t i = s->first; i < total; ++i) s->mark_free(i);
+  s->cursor = s->first / 64;
+  g_slabs.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void release_slab(Slab* s) noexcept {
+  s->~Slab();
+  std::free(s);
+  g_slabs.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Slabs whose owner thread has exited while some of their blocks lived on.
+std::mutex& orphans_mutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: used at exit
+  return *m;
+}
+std::unordered_set<Slab*>& orphans() {
+  static auto* set = new std::unordered_set<Slab*>;
+  return *set;
+}
+
+// Under the orphans mutex: frees a block of an abandoned slab, giving the
+// slab back once all its blocks are free.
+void free_orphan_block_locked(Slab* s, void* p) noexcept {
+  s->mark_free(s->index_of(p));
+  if (s->nfree == s->capacity) {
+    orphans().erase(s);
+    release_slab(s);
   }
 }
 
-FrameCache& frame_cache() noexcept {
-  static thread_local FrameCache cache;
-  return cache;
+// One thread's slabs, per class: `current` (allocating from it), `partial`
+// (others with free blocks) and `full` (none free, as far as the owner
+// knows: frees from other threads wait in their remote lists). A slab that
+// becomes entirely free is given back, except one spare per class.
+struct Pool {
+  struct Class {
+    Slab* current = nullptr;
+    Slab* partial = nullptr;
+    Slab* full = nullptr;
+    Slab* spare = nullptr;
+    std::size_t full_count = 0;
+    std::size_t created_since_scan = 0;
+  };
+  Class classes[kSlabClasses];
+
+  static void link(Slab*& head, Slab* s) noexcept {
+    s->prev = nullptr;
+    s->next = head;
+    if (head != nullptr) head->prev = s;
+    head = s;
+  }
+  static void unlink(Slab*& head, Slab* s) noexcept {
+    if (s->prev != nullptr) s->prev->next = s->next;
+    if (s->next != nullptr) s->next->prev = s->prev;
+    if (head == s) head = s->next;
+    s->prev = s->next = nullptr;
+  }
+
+  void* allocate(std::size_t cls) {
+    Class& c = classes[cls];
+    if (c.current != nullptr) {
+      if (void* p = c.current->take()) return p;
+      if (c.current->collect_remote()) return c.current->take();
+      link(c.full, c.current);
+      c.current->in_full = true;
+      ++c.full_count;
+      c.current = nullptr;
+    }
+    if (c.partial == nullptr && c.created_since_scan * kScanRatio >= c.full_count && c.full_count > 0) {
+      // Blocks other threads freed into full slabs: collected once per as
+      // many new slabs as an eighth of the full ones, so the scan costs
+      // O(1) per slab made, and memory freed elsewhere is reused before the
+      // pool grows by more than an eighth.
+      c.created_since_scan = 0;
+      for (Slab* s = c.full; s != nullptr;) {
+        Slab* next = s->next;
+        if (s->collect_remote()) {
+          unlink(c.full, s);
+          s->in_full = false;
+          --c.full_count;
+          link(c.partial, s);
+        }
+        s = next;
+      }
+    }
+    if (Slab* s = c.partial) {
+      unlink(c.partial, s);
+      s->collect_remote();
+      c.current = s;
+      return s->take();
+    }
+    if (c.spare != nullptr) {
+      c.current = std::exchange(c.spare, nullptr);
+    } else {
+      c.current = new_slab(cls, this);
+      ++c.created_since_scan;
+    }
+    return c.current->take();
+  }
+
+  void free_local(Slab* s, std::size_t cls, void* p) noexcept {
+    s->mark_free(s->index_of(p));
+    if (s == classes[cls].current) return;
+    Class& c = classes[cls];
+    if (s->in_full) {
+      unlink(c.full, s);
+      s->in_full = false;
+      --c.full_count;
+      link(c.partial, s);
+    }
+    if (s->nfree == s->capacity) {
+      unlink(c.partial, s);
+      if (c.spare == nullptr) {
+        c.spare = s;
+      } else {
+        release_slab(s);
+      }
+    }
+  }
+
+  // Thread exit: gives back free slabs, abandons the rest.
+  ~Pool() {
+    for (Class& c : classes) {
+      if (c.spare != nullptr) release_slab(c.spare);
+      if (c.current != nullptr) link(c.partial, c.current);
+      for (Slab** list : {&c.partial, &c.full}) {
+        while (Slab* s = *list) {
+          unlink(*list, s);
+          s->collect_remote();
+          if (s->nfree == s->capacity) {
+            release_slab(s);
+            continue;
+          }
+          std::lock_guard<std::mutex> lock(orphans_mutex());
+          s->owner.store(nullptr, std::memory_order_relaxed);
+          s->collect_remote(kAbandoned);  // frees pushed until now
+          if (s->nfree == s->capacity) {
+            release_slab(s);
+          } else {
+            orphans().insert(s);
+          }
+        }
+      }
+    }
+  }
+};
+
+// The thread's pool; destroyed at thread exit (after the free lists are
+// drained into it: see FrameCacheReaper, which is constructed after it).
+struct PoolHolder {
+  Pool* pool = nullptr;
+  bool closed = false;
+  ~PoolHolder() {
+    delete pool;
+    pool = nullptr;
+    closed = true;
+  }
+};
+thread_local PoolHolder tls_pool;
+
+// A block allocated after the thread's pool is gone (a frame made by a
+// thread_local destructor): from an abandoned slab, under the mutex.
+void* allocate_orphan(std::size_t cls) {
+  std::lock_guard<std::mutex> lock(orphans_mutex());
+  for (Slab* s : orphans()) {
+    if (s->block_bytes != (cls + 1) * kFrameClassBytes) continue;
+    if (void* p = s->take()) return p;
+  }
+  Slab* s = new_slab(cls, nullptr);
+  s->remote.store(kAbandoned, std::memory_order_relaxed);
+  orphans().insert(s);
+  return s->take();
 }
+
+// Gives a thread's cached blocks back when the thread exits. Constructed on
+// the thread's first cached block (registering this destructor), so threads
+// that never cache a block pay nothing.
+struct FrameCacheReaper {
+  ~FrameCacheReaper() {
+    FrameCache& cache = tls_frame_cache;
+    // Frames freed from here on (later thread_local destructors) skip the
+    // free lists.
+    cache.state = FrameCache::kClosed;
+    for (std::size_t i = 0; i < kFrameClasses; ++i) {
+      while (FrameCache::Block* b = cache.heads[i]) {
+        cache.heads[i] = b->next;
+        frame_free_slow(b, i);
+      }
+      cache.counts[i] = 0;
+    }
+  }
+};
+
+}  // namespace
+
+void frame_cache_open() noexcept {
+  if (tls_frame_cache.state != FrameCache::kUnused) return;
+  // The pool's holder first, so that it is destroyed after the reaper,
+  // which drains the free lists into it.
+  (void)tls_pool;
+  static thread_local FrameCacheReaper reaper;
+  (void)reaper;
+  tls_frame_cache.state = FrameCache::kOpen;
+}
+
+void* slab_allocate(std::size_t cls) {
+  PoolHolder& h = tls_pool;
+  if (h.pool == nullptr) {
+    if (h.closed) return allocate_orphan(cls);
+    h.pool = new Pool;
+  }
+  return h.pool->allocate(cls);
+}
+
+void slab_free(void* p, std::size_t cls) noexcept {
+  Slab* s = slab_of(p);
+  Pool* mine = tls_pool.pool;
+  if (mine != nullptr && s->owner.load(std::memory_order_relaxed) == mine) {
+    mine->free_local(s, cls, p);
+    return;
+  }
+  // The slab stays alive while this block is not yet freed: its owner
+  // gives it back only when every block is free.
+  auto* b = static_cast<RemoteBlock*>(p);
+  RemoteBlock* head = s->remote.load(std::memory_order_relaxed);
+  while (head != kAbandoned) {
+    b->next = head;
+    if (s->remote.compare_exchange_weak(head, b, std::memory_order_release, std::memory_order_relaxed)) return;
+  }
+  std::lock_guard<std::mutex> lock(orphans_mutex());
+  free_orphan_block_locked(s, p);
+}
+
+std::size_t slab_count() noexcept { return g_slabs.load(std::memory_order_relaxed); }
 
 }  // namespace corio::internal
