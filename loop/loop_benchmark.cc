@@ -201,7 +201,7 @@ BENCHMARK(BM_Asio_CallSoon)->Arg(1000);
 // ScheduleFire: N call_at (Asio: N steady_timer + expires_at + async_wait)
 // with already-due, spread deadlines, then run the loop until all have fired.
 // ScheduleCancel: N timers an hour out, then each cancelled. corio's cancel
-// removes the timer from the heap at once and nothing runs; Asio's cancel
+// removes the timer from the queue at once and nothing runs; Asio's cancel
 // completes each wait with operation_aborted, so its loop must run those
 // handlers before the timers can go: both sides do all the work needed to be
 // back to an empty loop. Timer objects are made and destroyed inside the
