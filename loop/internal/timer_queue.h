@@ -14,7 +14,7 @@
 //    from the front with sequential reads and prefetching instead of a heap
 //    pop per timer, each a chain of cache misses once the heap outgrows the
 //    cache. Removing from the run leaves a tombstone; the run is compacted
-//    when tombstones and consumed slots outnumber live entries.
+//    when tombstones outnumber live entries.
 // The earliest timer is the smaller of the heap's top and the run's head.
 // Every timer carries one sequence number from push(), so order among equal
 // deadlines is push order across all three containers.
@@ -145,7 +145,6 @@ class TimerQueue {
     batch_[head_].node = nullptr;
     --batch_live_;
     skip_tombstones();
-    maybe_compact();
     if (batch_live_ > 0 && head_ + kPrefetchAhead < batch_.size()) {
       if (TimerNode* ahead = batch_[head_ + kPrefetchAhead].node) __builtin_prefetch(ahead, 1);
     }
@@ -177,13 +176,15 @@ class TimerQueue {
     incoming_dead_ = 0;
   }
 
-  // Tombstones and consumed slots outnumbering live entries: squeeze them
-  // out (each live entry moves once per doubling of the waste: amortised
-  // O(1) per removal).
+  // Tombstones outnumbering live entries: squeeze them out (each live
+  // entry moves once per doubling of the tombstones: amortised O(1) per
+  // removal). Consumed slots before head_ are not counted: popping never
+  // moves entries (that would cost a write to every remaining timer), and
+  // they go with the run when it empties or is merged.
   void maybe_compact() noexcept {
     if (batch_live_ == 0) return;
-    const std::size_t waste = batch_.size() - batch_live_;
-    if (waste <= batch_live_ + kBatchMin) return;
+    const std::size_t dead = batch_.size() - head_ - batch_live_;
+    if (dead <= batch_live_ + kBatchMin) return;
     std::size_t out = 0;
     for (std::size_t i = head_; i < batch_.size(); ++i) {
       if (TimerNode* n = batch_[i].node) {
