@@ -294,21 +294,32 @@ struct FrameCacheReaper {
         cache.heads[i] = b->next;
         frame_free_slow(b, i);
       }
-      cache.counts[i] = 0;
+      cache.room[i] = 0;
     }
   }
 };
 
 }  // namespace
 
-void frame_cache_open() noexcept {
-  if (tls_frame_cache.state != FrameCache::kUnused) return;
-  // The pool's holder first, so that it is destroyed after the reaper,
-  // which drains the free lists into it.
-  (void)tls_pool;
-  static thread_local FrameCacheReaper reaper;
-  (void)reaper;
-  tls_frame_cache.state = FrameCache::kOpen;
+void frame_free_no_room(void* p, std::size_t cls) noexcept {
+  FrameCache& cache = tls_frame_cache;
+  if (cache.state == FrameCache::kUnused) {
+    // The thread's first free: the pool's holder first, so that it is
+    // destroyed after the reaper, which drains the free lists into it.
+    (void)tls_pool;
+    static thread_local FrameCacheReaper reaper;
+    (void)reaper;
+    cache.state = FrameCache::kOpen;
+    for (std::size_t i = 0; i < kFrameClasses; ++i) cache.room[i] = frame_cache_limit(i);
+    if (cache.room[cls] != 0) {
+      --cache.room[cls];
+      auto* b = static_cast<FrameCache::Block*>(p);
+      b->next = cache.heads[cls];
+      cache.heads[cls] = b;
+      return;
+    }
+  }
+  frame_free_slow(p, cls);
 }
 
 void* slab_allocate(std::size_t cls) {

@@ -62,20 +62,24 @@ constexpr unsigned frame_cache_limit(std::size_t cls) {
 // Per-thread free lists. Constant-initialised and trivially destructible,
 // so the hot path reaches it with one thread-pointer-relative access (no
 // function call, no initialisation guard); the blocks are given back at
-// thread exit by a separate reaper (frame_allocator.cc).
+// thread exit by a separate reaper (frame_allocator.cc). `room` counts the
+// blocks a list may still take; it is zero for every class until the
+// thread's first free opens the cache, and again once the thread exits, so
+// the free path tests one counter and nothing else.
 struct FrameCache {
   struct Block {
     Block* next;
   };
   enum State : unsigned char { kUnused, kOpen, kClosed };
   Block* heads[kFrameClasses];
-  unsigned counts[kFrameClasses];
+  unsigned room[kFrameClasses];
   State state;
 };
 inline constinit thread_local FrameCache tls_frame_cache{};
 
-// Registers the thread's reaper on the first cached block (cold path).
-[[gnu::cold, gnu::noinline]] void frame_cache_open() noexcept;
+// A free that found no room (cold path): opens the cache on the thread's
+// first free, else hands the block to the tier behind.
+[[gnu::cold, gnu::noinline]] void frame_free_no_room(void* p, std::size_t cls) noexcept;
 
 // The slab tier (classes below kSlabClasses), out of line.
 void* slab_allocate(std::size_t cls);
@@ -98,14 +102,14 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
   ::operator delete(p);  // unsized: clang needs -fsized-deallocation otherwise
 }
 
-inline void* frame_allocate(std::size_t size) {
+[[gnu::always_inline]] inline void* frame_allocate(std::size_t size) {
 #if CORIO_FRAME_CACHE
   const std::size_t cls = (size - 1) / kFrameClassBytes;
   if (cls < kFrameClasses) {
     FrameCache& cache = tls_frame_cache;
     if (FrameCache::Block* b = cache.heads[cls]) {
       cache.heads[cls] = b->next;
-      --cache.counts[cls];
+      ++cache.room[cls];
       return b;
     }
     return frame_allocate_slow(cls);
@@ -117,26 +121,19 @@ inline void* frame_allocate(std::size_t size) {
   return ::operator new(size);
 }
 
-inline void frame_free(void* p, std::size_t size) noexcept {
+[[gnu::always_inline]] inline void frame_free(void* p, std::size_t size) noexcept {
 #if CORIO_FRAME_CACHE
   const std::size_t cls = (size - 1) / kFrameClassBytes;
   if (cls < kFrameClasses) {
     FrameCache& cache = tls_frame_cache;
-    if (cache.counts[cls] < frame_cache_limit(cls)) [[likely]] {
-      if (cache.state != FrameCache::kOpen) [[unlikely]] {
-        frame_cache_open();
-        if (cache.state != FrameCache::kOpen) {  // the thread is exiting
-          frame_free_slow(p, cls);
-          return;
-        }
-      }
+    if (cache.room[cls] != 0) [[likely]] {
+      --cache.room[cls];
       auto* b = static_cast<FrameCache::Block*>(p);
       b->next = cache.heads[cls];
       cache.heads[cls] = b;
-      ++cache.counts[cls];
       return;
     }
-    frame_free_slow(p, cls);
+    frame_free_no_room(p, cls);
     return;
   }
 #elif CORIO_FRAME_SLAB
