@@ -102,10 +102,7 @@ EventLoop::~EventLoop() {
   while (internal::TaskBase* t = tasks_.pop_front()) {
     t->done_ = true;
     t->cancelled_ = true;
-    if (t->root_) {
-      t->root_.destroy();
-      t->root_ = nullptr;
-    }
+    t->root_->destroy_frame();
     internal::notify_all(t->waiters_);
     t->unref();
   }

@@ -1,13 +1,15 @@
 // Task<T>: the coroutine type of corio (asyncio's "coroutine").
 //
 // A function returning Task<T> is lazy: calling it allocates its frame and
-// runs nothing. `co_await` runs it inline in the awaiting task (no stack
-// growth however long the chain: a child that completes at once returns
-// like a call, one that suspends resumes its parent by symmetric transfer;
-// no allocation beyond the frame, which comes from a recycling per-thread
-// cache), and gives its value
-// or rethrows its exception. To run it concurrently instead, hand it to
-// corio::create_task (task_handle.h), or to corio::run at the top.
+// runs nothing. `co_await` runs it inline in the awaiting task and gives its
+// value or rethrows its exception. No stack growth however long the chain:
+// a child that completes at once returns like a call, one that suspends
+// resumes its parent through the task's trampoline. No allocation beyond
+// the frame, which comes from a recycling per-thread cache and is released
+// the moment the coroutine returns (its value goes straight into the
+// awaiter), not when the Task object goes out of scope. To run it
+// concurrently instead, hand it to corio::create_task (task_handle.h), or
+// to corio::run at the top.
 //
 // Errors: co_await rethrows whatever the coroutine threw; RuntimeError when
 //   awaiting an empty (moved-from) Task or one already awaited.
@@ -38,36 +40,78 @@ class Task;
 
 namespace internal {
 
+template <class T>
+struct Result : ResultBase {
+  std::optional<T> value;
+  T take() {
+    if (exception) std::rethrow_exception(exception);
+    return std::move(*value);
+  }
+  T& ref() {
+    if (exception) std::rethrow_exception(exception);
+    return *value;
+  }
+};
+
+template <>
+struct Result<void> : ResultBase {
+  void take() {
+    if (exception) std::rethrow_exception(exception);
+  }
+  void ref() { take(); }
+};
+
 class PromiseBase : public FrameAllocated {
  public:
+  PromiseBase() noexcept {}  // the other fields are set by start()
+  PromiseBase(const PromiseBase&) = delete;
+  PromiseBase& operator=(const PromiseBase&) = delete;
+  ~PromiseBase() {
+    if (result_ != nullptr) result_->frame = nullptr;
+  }
+
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
   struct FinalAwaiter {
-    bool await_ready() const noexcept { return false; }
-    template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) const noexcept {
-      PromiseBase& p = h.promise();
-      // Finished while its awaiter is still starting it: control returns to
-      // that awaiter's await_suspend, which continues without suspending.
-      if (p.started_inline_ || !p.continuation_) return std::noop_coroutine();
-      // Resume the awaiter from the task's trampoline (run_step), not from
-      // here, so a long chain of completions does not nest on the stack.
-      if (p.task_ != nullptr) {
-        p.task_->transfer_to_ = p.continuation_;
-        return std::noop_coroutine();
+    PromiseBase* p;
+    // Not suspending ends the frame here (the coroutine is destroyed as it
+    // runs off its end), which is the common case: either the awaiter is
+    // still inside the call that started the frame and continues itself
+    // when that call returns, or the awaiter is resumed from its task's
+    // trampoline (TaskBase::run_step) so that a long chain of completions
+    // does not nest on the stack.
+    bool await_ready() const noexcept {
+      if (p->result_->running_inline) return true;
+      if (p->task_ != nullptr) {
+        p->task_->transfer_to_ = p->continuation_;
+        return true;
       }
-      return p.continuation_;
+      return false;
     }
+    // Only for a Task awaited outside any corio task: symmetric transfer,
+    // and the awaiter destroys the frame.
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept { return p->continuation_; }
     void await_resume() const noexcept {}
   };
-  FinalAwaiter final_suspend() const noexcept { return {}; }
+  FinalAwaiter final_suspend() noexcept { return {this}; }
 
-  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+  void unhandled_exception() noexcept { result_->exception = std::current_exception(); }
 
+  // Before the first resume: where the outcome goes, what to resume when
+  // done (may be null), and the scheduled task the coroutine runs in.
+  void start(ResultBase* result, std::coroutine_handle<> continuation, TaskBase* task) noexcept {
+    result_ = result;
+    continuation_ = continuation;
+    task_ = task;
+  }
+  TaskBase* task() const noexcept { return task_; }
+
+ protected:
+  ResultBase* result_ = nullptr;
+
+ private:
   std::coroutine_handle<> continuation_;
-  std::exception_ptr exception_;
-  TaskBase* task_ = nullptr;  // the scheduled task this coroutine runs in
-  bool started_inline_ = false;
+  TaskBase* task_;
 };
 
 template <class T>
@@ -76,18 +120,9 @@ class Promise final : public PromiseBase {
   Task<T> get_return_object() noexcept;
   template <class U = T>
   requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) { value_.emplace(std::forward<U>(v)); }
-  T take() {
-    if (exception_) std::rethrow_exception(exception_);
-    return std::move(*value_);
+  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    static_cast<Result<T>*>(result_)->value.emplace(std::forward<U>(v));
   }
-  T& ref() {
-    if (exception_) std::rethrow_exception(exception_);
-    return *value_;
-  }
-
- private:
-  std::optional<T> value_;
 };
 
 template <>
@@ -95,10 +130,6 @@ class Promise<void> final : public PromiseBase {
  public:
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
-  void take() {
-    if (exception_) std::rethrow_exception(exception_);
-  }
-  void ref() { take(); }
 };
 
 }  // namespace internal
@@ -129,11 +160,17 @@ class [[nodiscard]] Task {
   // False for a default-constructed or moved-from Task.
   explicit operator bool() const noexcept { return static_cast<bool>(h_); }
 
-  struct Awaiter {
-    handle_type h;
+  class Awaiter {
+   public:
+    explicit Awaiter(Task* task) noexcept : task_(task) {}
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    // A frame that has not finished (its awaiting task is being torn down)
+    // goes with the awaiter.
+    ~Awaiter() { result_.destroy_frame(); }
+
     bool await_ready() const {
-      if (!h) throw RuntimeError("corio: co_await on an empty Task");
-      if (h.done()) throw RuntimeError("corio: Task awaited twice");
+      if (!task_->h_) throw RuntimeError("corio: co_await on an empty Task (moved from, or already awaited)");
       return false;
     }
     // Starts the child inline, as a plain call: if it completes without
@@ -145,15 +182,15 @@ class [[nodiscard]] Task {
     // which g++ does not do at -O0 or under the sanitizers.
     template <class P>
     bool await_suspend(std::coroutine_handle<P> awaiting) noexcept {
-      promise_type& p = h.promise();
-      p.continuation_ = awaiting;
+      handle_type h = std::exchange(task_->h_, nullptr);
+      result_.frame = h;
       internal::TaskBase* t;
       if constexpr (std::is_base_of_v<internal::PromiseBase, P>) {
-        t = awaiting.promise().task_;
+        t = awaiting.promise().task();
       } else {
         t = internal::current_task_base();
       }
-      p.task_ = t;
+      h.promise().start(&result_, awaiting, t);
       if (t != nullptr) {
         if (t->inline_depth_ >= internal::TaskBase::kMaxInlineDepth) {
           t->transfer_to_ = h;
@@ -161,16 +198,21 @@ class [[nodiscard]] Task {
         }
         ++t->inline_depth_;
       }
-      p.started_inline_ = true;
+      result_.running_inline = true;
       h.resume();
-      p.started_inline_ = false;
+      result_.running_inline = false;
       if (t != nullptr) --t->inline_depth_;
-      return !h.done();
+      // A child that finished has ended its frame, which cleared `frame`.
+      return static_cast<bool>(result_.frame);
     }
-    T await_resume() { return h.promise().take(); }
+    T await_resume() { return result_.take(); }
+
+   private:
+    Task* task_;
+    internal::Result<T> result_;
   };
-  Awaiter operator co_await() && noexcept { return Awaiter{h_}; }
-  Awaiter operator co_await() & noexcept { return Awaiter{h_}; }
+  Awaiter operator co_await() && noexcept { return Awaiter(this); }
+  Awaiter operator co_await() & noexcept { return Awaiter(this); }
 
   // Internal: gives up the frame (create_task takes it over).
   handle_type release() noexcept { return std::exchange(h_, nullptr); }

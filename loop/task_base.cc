@@ -14,7 +14,6 @@ TaskBase::~TaskBase() {
     ctx.task_name = name();
     loop_->call_exception_handler(ctx);
   }
-  if (root_) root_.destroy();
 }
 
 void throw_cancelled(const TaskBase* task) { throw CancelledError(task != nullptr ? task->cancel_message() : ""); }
@@ -45,7 +44,8 @@ void TaskBase::run_step() noexcept {
     if (must_cancel_) {
       // Cancelled before it ever ran: the body never starts (asyncio).
       must_cancel_ = false;
-      root_promise_->exception_ = std::make_exception_ptr(CancelledError(cancel_message_));
+      root_->destroy_frame();
+      root_->exception = std::make_exception_ptr(CancelledError(cancel_message_));
       finish();
       return;
     }
@@ -58,12 +58,13 @@ void TaskBase::run_step() noexcept {
     transfer_to_ = nullptr;
     next.resume();
   }
-  if (root_.done()) finish();
+  // The root coroutine ended its frame when it returned.
+  if (!root_->frame) finish();
 }
 
 void TaskBase::finish() noexcept {
   done_ = true;
-  exception_ = root_promise_->exception_;
+  exception_ = root_->exception;
   if (exception_ && is_cancelled_error(exception_)) cancelled_ = true;
   loop_->forget_task(this);
   notify_all(waiters_);

@@ -32,13 +32,15 @@ namespace internal {
 template <class T>
 class TaskState final : public TaskBase {
  public:
-  TaskState(EventLoop* loop, typename Task<T>::handle_type h) noexcept : TaskBase(loop, &h.promise(), h), h_(h) {
-    h.promise().task_ = this;
+  TaskState(EventLoop* loop, typename Task<T>::handle_type h) noexcept : TaskBase(loop, &result_, h) {
+    result_.frame = h;
+    h.promise().start(&result_, nullptr, this);
   }
-  Promise<T>& promise() noexcept { return h_.promise(); }
+  ~TaskState() override { result_.destroy_frame(); }
+  Result<T>& result() noexcept { return result_; }
 
  private:
-  typename Task<T>::handle_type h_;
+  Result<T> result_;
 };
 
 }  // namespace internal
@@ -159,9 +161,9 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     if (cancelled_) throw CancelledError(self_->cancel_message());
     t_->exception_retrieved();
     if constexpr (kMove) {
-      return t_->promise().take();
+      return t_->result().take();
     } else {
-      return t_->promise().ref();
+      return t_->result().ref();
     }
   }
 
@@ -194,9 +196,9 @@ class TaskHandle : public TaskRef {
     check_done();
     state()->exception_retrieved();
     if constexpr (std::is_void_v<T>) {
-      state()->promise().take();
+      state()->result().take();
     } else {
-      return static_cast<const T&>(state()->promise().ref());
+      return static_cast<const T&>(state()->result().ref());
     }
   }
 
@@ -204,7 +206,7 @@ class TaskHandle : public TaskRef {
   T take_result() {
     check_done();
     state()->exception_retrieved();
-    return state()->promise().take();
+    return state()->result().take();
   }
 
   // Awaiting an lvalue handle copies the value; awaiting an rvalue

@@ -2,6 +2,7 @@
 // co_await, long chains and deep recursion without stack growth, misuse.
 #include "corio/loop/task.h"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "corio/loop/event_loop.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/testing/co_test.h"
@@ -231,6 +233,59 @@ CO_TEST(TaskTest, FrameLocalsAreDestroyed) {
     log.push_back("after await");
   }
   EXPECT_EQ(log, (std::vector<std::string>{"frame destroyed", "after await"}));
+}
+
+// Logs when the copy a coroutine frame holds is destroyed (moved-from
+// copies log nothing).
+struct ParamProbe {
+  explicit ParamProbe(std::vector<std::string>* l) : log(l) {}
+  ParamProbe(ParamProbe&& o) noexcept : log(std::exchange(o.log, nullptr)) {}
+  ~ParamProbe() {
+    if (log != nullptr) log->push_back("frame released");
+  }
+  std::vector<std::string>* log;
+};
+
+Task<int> probed(ParamProbe probe, bool suspend) {
+  if (suspend) co_await yield_now();
+  co_return probe.log != nullptr ? 5 : 0;
+}
+
+CO_TEST(TaskTest, FrameIsReleasedWhenAReadyChildReturns) {
+  std::vector<std::string> log;
+  Task<int> t = probed(ParamProbe(&log), false);
+  EXPECT_EQ(co_await t, 5);
+  log.push_back("after await");  // `t` is still in scope: its frame is not
+  EXPECT_EQ(log, (std::vector<std::string>{"frame released", "after await"}));
+}
+
+CO_TEST(TaskTest, FrameIsReleasedWhenASuspendedChildReturns) {
+  std::vector<std::string> log;
+  Task<int> t = probed(ParamProbe(&log), true);
+  EXPECT_EQ(co_await t, 5);
+  log.push_back("after await");
+  EXPECT_EQ(log, (std::vector<std::string>{"frame released", "after await"}));
+}
+
+Task<int> parked(ParamProbe probe) {
+  co_await sleep(std::chrono::hours(1));
+  co_return probe.log != nullptr ? 1 : 0;
+}
+
+Task<void> awaits_parked(std::vector<std::string>& log) {
+  co_await parked(ParamProbe(&log));
+  log.push_back("unreachable");
+}
+
+TEST(TaskTest, ChildSuspendedWhenTheLoopGoesAwayIsReleased) {
+  std::vector<std::string> log;
+  {
+    EventLoop loop;
+    create_task(loop, awaits_parked(log));
+    loop.run_once(false);
+    EXPECT_TRUE(log.empty());
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"frame released"}));
 }
 
 TEST(TaskTest, AwaitingOutsideATaskIsNotPossibleButRunWorks) { EXPECT_EQ(corio::run(value_of(11)), 11); }

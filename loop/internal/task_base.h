@@ -40,7 +40,22 @@ class EventLoop;
 
 namespace corio::internal {
 
-class PromiseBase;
+// Where a started Task's outcome goes: into the awaiter of the Task (for
+// co_await) or into the TaskState (for a scheduled task), never into the
+// frame. That lets a frame end itself the moment its body returns, like a
+// function, instead of waiting at its final suspend for someone to destroy
+// it. The frame clears `frame` when it is destroyed, so the owner knows.
+struct ResultBase {
+  std::coroutine_handle<> frame;
+  std::exception_ptr exception;
+  // True while the awaiter is still inside its call that started the frame.
+  bool running_inline = false;
+
+  // Destroys the frame if it still exists (suspended, or never started).
+  void destroy_frame() noexcept {
+    if (std::coroutine_handle<> f = std::exchange(frame, nullptr)) f.destroy();
+  }
+};
 
 // Where a suspended task can be interrupted. `try_cancel` returns true when
 // it has taken over delivering the cancellation.
@@ -61,9 +76,9 @@ inline void notify_all(IntrusiveList<DoneWaiter>& waiters) noexcept {
 
 class TaskBase : public ListNode, public FrameAllocated {
  public:
-  TaskBase(EventLoop* loop, PromiseBase* root_promise, std::coroutine_handle<> root) noexcept
-      : loop_(loop), root_promise_(root_promise), root_(root) {
-    resume_point_ = root;
+  // `root` is where the root coroutine's outcome goes; it holds the frame.
+  TaskBase(EventLoop* loop, ResultBase* root, std::coroutine_handle<> frame) noexcept : loop_(loop), root_(root) {
+    resume_point_ = frame;
   }
   TaskBase(const TaskBase&) = delete;
   TaskBase& operator=(const TaskBase&) = delete;
@@ -143,8 +158,7 @@ class TaskBase : public ListNode, public FrameAllocated {
   }
 
   EventLoop* loop_;
-  PromiseBase* root_promise_;
-  std::coroutine_handle<> root_;
+  ResultBase* root_;  // in the derived TaskState
   IntrusiveList<DoneWaiter> waiters_;
   std::exception_ptr exception_;
   std::string name_;
