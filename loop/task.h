@@ -75,13 +75,14 @@ class PromiseBase : public FrameAllocated {
   struct FinalAwaiter {
     PromiseBase* p;
     // Not suspending ends the frame here (the coroutine is destroyed as it
-    // runs off its end), which is the common case: either the awaiter is
-    // still inside the call that started the frame and continues itself
-    // when that call returns, or the awaiter is resumed from its task's
-    // trampoline (TaskBase::run_step) so that a long chain of completions
-    // does not nest on the stack.
+    // runs off its end), which is the common case. With no continuation,
+    // either the awaiter is still inside the call that started the frame
+    // and goes on when that call returns, or this is a scheduled task's
+    // root. Otherwise the awaiter is resumed from its task's trampoline
+    // (TaskBase::run_step), so a long chain of completions does not nest
+    // on the stack.
     bool await_ready() const noexcept {
-      if (p->result_->running_inline) return true;
+      if (!p->continuation_) return true;
       if (p->task_ != nullptr) {
         p->task_->transfer_to_ = p->continuation_;
         return true;
@@ -98,12 +99,15 @@ class PromiseBase : public FrameAllocated {
   void unhandled_exception() noexcept { result_->exception = std::current_exception(); }
 
   // Before the first resume: where the outcome goes, what to resume when
-  // done (may be null), and the scheduled task the coroutine runs in.
+  // done (null while the starter is still on the stack below the frame),
+  // and the scheduled task the coroutine runs in.
   void start(ResultBase* result, std::coroutine_handle<> continuation, TaskBase* task) noexcept {
     result_ = result;
     continuation_ = continuation;
     task_ = task;
   }
+  // Once the starter has returned with the frame suspended.
+  void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation; }
   TaskBase* task() const noexcept { return task_; }
 
  protected:
@@ -190,20 +194,22 @@ class [[nodiscard]] Task {
       } else {
         t = internal::current_task_base();
       }
-      h.promise().start(&result_, awaiting, t);
+      promise_type& p = h.promise();
       if (t != nullptr) {
         if (t->inline_depth_ >= internal::TaskBase::kMaxInlineDepth) {
+          p.start(&result_, awaiting, t);
           t->transfer_to_ = h;
           return true;
         }
         ++t->inline_depth_;
       }
-      result_.running_inline = true;
+      p.start(&result_, nullptr, t);
       h.resume();
-      result_.running_inline = false;
       if (t != nullptr) --t->inline_depth_;
       // A child that finished has ended its frame, which cleared `frame`.
-      return static_cast<bool>(result_.frame);
+      if (!result_.frame) return false;
+      p.set_continuation(awaiting);
+      return true;
     }
     T await_resume() { return result_.take(); }
 

@@ -48,12 +48,10 @@ namespace corio::internal {
 struct ResultBase {
   std::coroutine_handle<> frame;
   std::exception_ptr exception;
-  // True while the awaiter is still inside its call that started the frame.
-  bool running_inline = false;
 
   // Destroys the frame if it still exists (suspended, or never started).
   void destroy_frame() noexcept {
-    if (std::coroutine_handle<> f = std::exchange(frame, nullptr)) f.destroy();
+    if (frame) frame.destroy();  // which clears `frame`
   }
 };
 
