@@ -6,6 +6,7 @@
 #ifndef CORIO_LOOP_INTERNAL_TIMER_HEAP_H_
 #define CORIO_LOOP_INTERNAL_TIMER_HEAP_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -49,6 +50,14 @@ class TimerHeap {
     std::size_t i = heap_.size() - 1;
     e.node->index = static_cast<std::uint32_t>(i);
     sift_up(i);
+  }
+
+  // Makes room for `extra` more pushes that then cannot throw; grows the
+  // capacity geometrically, so calling it before every batch stays O(1)
+  // amortised.
+  void reserve_more(std::size_t extra) {
+    const std::size_t need = heap_.size() + extra;
+    if (need > heap_.capacity()) heap_.reserve(std::max(need, 2 * heap_.capacity()));
   }
 
   void erase(TimerNode* n) noexcept {

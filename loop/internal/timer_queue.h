@@ -48,11 +48,13 @@ class TimerQueue {
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }
 
-  // Queues `n`, whose deadline is set. O(1).
+  // Queues `n`, whose deadline is set. O(1) amortised. Errors: bad_alloc,
+  // and then the queue is unchanged and `n` not queued.
   void push(TimerNode* n) {
+    incoming_.push_back(TimerEntry{n->deadline, next_seq_, n});
+    ++next_seq_;
     n->where = kIncoming;
-    n->index = static_cast<std::uint32_t>(incoming_.size());
-    incoming_.push_back(TimerEntry{n->deadline, next_seq_++, n});
+    n->index = static_cast<std::uint32_t>(incoming_.size() - 1);
     ++size_;
   }
 
@@ -196,23 +198,30 @@ class TimerQueue {
     head_ = 0;
   }
 
+  // Errors: bad_alloc, and then nothing has changed: all the memory it
+  // needs is reserved before the first entry moves.
   void absorb_incoming() {
     if (incoming_.empty()) return;
     const std::size_t m = incoming_.size();
     if (m < kBatchMin || m * 4 < batch_live_) {
+      heap_.reserve_more(m);
       for (const TimerEntry& e : incoming_) {
         if (e.node == nullptr) continue;
         e.node->where = kHeap;
         heap_.push(e);
       }
     } else {
+      // The sort swaps incoming_ and merged_ once a pass, so either may end
+      // up as the merge's output.
+      merged_.reserve(batch_live_ + m);
+      if (batch_live_ > 0) incoming_.reserve(batch_live_ + m);
+      counts_.reserve(kMaxRadixPasses << kRadixBits);
       sort_incoming();
       if (batch_live_ == 0) {
         reset_batch();
         batch_.swap(incoming_);
       } else {
         merged_.clear();
-        merged_.reserve(batch_live_ + m);
         std::size_t i = head_;
         for (const TimerEntry& e : incoming_) {
           for (; i < batch_.size() && !timer_before(e, batch_[i]); ++i) {
@@ -282,6 +291,7 @@ class TimerQueue {
     }
   }
   static constexpr unsigned kRadixBits = 11;
+  static constexpr std::size_t kMaxRadixPasses = (64 + kRadixBits - 1) / kRadixBits;
   static constexpr std::uint64_t kRadixMask = (1u << kRadixBits) - 1;
 
   TimerHeap heap_;

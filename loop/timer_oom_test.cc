@@ -1,0 +1,166 @@
+// TimerQueue when memory runs out: a push or a batch that cannot allocate
+// throws std::bad_alloc and leaves the queue exactly as it was, so the
+// timers already queued still fire in order and can still be cancelled.
+//
+// This binary replaces the global operator new with one that can be told to
+// fail, which is why these tests live apart from timer_test.
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <vector>
+
+#include "corio/loop/internal/timer_queue.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+// Allocations left before the next one fails; negative: never fail.
+thread_local long allocations_before_failure = -1;
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (allocations_before_failure == 0) throw std::bad_alloc();
+  if (allocations_before_failure > 0) --allocations_before_failure;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace corio {
+namespace {
+
+using internal::TimerNode;
+using internal::TimerQueue;
+
+// Fails every allocation while alive.
+struct NoMemory {
+  NoMemory() { allocations_before_failure = 0; }
+  NoMemory(const NoMemory&) = delete;
+  NoMemory& operator=(const NoMemory&) = delete;
+  ~NoMemory() { allocations_before_failure = -1; }
+};
+
+std::vector<TimerNode> make_nodes(std::size_t n, unsigned seed) {
+  std::vector<TimerNode> nodes(n);
+  std::mt19937 rng(seed);
+  for (auto& node : nodes) node.deadline = static_cast<std::int64_t>(rng() % 1000);
+  return nodes;
+}
+
+// Pops everything and checks (deadline, push order) is non-decreasing and
+// that exactly `expected` nodes come out, each once.
+void expect_pops_in_order(TimerQueue& q, const std::vector<TimerNode>& nodes, std::size_t expected) {
+  std::vector<bool> seen(nodes.size());
+  std::int64_t last_deadline = INT64_MIN;
+  std::size_t last_index = 0;
+  std::size_t count = 0;
+  while (!q.empty()) {
+    TimerNode* n = q.pop();
+    ASSERT_FALSE(n->queued());
+    const auto i = static_cast<std::size_t>(n - nodes.data());
+    ASSERT_FALSE(seen[i]);
+    seen[i] = true;
+    // Nodes were pushed in index order, so equal deadlines pop by index.
+    ASSERT_TRUE(n->deadline > last_deadline || (n->deadline == last_deadline && i > last_index));
+    last_deadline = n->deadline;
+    last_index = i;
+    ++count;
+  }
+  EXPECT_EQ(count, expected);
+}
+
+TEST(TimerQueueOutOfMemory, FailedPushLeavesTheNodeUnqueued) {
+  TimerQueue q;
+  TimerNode n;
+  n.deadline = 5;
+  {
+    NoMemory no_memory;
+    EXPECT_THROW(q.push(&n), std::bad_alloc);
+  }
+  EXPECT_FALSE(n.queued());
+  EXPECT_TRUE(q.empty());
+  q.push(&n);
+  EXPECT_EQ(q.pop(), &n);
+}
+
+// Runs `scenario` once for each allocation that the batching step (top())
+// makes, failing exactly that one, until a run goes through; returns how
+// many runs failed. `scenario(fail_at)` sets up a queue, calls
+// `fail_top(q, fail_at)` and checks the queue afterwards.
+template <class Scenario>
+int for_each_failure_point(Scenario scenario) {
+  int failures = 0;
+  for (long k = 0; k < 64; ++k) {
+    if (!scenario(k)) return failures;
+    ++failures;
+  }
+  ADD_FAILURE() << "top() still allocating after 64 allocations";
+  return failures;
+}
+
+// Calls q.top() with the allocation number `fail_at` failing; true if it
+// threw bad_alloc.
+bool fail_top(TimerQueue& q, long fail_at) {
+  allocations_before_failure = fail_at;
+  bool threw = false;
+  try {
+    (void)q.top();
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  allocations_before_failure = -1;
+  return threw;
+}
+
+TEST(TimerQueueOutOfMemory, FailedHeapBatchChangesNothing) {
+  const int failures = for_each_failure_point([](long fail_at) {
+    auto nodes = make_nodes(100, 1);
+    TimerQueue q;
+    for (auto& n : nodes) q.push(&n);
+    const bool threw = fail_top(q, fail_at);
+    q.erase(&nodes[10]);
+    q.erase(&nodes[99]);
+    expect_pops_in_order(q, nodes, 98);
+    return threw;
+  });
+  EXPECT_GE(failures, 1);
+}
+
+TEST(TimerQueueOutOfMemory, FailedSortedBatchChangesNothing) {
+  const int failures = for_each_failure_point([](long fail_at) {
+    auto nodes = make_nodes(TimerQueue::kBatchMin * 2, 2);
+    TimerQueue q;
+    for (auto& n : nodes) q.push(&n);
+    q.erase(&nodes[3]);  // a tombstone, which the sort squeezes out
+    const bool threw = fail_top(q, fail_at);
+    q.erase(&nodes[7]);
+    q.erase(&nodes[nodes.size() - 2]);
+    expect_pops_in_order(q, nodes, nodes.size() - 3);
+    return threw;
+  });
+  EXPECT_GE(failures, 2);  // the scratch buffer, then the histograms
+}
+
+TEST(TimerQueueOutOfMemory, FailedMergeIntoALiveRunChangesNothing) {
+  const int failures = for_each_failure_point([](long fail_at) {
+    const std::size_t half = TimerQueue::kBatchMin * 2;
+    auto nodes = make_nodes(2 * half, 3);
+    TimerQueue q;
+    for (std::size_t i = 0; i < half; ++i) q.push(&nodes[i]);
+    EXPECT_NE(q.top(), nullptr);  // the first half becomes the sorted run
+    for (std::size_t i = half; i < 2 * half; ++i) q.push(&nodes[i]);
+    q.erase(&nodes[half + 1]);
+    const bool threw = fail_top(q, fail_at);
+    q.erase(&nodes[1]);             // in the run
+    q.erase(&nodes[2 * half - 3]);  // pushed in the second burst
+    expect_pops_in_order(q, nodes, 2 * half - 3);
+    return threw;
+  });
+  EXPECT_GE(failures, 2);  // the merge's output buffers
+}
+
+}  // namespace
+}  // namespace corio
