@@ -149,5 +149,61 @@ TEST(FrameAllocator, BlocksFromBothTiersKeepTheirContents) {
   for (int i = 0; i < kN; ++i) frame_free(blocks[static_cast<std::size_t>(i)], size_of(i));
 }
 
+#if CORIO_FRAME_CACHE
+// The per-thread free lists (off under the sanitizers, so these tests exist
+// only in the builds that have them). Each runs on a fresh thread, whose
+// lists start closed and empty.
+
+TEST(FrameFreeList, TheFirstFreeOnAThreadGoesIntoItsList) {
+  std::thread([] {
+    void* a = frame_allocate(kFrameClassBytes);
+    frame_free(a, kFrameClassBytes);  // opens the thread's lists
+    // Not back in its slab (which would hand out its lowest free block)...
+    void* from_slab = slab_allocate(0);
+    EXPECT_NE(from_slab, a);
+    // ...but first in the list.
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), a);
+    slab_free(from_slab, 0);
+    frame_free(a, kFrameClassBytes);
+  }).join();
+}
+
+TEST(FrameFreeList, LastInFirstOut) {
+  std::thread([] {
+    void* a = frame_allocate(kFrameClassBytes);
+    void* b = frame_allocate(kFrameClassBytes);
+    frame_free(a, kFrameClassBytes);
+    frame_free(b, kFrameClassBytes);
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), b);
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), a);
+    frame_free(a, kFrameClassBytes);
+    frame_free(b, kFrameClassBytes);
+  }).join();
+}
+
+TEST(FrameFreeList, AListKeepsNoMoreThanItsBudget) {
+  std::thread([] {
+    const std::size_t limit = frame_cache_limit(0);
+    std::vector<void*> blocks(limit + 1);
+    for (void*& p : blocks) p = frame_allocate(kFrameClassBytes);
+    for (void* p : blocks) frame_free(p, kFrameClassBytes);
+    // The last one freed found the list full and went to its slab, so the
+    // list hands back the first `limit` in reverse.
+    for (std::size_t i = limit; i-- > 0;) ASSERT_EQ(frame_allocate(kFrameClassBytes), blocks[i]);
+    for (std::size_t i = 0; i < limit; ++i) frame_free(blocks[i], kFrameClassBytes);
+  }).join();
+}
+
+TEST(FrameFreeList, BlocksCachedByAThreadGoBackWhenItExits) {
+  const std::size_t before = slab_count();
+  std::thread([] {
+    std::vector<void*> blocks(2000);
+    for (void*& p : blocks) p = frame_allocate(kFrameClassBytes);
+    for (void* p : blocks) frame_free(p, kFrameClassBytes);  // all into the list
+  }).join();
+  EXPECT_EQ(slab_count(), before);
+}
+#endif  // CORIO_FRAME_CACHE
+
 }  // namespace
 }  // namespace corio::internal

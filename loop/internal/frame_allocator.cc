@@ -311,13 +311,8 @@ void frame_free_no_room(void* p, std::size_t cls) noexcept {
     (void)reaper;
     cache.state = FrameCache::kOpen;
     for (std::size_t i = 0; i < kFrameClasses; ++i) cache.room[i] = frame_cache_limit(i);
-    if (cache.room[cls] != 0) {
-      --cache.room[cls];
-      auto* b = static_cast<FrameCache::Block*>(p);
-      b->next = cache.heads[cls];
-      cache.heads[cls] = b;
-      return;
-    }
+    frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it has room
+    return;
   }
   frame_free_slow(p, cls);
 }
