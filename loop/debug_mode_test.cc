@@ -4,6 +4,8 @@
 // Slowness is real time by nature, so the slow steps busy-wait on the
 // steady clock for 20ms against a 1ms threshold, and the "fast" cases use a
 // threshold of minutes: no bound here depends on the machine's speed.
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -132,6 +134,27 @@ TEST(DebugMode, SlowCallbackIsReportedWithoutATaskName) {
   loop.run_forever();
   ASSERT_GE(reports.about_callbacks().size(), 1u);
   EXPECT_THAT(reports.about_callbacks()[0].message, StartsWith("Executing <callback> took "));
+}
+
+TEST(DebugMode, SlowFdCallbackIsReportedWithItsFd) {
+  EventLoop loop(debug_options(kTinyThreshold));
+  Reports reports(loop);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  loop.add_reader(fds[0], [&] {
+    busy_wait(kSlow);
+    char c;
+    (void)::read(fds[0], &c, 1);
+    loop.remove_reader(fds[0]);
+    loop.stop();
+  });
+  loop.run_forever();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ASSERT_EQ(reports.about_callbacks().size(), 1u);
+  EXPECT_THAT(reports.about_callbacks()[0].message,
+              StartsWith("Executing <reader on fd " + std::to_string(fds[0]) + "> took "));
 }
 
 TEST(DebugMode, SlowStepIsNotReportedWhenDebugIsOff) {

@@ -296,25 +296,24 @@ void EventLoop::run_ready(std::size_t n) {
 void EventLoop::run_ready_debug(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     internal::ReadyEntry e = ready_.pop();
-    std::string name;
-    if (e.fn == &EventLoop::step_task) {
-      name = static_cast<internal::TaskBase*>(e.arg)->name();
-      if (name.empty()) name = "<unnamed task>";
-    } else {
-      name = "<callback>";
-    }
+    const bool is_task = e.fn == &EventLoop::step_task;
+    std::string name = is_task ? static_cast<internal::TaskBase*>(e.arg)->name() : "<callback>";
+    if (name.empty()) name = "<unnamed task>";
     const std::int64_t t0 = real_now_ns();
     e.fn(e.arg);
-    const std::int64_t dt = real_now_ns() - t0;
-    if (dt > slow_callback_ns_) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", name.c_str(), static_cast<double>(dt) / 1e9);
-      ErrorContext ctx;
-      ctx.message = buf;
-      if (e.fn == &EventLoop::step_task) ctx.task_name = name;
-      call_exception_handler(ctx);
-    }
+    report_if_slow(name, is_task, t0);
   }
+}
+
+void EventLoop::report_if_slow(const std::string& what, bool is_task, std::int64_t start_ns) {
+  const std::int64_t dt = real_now_ns() - start_ns;
+  if (dt <= slow_callback_ns_) return;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", what.c_str(), static_cast<double>(dt) / 1e9);
+  ErrorContext ctx;
+  ctx.message = buf;
+  if (is_task) ctx.task_name = what;
+  call_exception_handler(ctx);
 }
 
 void EventLoop::run_handle(void* p) noexcept {
@@ -504,6 +503,12 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
     // Copy: the callback may remove (and so destroy) its own registration.
     std::function<void()> fn = c->fn;
     EventLoop* loop = c->loop;
+    const int fd = c->fd;
+    const bool reader = c->direction == EPOLLIN;
+    // Runs straight from the poll, not from the ready queue: debug mode
+    // times it here.
+    const bool timed = loop->debug_;
+    const std::int64_t t0 = timed ? real_now_ns() : 0;
     try {
       fn();
     } catch (...) {
@@ -511,6 +516,14 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
       ctx.message = "Exception in fd callback";
       ctx.exception = std::current_exception();
       loop->call_exception_handler(ctx);
+    }
+    if (timed) {
+      try {
+        loop->report_if_slow(std::string(reader ? "<reader on fd " : "<writer on fd ") + std::to_string(fd) + ">",
+                             false, t0);
+      } catch (...) {
+        // A report that cannot be built (out of memory) is dropped.
+      }
     }
   };
   add_io_waiter(fd, direction, cw.get());

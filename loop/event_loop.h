@@ -173,8 +173,10 @@ struct LoopOptions {
   // jumps straight to the next timer. With fd waiters or executor jobs
   // pending it waits for real and advances by the real time waited.
   bool virtual_clock = false;
-  // Debug mode: report any callback or task step slower than
-  // slow_callback_duration through the exception handler.
+  // Debug mode: report any callback (call_soon, timers, threadsafe posts,
+  // add_reader/add_writer) or task step slower than slow_callback_duration
+  // through the exception handler: "Executing <name> took N seconds", with
+  // the task's name, "<callback>", or "<reader on fd N>".
   bool debug = false;
   Duration slow_callback_duration = std::chrono::milliseconds(100);
 };
@@ -353,6 +355,9 @@ class EventLoop {
   void fire_timers();
   void run_ready(std::size_t n);
   void run_ready_debug(std::size_t n);
+  // Debug mode: reports `what` (a task's name or a callback's description)
+  // if it held the loop longer than the threshold since `start_ns`.
+  void report_if_slow(const std::string& what, bool is_task, std::int64_t start_ns);
   void update_interest(int fd, FdState& st);
   FdState& fd_state(int fd);
   void read_signals();
