@@ -21,6 +21,15 @@ thread_local EventLoop* EventLoop::tls_current_ = nullptr;
 
 namespace {
 
+// Hands the exception being handled to `loop`'s exception handler, from the
+// catch block around a user callback (cold path).
+[[gnu::cold, gnu::noinline]] void report_callback_exception(EventLoop* loop, const char* message) noexcept {
+  ErrorContext ctx;
+  ctx.message = message;
+  ctx.exception = std::current_exception();
+  if (loop != nullptr) loop->call_exception_handler(ctx);
+}
+
 // How often the loop polls I/O while callbacks keep it busy (Tokio's
 // event_interval): often enough that sockets are not starved, rarely enough
 // that a busy ping-pong between tasks pays no syscall per hop.
@@ -322,10 +331,7 @@ void EventLoop::run_handle(void* p) noexcept {
     try {
       s->invoke();
     } catch (...) {
-      ErrorContext ctx;
-      ctx.message = "Exception in callback";
-      ctx.exception = std::current_exception();
-      s->loop->call_exception_handler(ctx);
+      report_callback_exception(s->loop, "Exception in callback");
     }
   }
   s->unref();
@@ -366,10 +372,7 @@ void EventLoop::run_posted(void* p) noexcept {
   try {
     node->invoke();
   } catch (...) {
-    ErrorContext ctx;
-    ctx.message = "Exception in callback";
-    ctx.exception = std::current_exception();
-    if (EventLoop* loop = tls_current_) loop->call_exception_handler(ctx);
+    report_callback_exception(tls_current_, "Exception in callback");
   }
 }
 
@@ -512,10 +515,7 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
     try {
       fn();
     } catch (...) {
-      ErrorContext ctx;
-      ctx.message = "Exception in fd callback";
-      ctx.exception = std::current_exception();
-      loop->call_exception_handler(ctx);
+      report_callback_exception(loop, "Exception in fd callback");
     }
     if (timed) {
       try {
