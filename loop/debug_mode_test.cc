@@ -145,7 +145,8 @@ TEST(DebugMode, SlowFdCallbackIsReportedWithItsFd) {
   loop.add_reader(fds[0], [&] {
     busy_wait(kSlow);
     char c;
-    (void)::read(fds[0], &c, 1);
+    const ssize_t n = ::read(fds[0], &c, 1);
+    EXPECT_EQ(n, 1);
     loop.remove_reader(fds[0]);
     loop.stop();
   });
