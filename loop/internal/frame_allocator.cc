@@ -294,14 +294,14 @@ struct FrameCacheReaper {
         cache.heads[i] = b->next;
         frame_free_slow(b, i);
       }
-      cache.room[i] = 0;
+      cache.limit[i] = 0;
     }
   }
 };
 
 }  // namespace
 
-void frame_free_no_room(void* p, std::size_t cls) noexcept {
+void frame_free_uncached(void* p, std::size_t cls) noexcept {
   FrameCache& cache = tls_frame_cache;
   if (cache.state == FrameCache::kUnused) {
     // The thread's first free: the pool's holder first, so that it is
@@ -310,12 +310,14 @@ void frame_free_no_room(void* p, std::size_t cls) noexcept {
     static thread_local FrameCacheReaper reaper;
     (void)reaper;
     cache.state = FrameCache::kOpen;
-    for (std::size_t i = 0; i < kFrameClasses; ++i) cache.room[i] = frame_cache_limit(i);
-    frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it has room
+    for (std::size_t i = 0; i < kFrameClasses; ++i) cache.limit[i] = frame_cache_limit(i);
+    frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it is open
     return;
   }
   frame_free_slow(p, cls);
 }
+
+void* frame_allocate_miss(std::size_t cls) { return frame_allocate_slow(cls); }
 
 void* slab_allocate(std::size_t cls) {
   PoolHolder& h = tls_pool;

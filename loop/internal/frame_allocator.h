@@ -62,24 +62,32 @@ constexpr unsigned frame_cache_limit(std::size_t cls) {
 // Per-thread free lists. Constant-initialised and trivially destructible,
 // so the hot path reaches it with one thread-pointer-relative access (no
 // function call, no initialisation guard); the blocks are given back at
-// thread exit by a separate reaper (frame_allocator.cc). `room` counts the
-// blocks a list may still take; it is zero for every class until the
-// thread's first free opens the cache, and again once the thread exits, so
-// the free path tests one counter and nothing else.
+// thread exit by a separate reaper (frame_allocator.cc). Each cached block
+// records the length of the list from itself down, so a pop is all an
+// allocation does, and a free compares the head's length with `limit`.
+// `limit` is zero for every class until the thread's first free opens the
+// cache, and again once the thread exits, so the free path tests one bound
+// and nothing else.
 struct FrameCache {
   struct Block {
     Block* next;
+    unsigned depth;  // blocks from this one to the end of the list
   };
   enum State : unsigned char { kUnused, kOpen, kClosed };
   Block* heads[kFrameClasses];
-  unsigned room[kFrameClasses];
+  unsigned limit[kFrameClasses];
   State state;
 };
 inline constinit thread_local FrameCache tls_frame_cache{};
 
-// A free that found no room (cold path): opens the cache on the thread's
-// first free, else hands the block to the tier behind.
-[[gnu::cold, gnu::noinline]] void frame_free_no_room(void* p, std::size_t cls) noexcept;
+// A free that found its list full or closed (cold path): opens the cache on
+// the thread's first free, else hands the block to the tier behind.
+[[gnu::cold, gnu::noinline]] void frame_free_uncached(void* p, std::size_t cls) noexcept;
+// An allocation that found its free list empty: frame_allocate_slow, out of
+// line, so that the inlined allocation is a pop and one call. That keeps a
+// small coroutine's ramp (allocation, frame set-up, Task) within g++'s
+// budget for inlining it into the caller.
+[[gnu::noinline]] void* frame_allocate_miss(std::size_t cls);
 
 // The slab tier (classes below kSlabClasses), out of line.
 void* slab_allocate(std::size_t cls);
@@ -109,10 +117,9 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
     FrameCache& cache = tls_frame_cache;
     if (FrameCache::Block* b = cache.heads[cls]) {
       cache.heads[cls] = b->next;
-      ++cache.room[cls];
       return b;
     }
-    return frame_allocate_slow(cls);
+    return frame_allocate_miss(cls);
   }
 #elif CORIO_FRAME_SLAB
   const std::size_t cls = (size - 1) / kFrameClassBytes;
@@ -126,14 +133,16 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
   const std::size_t cls = (size - 1) / kFrameClassBytes;
   if (cls < kFrameClasses) {
     FrameCache& cache = tls_frame_cache;
-    if (cache.room[cls] != 0) [[likely]] {
-      --cache.room[cls];
+    FrameCache::Block* head = cache.heads[cls];
+    const unsigned depth = (head != nullptr ? head->depth : 0) + 1;
+    if (depth <= cache.limit[cls]) [[likely]] {
       auto* b = static_cast<FrameCache::Block*>(p);
-      b->next = cache.heads[cls];
+      b->next = head;
+      b->depth = depth;
       cache.heads[cls] = b;
       return;
     }
-    frame_free_no_room(p, cls);
+    frame_free_uncached(p, cls);
     return;
   }
 #elif CORIO_FRAME_SLAB
