@@ -9,7 +9,10 @@
 // the moment the coroutine returns (its value goes straight into the
 // awaiter), not when the Task object goes out of scope. To run it
 // concurrently instead, hand it to corio::create_task (task_handle.h), or
-// to corio::run at the top.
+// to corio::run at the top. (Awaited from another kind of coroutine, outside
+// any corio task, a Task that suspended resumes its awaiter nested on the
+// stack of whatever resumed the Task; the no-growth promise covers awaits
+// inside corio tasks.)
 //
 // Errors: co_await rethrows whatever the coroutine threw; RuntimeError when
 //   awaiting an empty (moved-from) Task or one already awaited.
@@ -63,7 +66,10 @@ struct Result<void> : ResultBase {
 
 class PromiseBase : public FrameAllocated {
  public:
-  PromiseBase() noexcept {}  // the other fields are set by start()
+  // The fields are left unset here and set by start() (or by
+  // destroy_unstarted): every store in the ramp counts against g++'s budget
+  // for inlining a small coroutine's ramp into its caller.
+  PromiseBase() noexcept {}
   PromiseBase(const PromiseBase&) = delete;
   PromiseBase& operator=(const PromiseBase&) = delete;
   ~PromiseBase() {
@@ -82,16 +88,22 @@ class PromiseBase : public FrameAllocated {
     // (TaskBase::run_step), so a long chain of completions does not nest
     // on the stack.
     bool await_ready() const noexcept {
-      if (!p->continuation_) return true;
+      if (p->continuation_ == nullptr) return true;
       if (p->task_ != nullptr) {
-        p->task_->transfer_to_ = p->continuation_;
+        p->task_->transfer_to_ = std::coroutine_handle<>::from_address(p->continuation_);
         return true;
       }
       return false;
     }
-    // Only for a Task awaited outside any corio task: symmetric transfer,
-    // and the awaiter destroys the frame.
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept { return p->continuation_; }
+    // Only for a Task awaited outside any corio task (from another kind of
+    // coroutine) that suspended on a foreign awaitable: the awaiter resumes
+    // nested here, and destroys this frame when done with it. Not symmetric
+    // transfer: that is an indirect call g++ cannot prove nothrow, which
+    // would keep exception cleanup in every Task's ramp and stop g++ from
+    // inlining the ramp into the caller.
+    void await_suspend(std::coroutine_handle<>) const noexcept {
+      std::coroutine_handle<>::from_address(p->continuation_).resume();
+    }
     void await_resume() const noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {this}; }
@@ -103,18 +115,23 @@ class PromiseBase : public FrameAllocated {
   // and the scheduled task the coroutine runs in.
   void start(ResultBase* result, std::coroutine_handle<> continuation, TaskBase* task) noexcept {
     result_ = result;
-    continuation_ = continuation;
+    continuation_ = continuation.address();
     task_ = task;
   }
   // Once the starter has returned with the frame suspended.
-  void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation; }
+  void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation.address(); }
+  // Destroys a frame that was never started (its Task dropped unawaited).
+  static void destroy_unstarted(std::coroutine_handle<> frame, PromiseBase& p) noexcept {
+    p.result_ = nullptr;
+    frame.destroy();
+  }
   TaskBase* task() const noexcept { return task_; }
 
  protected:
-  ResultBase* result_ = nullptr;
+  ResultBase* result_;
 
  private:
-  std::coroutine_handle<> continuation_;
+  void* continuation_;  // a coroutine_handle's address, or null
   TaskBase* task_;
 };
 
@@ -150,7 +167,7 @@ class [[nodiscard]] Task {
   Task(Task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
   Task& operator=(Task&& o) noexcept {
     if (this != &o) {
-      if (h_) h_.destroy();
+      if (h_) promise_type::destroy_unstarted(h_, h_.promise());
       h_ = std::exchange(o.h_, nullptr);
     }
     return *this;
@@ -158,7 +175,7 @@ class [[nodiscard]] Task {
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
   ~Task() {
-    if (h_) h_.destroy();
+    if (h_) promise_type::destroy_unstarted(h_, h_.promise());
   }
 
   // False for a default-constructed or moved-from Task.

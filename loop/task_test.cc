@@ -3,7 +3,9 @@
 #include "corio/loop/task.h"
 
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -286,6 +288,58 @@ TEST(TaskTest, ChildSuspendedWhenTheLoopGoesAwayIsReleased) {
     EXPECT_TRUE(log.empty());
   }
   EXPECT_EQ(log, (std::vector<std::string>{"frame released"}));
+}
+
+// Another kind of coroutine awaiting a Task, with no corio task running:
+// an eager fire-and-forget coroutine, and a gate that parks whoever awaits
+// it until the test opens it.
+struct Eager {
+  struct promise_type {
+    Eager get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+};
+
+struct Gate {
+  std::coroutine_handle<> waiter;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { waiter = h; }
+  void await_resume() const noexcept {}
+};
+
+Task<int> behind_gate(Gate& gate, ParamProbe probe, bool fail) {
+  co_await gate;
+  if (fail) throw std::logic_error("after the gate");
+  co_return probe.log != nullptr ? 5 : 0;
+}
+
+Eager foreign_parent(Gate& gate, std::vector<std::string>& log, bool fail) {
+  try {
+    int v = co_await behind_gate(gate, ParamProbe(&log), fail);
+    log.push_back("got " + std::to_string(v));
+  } catch (const std::logic_error& e) {
+    log.push_back(std::string("caught ") + e.what());
+  }
+}
+
+TEST(TaskTest, AnotherKindOfCoroutineGetsTheValueAfterTheTaskSuspended) {
+  Gate gate;
+  std::vector<std::string> log;
+  foreign_parent(gate, log, false);
+  EXPECT_TRUE(log.empty());
+  gate.waiter.resume();
+  EXPECT_EQ(log, (std::vector<std::string>{"frame released", "got 5"}));
+}
+
+TEST(TaskTest, AnotherKindOfCoroutineGetsTheExceptionAfterTheTaskSuspended) {
+  Gate gate;
+  std::vector<std::string> log;
+  foreign_parent(gate, log, true);
+  gate.waiter.resume();
+  EXPECT_EQ(log, (std::vector<std::string>{"frame released", "caught after the gate"}));
 }
 
 TEST(TaskTest, AwaitingOutsideATaskIsNotPossibleButRunWorks) { EXPECT_EQ(corio::run(value_of(11)), 11); }
