@@ -196,9 +196,10 @@ class [[nodiscard]] Task {
     }
     // Starts the child inline, as a plain call: if it completes without
     // suspending, the awaiting coroutine does not suspend either, so a long
-    // run of ready awaits never nests. Past kMaxInlineDepth nested starts
-    // the child is handed to the task's trampoline instead (TaskBase::
-    // run_step), so deep recursion does not grow the stack either. Neither
+    // run of ready awaits never nests. Once nested starts have used the
+    // step's stack budget (TaskBase::kInlineStackBytes) the child is handed
+    // to the task's trampoline instead (TaskBase::run_step), so deep
+    // recursion does not grow the stack past it either. Neither
     // relies on the compiler turning symmetric transfer into a tail call,
     // which g++ does not do at -O0 or under the sanitizers.
     template <class P>
@@ -212,17 +213,13 @@ class [[nodiscard]] Task {
         t = internal::current_task_base();
       }
       promise_type& p = h.promise();
-      if (t != nullptr) {
-        if (t->inline_depth_ >= internal::TaskBase::kMaxInlineDepth) {
-          p.start(&result_, awaiting, t);
-          t->transfer_to_ = h;
-          return true;
-        }
-        ++t->inline_depth_;
+      if (t != nullptr && static_cast<const char*>(__builtin_frame_address(0)) < t->inline_floor_) [[unlikely]] {
+        p.start(&result_, awaiting, t);
+        t->transfer_to_ = h;
+        return true;
       }
       p.start(&result_, nullptr, t);
       h.resume();
-      if (t != nullptr) --t->inline_depth_;
       // A child that finished has ended its frame, which cleared `frame`.
       if (!result_.frame) return false;
       p.set_continuation(awaiting);

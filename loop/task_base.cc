@@ -50,6 +50,7 @@ void TaskBase::run_step() noexcept {
       return;
     }
   }
+  inline_floor_ = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
   resume_point_.resume();
   // The trampoline of Task's awaiters (see task.h): each hand-off returns
   // here, so the stack stays flat whatever the depth of the await chain.

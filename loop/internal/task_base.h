@@ -25,6 +25,7 @@
 #define CORIO_LOOP_INTERNAL_TASK_BASE_H_
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -139,9 +140,12 @@ class TaskBase : public ListNode, public FrameAllocated {
   // Trampoline: a coroutine of this task to resume next within the current
   // step (set by Task's awaiters instead of resuming it nested on the stack).
   std::coroutine_handle<> transfer_to_;
-  // Nested inline starts of child Tasks on the stack right now.
-  static constexpr std::uint32_t kMaxInlineDepth = 16;
-  std::uint32_t inline_depth_ = 0;
+  // Child Tasks start inline (nested on the machine stack) while the stack
+  // is above this address, and go through the trampoline below it: a step
+  // may use kInlineStackBytes for nested starts. A byte budget rather than
+  // a depth count costs one compare per start, with no counter to keep.
+  static constexpr std::size_t kInlineStackBytes = 16 * 1024;
+  const char* inline_floor_ = nullptr;
 
  protected:
   virtual ~TaskBase();
