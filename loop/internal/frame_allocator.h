@@ -154,8 +154,9 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
 
 // Mix-in giving a type (a promise, a callback node) the recycling allocator.
 struct FrameAllocated {
-  static void* operator new(std::size_t size) { return frame_allocate(size); }
-  // Forced inline: out of line, the size class is computed at run time.
+  // Forced inline: out of line, the size class is computed at run time (and
+  // g++ sees matching new and delete only when both are inlined).
+  [[gnu::always_inline]] static void* operator new(std::size_t size) { return frame_allocate(size); }
   [[gnu::always_inline]] static void operator delete(void* p, std::size_t size) noexcept { frame_free(p, size); }
 };
 
