@@ -28,6 +28,7 @@
 
 #include <coroutine>
 #include <exception>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -43,16 +44,35 @@ class Task;
 
 namespace internal {
 
+// The value is there once the coroutine returned normally, that is when the
+// frame has finished with no exception; take() and ref() are only called
+// then. A trivially destructible value needs no flag saying whether it was
+// constructed, so it lives in a bare union slot; others in an optional.
 template <class T>
 struct Result : ResultBase {
-  std::optional<T> value;
-  T take() {
-    if (exception) std::rethrow_exception(exception);
-    return std::move(*value);
+  static constexpr bool kBareSlot = std::is_trivially_destructible_v<T>;
+  union Slot {
+    Slot() noexcept {}
+    T v;
+  };
+  std::conditional_t<kBareSlot, Slot, std::optional<T>> value;
+
+  template <class U>
+  void emplace(U&& u) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    if constexpr (kBareSlot) {
+      ::new (static_cast<void*>(&value.v)) T(std::forward<U>(u));
+    } else {
+      value.emplace(std::forward<U>(u));
+    }
   }
+  T take() { return std::move(ref()); }
   T& ref() {
     if (exception) std::rethrow_exception(exception);
-    return *value;
+    if constexpr (kBareSlot) {
+      return value.v;
+    } else {
+      return *value;
+    }
   }
 };
 
@@ -72,9 +92,7 @@ class PromiseBase : public FrameAllocated {
   PromiseBase() noexcept {}
   PromiseBase(const PromiseBase&) = delete;
   PromiseBase& operator=(const PromiseBase&) = delete;
-  ~PromiseBase() {
-    if (result_ != nullptr) result_->frame = nullptr;
-  }
+  ~PromiseBase() { result_->frame = nullptr; }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
@@ -120,9 +138,11 @@ class PromiseBase : public FrameAllocated {
   }
   // Once the starter has returned with the frame suspended.
   void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation.address(); }
-  // Destroys a frame that was never started (its Task dropped unawaited).
+  // Destroys a frame that was never started (its Task dropped unawaited);
+  // the destructor's notice goes to a slot nobody reads.
   static void destroy_unstarted(std::coroutine_handle<> frame, PromiseBase& p) noexcept {
-    p.result_ = nullptr;
+    ResultBase unread;
+    p.result_ = &unread;
     frame.destroy();
   }
   TaskBase* task() const noexcept { return task_; }
@@ -142,7 +162,7 @@ class Promise final : public PromiseBase {
   template <class U = T>
   requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-    static_cast<Result<T>*>(result_)->value.emplace(std::forward<U>(v));
+    static_cast<Result<T>*>(result_)->emplace(std::forward<U>(v));
   }
 };
 
