@@ -194,6 +194,40 @@ TEST(FrameFreeList, AListKeepsNoMoreThanItsBudget) {
   }).join();
 }
 
+// Fills the thread's class-0 list to its budget; returns the blocks, the
+// list's head last.
+std::vector<void*> fill_list_to_budget() {
+  std::vector<void*> blocks(frame_cache_limit(0));
+  for (void*& p : blocks) p = frame_allocate(kFrameClassBytes);
+  for (void* p : blocks) frame_free(p, kFrameClassBytes);
+  return blocks;
+}
+
+TEST(FrameFreeList, AFullListThatGaveBlocksOutTakesAFreeAgain) {
+  std::thread([] {
+    fill_list_to_budget();
+    void* a = frame_allocate(kFrameClassBytes);
+    void* b = frame_allocate(kFrameClassBytes);
+    frame_free(a, kFrameClassBytes);  // back in: the list has one place left
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), a);
+    frame_free(a, kFrameClassBytes);
+    frame_free(b, kFrameClassBytes);  // the thread's exit gives the list back
+  }).join();
+}
+
+TEST(FrameFreeList, AListRefilledToItsBudgetTakesNoMore) {
+  std::thread([] {
+    std::vector<void*> blocks = fill_list_to_budget();
+    std::vector<void*> out(blocks.size() / 2);
+    for (void*& p : out) p = frame_allocate(kFrameClassBytes);
+    for (void* p : out) frame_free(p, kFrameClassBytes);  // full again
+    void* extra = slab_allocate(0);
+    frame_free(extra, kFrameClassBytes);  // no place: back to its slab
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), out.back());
+    frame_free(out.back(), kFrameClassBytes);  // the thread's exit gives the list back
+  }).join();
+}
+
 TEST(FrameFreeList, BlocksCachedByAThreadGoBackWhenItExits) {
   const std::size_t before = slab_count();
   std::thread([] {
