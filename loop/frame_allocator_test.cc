@@ -208,7 +208,7 @@ TEST(FrameFreeList, AFullListThatGaveBlocksOutTakesAFreeAgain) {
     fill_list_to_budget();
     void* a = frame_allocate(kFrameClassBytes);
     void* b = frame_allocate(kFrameClassBytes);
-    frame_free(a, kFrameClassBytes);  // back in: the list has one place left
+    frame_free(a, kFrameClassBytes);  // two blocks out, so this one goes back in
     EXPECT_EQ(frame_allocate(kFrameClassBytes), a);
     frame_free(a, kFrameClassBytes);
     frame_free(b, kFrameClassBytes);  // the thread's exit gives the list back
