@@ -33,7 +33,7 @@ namespace {
 // How often the loop polls I/O while callbacks keep it busy (Tokio's
 // event_interval): often enough that sockets are not starved, rarely enough
 // that a busy ping-pong between tasks pays no syscall per hop.
-constexpr std::uint64_t kIoPollInterval = 61;
+constexpr std::uint32_t kIoPollInterval = 61;
 // How far ahead run_ready prefetches the next callbacks' states.
 constexpr std::size_t kReadyPrefetchAhead = 8;
 constexpr int kMaxEvents = 256;
@@ -60,11 +60,12 @@ extern "C" void corio_signal_handler(int sig) {
 }  // namespace
 
 void internal::ReadyQueue::grow() {
-  std::size_t cap = buf_.empty() ? 1024 : buf_.size() * 2;
-  std::vector<ReadyEntry> next(cap);
-  std::size_t n = tail_ - head_;
+  const std::size_t cap = cap_ == 0 ? 1024 : cap_ * 2;
+  auto next = std::make_unique<ReadyEntry[]>(cap);
+  const std::size_t n = tail_ - head_;
   for (std::size_t i = 0; i < n; ++i) next[i] = buf_[(head_ + i) & mask_];
   buf_ = std::move(next);
+  cap_ = cap;
   head_ = 0;
   tail_ = n;
   mask_ = cap - 1;
@@ -202,7 +203,12 @@ void EventLoop::run_iteration(bool block) {
   // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
   // iterations only; a non-blocking run_once() asked for a poll, so it
   // always gets one (with a zero timeout).
-  if (!busy || !block || ++tick_ % kIoPollInterval == 0) {
+  bool poll = !busy || !block;
+  if (!poll && --io_countdown_ == 0) {
+    io_countdown_ = kIoPollInterval;
+    poll = true;
+  }
+  if (poll) {
     std::int64_t timeout = 0;
     if (!busy && block) {
       if (!timers_.empty()) {

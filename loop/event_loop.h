@@ -106,7 +106,7 @@ class ReadyQueue {
   bool empty() const noexcept { return head_ == tail_; }
   std::size_t size() const noexcept { return tail_ - head_; }
   void push(ReadyEntry e) {
-    if (tail_ - head_ == buf_.size()) grow();
+    if (tail_ - head_ == cap_) grow();
     buf_[tail_++ & mask_] = e;
   }
   ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
@@ -119,7 +119,8 @@ class ReadyQueue {
 
  private:
   void grow();
-  std::vector<ReadyEntry> buf_;
+  std::unique_ptr<ReadyEntry[]> buf_;
+  std::size_t cap_ = 0;
   std::size_t head_ = 0, tail_ = 0, mask_ = 0;
 };
 
@@ -372,7 +373,7 @@ class EventLoop {
   internal::TaskBase* current_task_ = nullptr;
   std::int64_t virtual_now_ns_ = 0;
   std::int64_t slow_callback_ns_;
-  std::uint64_t tick_ = 0;
+  std::uint32_t io_countdown_ = 1;  // iterations left until a busy loop polls I/O
   std::size_t io_waiters_ = 0;
   std::size_t external_work_ = 0;
   bool virtual_clock_;
