@@ -5,23 +5,49 @@
 
 namespace corio::internal {
 
-TaskBase::~TaskBase() {
-  if (done_ && exception_ && !cancelled_ && !retrieved_) {
-    // The last reference is gone and nobody looked at the failure.
-    ErrorContext ctx;
-    ctx.message = "Task exception was never retrieved";
-    ctx.exception = exception_;
+TaskBase::~TaskBase() = default;
+
+void TaskBase::report_unretrieved() noexcept {
+  // The last reference is gone and nobody looked at the failure.
+  ErrorContext ctx;
+  ctx.message = "Task exception was never retrieved";
+  ctx.exception = root_->exception;
+  try {
     ctx.task_name = name();
-    loop_->call_exception_handler(ctx);
+  } catch (const std::bad_alloc&) {
   }
+  loop_->call_exception_handler(ctx);
 }
 
 void throw_cancelled(const TaskBase* task) { throw CancelledError(task != nullptr ? task->cancel_message() : ""); }
 
+TaskBase::Extras& TaskBase::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+std::string TaskBase::name() const {
+  if (extras_ && !extras_->name.empty()) return extras_->name;
+  return "Task-" + std::to_string(id_);
+}
+
+void TaskBase::set_name(std::string name) { extras().name = std::move(name); }
+
+const std::string& TaskBase::cancel_message() const noexcept {
+  static const std::string kNone;
+  return extras_ ? extras_->cancel_message : kNone;
+}
+
 bool TaskBase::cancel(std::string message) noexcept {
   if (done_) return false;
   ++cancelling_;
-  if (!message.empty()) cancel_message_ = std::move(message);
+  if (!message.empty()) {
+    // Only out of memory loses the message; the cancellation still happens.
+    try {
+      extras().cancel_message = std::move(message);
+    } catch (const std::bad_alloc&) {
+    }
+  }
   if (cancel_target_ != nullptr) {
     CancelTarget* target = cancel_target_;
     if (target->try_cancel(target)) {
@@ -42,11 +68,7 @@ void TaskBase::run_step() noexcept {
   if (!started_) {
     started_ = true;
     if (must_cancel_) {
-      // Cancelled before it ever ran: the body never starts (asyncio).
-      must_cancel_ = false;
-      root_->destroy_frame();
-      root_->exception = std::make_exception_ptr(CancelledError(cancel_message_));
-      finish();
+      cancel_before_start();
       return;
     }
   }
@@ -63,10 +85,17 @@ void TaskBase::run_step() noexcept {
   if (!root_->frame) finish();
 }
 
+void TaskBase::cancel_before_start() noexcept {
+  // Cancelled before it ever ran: the body never starts (asyncio).
+  must_cancel_ = false;
+  root_->destroy_frame();
+  root_->exception = std::make_exception_ptr(CancelledError(cancel_message()));
+  finish();
+}
+
 void TaskBase::finish() noexcept {
   done_ = true;
-  exception_ = root_->exception;
-  if (exception_ && is_cancelled_error(exception_)) cancelled_ = true;
+  if (root_->exception && is_cancelled_error(root_->exception)) cancelled_ = true;
   loop_->forget_task(this);
   notify_all(waiters_);
   unref();  // the loop's reference

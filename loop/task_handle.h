@@ -36,7 +36,10 @@ class TaskState final : public TaskBase {
     result_.frame = h;
     h.promise().start(&result_, nullptr, this);
   }
-  ~TaskState() override { result_.destroy_frame(); }
+  ~TaskState() override {
+    report_if_unretrieved();
+    result_.destroy_frame();
+  }
   Result<T>& result() noexcept { return result_; }
 
  private:
@@ -222,13 +225,31 @@ class TaskHandle : public TaskRef {
 };
 
 // Schedules `coro` on `loop` (which need not be running yet) and returns its
-// handle. `name` shows in debug reports; default "Task-<n>".
-// Errors: RuntimeError if `coro` is empty.
+// handle, named "Task-<n>".
+// Errors: RuntimeError if `coro` is empty; std::bad_alloc.
 template <class T>
-TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name = {}) {
+TaskHandle<T> create_task(EventLoop& loop, Task<T> coro) {
   if (!coro) throw RuntimeError("corio: create_task of an empty Task");
   auto* state = new internal::TaskState<T>(&loop, coro.release());
-  if (!name.empty()) state->set_name(std::move(name));
+  TaskHandle<T> handle(state);
+  loop.adopt_task(state);
+  return handle;
+}
+
+// As above, with a name that shows in get_name() and debug reports (an
+// empty one keeps the default). On an error `coro` is not scheduled.
+template <class T>
+TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name) {
+  if (!coro) throw RuntimeError("corio: create_task of an empty Task");
+  auto* state = new internal::TaskState<T>(&loop, coro.release());
+  if (!name.empty()) {
+    try {
+      state->set_name(std::move(name));
+    } catch (...) {
+      state->unref();  // the only reference: releases the frame too
+      throw;
+    }
+  }
   TaskHandle<T> handle(state);
   loop.adopt_task(state);
   return handle;
@@ -237,7 +258,11 @@ TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name = {}) 
 // Schedules `coro` on the running loop (asyncio.create_task).
 // Errors: RuntimeError if no loop runs on this thread.
 template <class T>
-TaskHandle<T> create_task(Task<T> coro, std::string name = {}) {
+TaskHandle<T> create_task(Task<T> coro) {
+  return create_task(current_loop(), std::move(coro));
+}
+template <class T>
+TaskHandle<T> create_task(Task<T> coro, std::string name) {
   return create_task(current_loop(), std::move(coro), std::move(name));
 }
 

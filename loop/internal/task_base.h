@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -112,18 +113,20 @@ class TaskBase : public ListNode, public FrameAllocated {
   bool cancelled() const noexcept { return cancelled_; }
   EventLoop* loop() const noexcept { return loop_; }
   // The task's name; "Task-<n>" unless one was given.
-  std::string name() const { return name_.empty() ? "Task-" + std::to_string(id_) : name_; }
+  std::string name() const;
   std::uint64_t id() const noexcept { return id_; }
-  void set_name(std::string name) { name_ = std::move(name); }
-  const std::string& cancel_message() const noexcept { return cancel_message_; }
+  // Errors: std::bad_alloc.
+  void set_name(std::string name);
+  // The message of the latest cancel() that gave one, or "".
+  const std::string& cancel_message() const noexcept;
 
   // The task's exception (CancelledError included) once done; marks it as
   // retrieved, so it is not reported as never retrieved.
   std::exception_ptr exception_retrieved() noexcept {
     retrieved_ = true;
-    return exception_;
+    return done_ ? root_->exception : nullptr;
   }
-  std::exception_ptr exception_peek() const noexcept { return exception_; }
+  std::exception_ptr exception_peek() const noexcept { return done_ ? root_->exception : nullptr; }
 
   void add_waiter(DoneWaiter* w) noexcept { waiters_.push_back(w); }
   void remove_waiter(DoneWaiter* w) noexcept {
@@ -149,22 +152,39 @@ class TaskBase : public ListNode, public FrameAllocated {
 
  protected:
   virtual ~TaskBase();
+  // For the derived destructor, while the outcome still exists: reports a
+  // failure nobody retrieved to the loop's exception handler (asyncio's
+  // "Task exception was never retrieved").
+  void report_if_unretrieved() noexcept {
+    if (done_ && !retrieved_ && !cancelled_ && root_->exception) [[unlikely]]
+      report_unretrieved();
+  }
 
  private:
   friend class corio::EventLoop;
   void finish() noexcept;
+  [[gnu::cold, gnu::noinline]] void report_unretrieved() noexcept;
+  // run_step's cold path, kept out of line so the hot one stays small.
+  [[gnu::cold, gnu::noinline]] void cancel_before_start() noexcept;
   void destroy() noexcept { delete this; }
   static std::uint64_t next_id() noexcept {
     static thread_local std::uint64_t counter = 0;
     return ++counter;
   }
 
+  // What most tasks never set, kept apart so that a task without a name or
+  // cancel message costs one null pointer, not two strings.
+  struct Extras {
+    std::string name;
+    std::string cancel_message;
+  };
+  // Errors: std::bad_alloc.
+  Extras& extras();
+
   EventLoop* loop_;
   ResultBase* root_;  // in the derived TaskState
   IntrusiveList<DoneWaiter> waiters_;
-  std::exception_ptr exception_;
-  std::string name_;
-  std::string cancel_message_;
+  std::unique_ptr<Extras> extras_;
   std::uint64_t id_ = next_id();
   std::uint32_t refs_ = 1;  // the loop's, until done
   std::uint32_t cancelling_ = 0;
