@@ -79,7 +79,10 @@ class TaskRef {
   std::uint32_t cancelling() const noexcept { return t_->cancelling(); }
   // Withdraws one cancel() request and returns those left (asyncio).
   std::uint32_t uncancel() noexcept { return t_->uncancel(); }
+  // The task's name: the one given, or "Task-<n>" (n counts the tasks
+  // created on this thread) when none or an empty one was given.
   std::string get_name() const { return t_->name(); }
+  // Renames the task. Errors: std::bad_alloc.
   void set_name(std::string name) { t_->set_name(std::move(name)); }
 
   // The task's exception, or null if it returned a value. Counts as

@@ -224,6 +224,19 @@ CO_TEST(TaskHandleTest, GivenName) {
   co_await h;
 }
 
+CO_TEST(TaskHandleTest, AnEmptyNameKeepsTheDefault) {
+  TaskHandle<int> h = create_task(after(1ms, 0), "");
+  EXPECT_EQ(h.get_name(), "Task-" + std::to_string(h.base()->id()));
+  co_await h;
+}
+
+CO_TEST(TaskHandleTest, SettingAnEmptyNameRestoresTheDefault) {
+  TaskHandle<int> h = create_task(after(1ms, 0), "worker");
+  h.set_name("");
+  EXPECT_EQ(h.get_name(), "Task-" + std::to_string(h.base()->id()));
+  co_await h;
+}
+
 CO_TEST(TaskHandleTest, DefaultNameIsTaskDashN) {
   TaskHandle<int> a = create_task(after(1ms, 0));
   TaskHandle<int> b = create_task(after(1ms, 0));
