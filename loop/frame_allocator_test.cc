@@ -56,13 +56,54 @@ TEST(SlabAllocator, AfterARandomOrderFreeBlocksComeBackInAddressOrder) {
   free_all(blocks, 0);
 }
 
-TEST(SlabAllocator, FreedSlabsGoBackToTheSystem) {
+TEST(SlabAllocator, FreedSlabsPastTheSpareBudgetGoBackToTheSystem) {
+  std::thread([] {  // a fresh thread: no slabs yet
+    const std::size_t before = slab_count();
+    std::vector<void*> blocks = allocate_n(100000, 1);
+    EXPECT_GE(slab_count(), before + 100000 / 512);
+    std::shuffle(blocks.begin(), blocks.end(), std::mt19937(5));
+    free_all(blocks, 1);
+    // The slab still being allocated from, and the spares.
+    EXPECT_EQ(slab_count(), before + 1 + kSpareSlabs);
+  }).join();
+}
+
+TEST(SlabAllocator, TheNextBurstReusesTheSpareSlabs) {
+  std::thread([] {
+    // 17 slabs' worth of 128-byte blocks (510 a slab, after the header):
+    // once freed, the current slab and 16 spares.
+    static_assert(kSpareSlabs >= 16);
+    std::vector<void*> blocks = allocate_n(17 * 510, 1);
+    free_all(blocks, 1);
+    const std::size_t created = slabs_created();
+    blocks = allocate_n(17 * 510, 1);
+    EXPECT_EQ(slabs_created(), created);
+    free_all(blocks, 1);
+  }).join();
+}
+
+TEST(SlabAllocator, ASpareSlabServesAnotherSizeClass) {
+  std::thread([] {
+    std::vector<void*> small = allocate_n(4 * 1020, 0);  // 4 slabs of 64-byte blocks
+    free_all(small, 0);                                  // 3 spares and the current slab
+    const std::size_t created = slabs_created();
+    std::vector<void*> big = allocate_n(3 * 255, 3);  // 3 slabs of 256-byte blocks
+    EXPECT_EQ(slabs_created(), created);
+    for (std::size_t i = 0; i < big.size(); ++i) std::memset(big[i], static_cast<int>(i & 0xff), 256);
+    std::vector<void*> sorted = big;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 1; i < sorted.size(); ++i) {
+      ASSERT_GE(static_cast<char*>(sorted[i]) - static_cast<char*>(sorted[i - 1]), 256);
+    }
+    for (std::size_t i = 0; i < big.size(); ++i) ASSERT_EQ(static_cast<unsigned char*>(big[i])[255], i & 0xff);
+    free_all(big, 3);
+  }).join();
+}
+
+TEST(SlabAllocator, AThreadsSpareSlabsGoBackWhenItExits) {
   const std::size_t before = slab_count();
-  std::vector<void*> blocks = allocate_n(100000, 1);
-  EXPECT_GE(slab_count(), before + 100000 / 512);
-  std::shuffle(blocks.begin(), blocks.end(), std::mt19937(5));
-  free_all(blocks, 1);
-  EXPECT_LE(slab_count(), before + 1);  // at most the one spare
+  std::thread([] { free_all(allocate_n(100000, 1), 1); }).join();
+  EXPECT_EQ(slab_count(), before);
 }
 
 TEST(SlabAllocator, BlocksFreedOnAnotherThreadAreReused) {

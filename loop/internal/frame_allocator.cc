@@ -1,5 +1,6 @@
 #include "corio/loop/internal/frame_allocator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdint>
@@ -93,20 +94,40 @@ Slab* slab_of(void* p) noexcept {
 }
 
 std::atomic<std::size_t> g_slabs{0};
+std::atomic<std::size_t> g_slabs_created{0};
+
+// Lays out an empty slab for blocks of class `cls`: every block free.
+void format_slab(Slab* s, std::size_t cls) noexcept {
+  const std::uint32_t bytes = static_cast<std::uint32_t>((cls + 1) * kFrameClassBytes);
+  const std::uint32_t first = static_cast<std::uint32_t>((kHeaderBytes + bytes - 1) / bytes);
+  const std::uint32_t total = static_cast<std::uint32_t>(kSlabBytes / bytes);
+  s->prev = s->next = nullptr;
+  s->block_bytes = bytes;
+  s->first = first;
+  s->capacity = total - first;
+  s->nfree = total - first;
+  s->cursor = first / 64;
+  s->in_full = false;
+  for (std::uint32_t w = 0; w < kBitmapWords; ++w) {
+    const std::uint32_t lo = w * 64, hi = lo + 64;
+    std::uint64_t word = 0;
+    if (hi > first && lo < total) {
+      const std::uint32_t a = std::max(lo, first) - lo;  // < 64
+      const std::uint32_t b = std::min(hi, total) - lo;  // in (a, 64]
+      word = (b == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << b) - 1) & ~((std::uint64_t{1} << a) - 1);
+    }
+    s->bits[w] = word;
+  }
+}
 
 Slab* new_slab(std::size_t cls, Pool* owner) {
   void* mem = std::aligned_alloc(kSlabBytes, kSlabBytes);
   if (mem == nullptr) throw std::bad_alloc();
   auto* s = new (mem) Slab{};
   s->owner.store(owner, std::memory_order_relaxed);
-  s->block_bytes = static_cast<std::uint32_t>((cls + 1) * kFrameClassBytes);
-  s->first = static_cast<std::uint32_t>((kHeaderBytes + s->block_bytes - 1) / s->block_bytes);
-  const std::uint32_t total = static_cast<std::uint32_t>(kSlabBytes / s->block_bytes);
-  s->capacity = total - s->first;
-  s->nfree = 0;
-  for (std::uint32_t i = s->first; i < total; ++i) s->mark_free(i);
-  s->cursor = s->first / 64;
+  format_slab(s, cls);
   g_slabs.fetch_add(1, std::memory_order_relaxed);
+  g_slabs_created.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 
@@ -139,17 +160,20 @@ void free_orphan_block_locked(Slab* s, void* p) noexcept {
 // One thread's slabs, per class: `current` (allocating from it), `partial`
 // (others with free blocks) and `full` (none free, as far as the owner
 // knows: frees from other threads wait in their remote lists). A slab that
-// becomes entirely free is given back, except one spare per class.
+// becomes entirely free joins the thread's `spares`, which serve any class,
+// while there are fewer than kSpareSlabs, and is given back otherwise. (An
+// empty slab has no block out, so no other thread can push to it.)
 struct Pool {
   struct Class {
     Slab* current = nullptr;
     Slab* partial = nullptr;
     Slab* full = nullptr;
-    Slab* spare = nullptr;
     std::size_t full_count = 0;
     std::size_t created_since_scan = 0;
   };
   Class classes[kSlabClasses];
+  Slab* spares = nullptr;  // linked through `next`
+  std::size_t spare_count = 0;
 
   static void link(Slab*& head, Slab* s) noexcept {
     s->prev = nullptr;
@@ -197,8 +221,11 @@ struct Pool {
       c.current = s;
       return s->take();
     }
-    if (c.spare != nullptr) {
-      c.current = std::exchange(c.spare, nullptr);
+    if (Slab* s = spares) {
+      spares = s->next;
+      --spare_count;
+      format_slab(s, cls);
+      c.current = s;
     } else {
       c.current = new_slab(cls, this);
       ++c.created_since_scan;
@@ -218,8 +245,10 @@ struct Pool {
     }
     if (s->nfree == s->capacity) {
       unlink(c.partial, s);
-      if (c.spare == nullptr) {
-        c.spare = s;
+      if (spare_count < kSpareSlabs) {
+        s->next = spares;
+        spares = s;
+        ++spare_count;
       } else {
         release_slab(s);
       }
@@ -228,8 +257,11 @@ struct Pool {
 
   // Thread exit: gives back free slabs, abandons the rest.
   ~Pool() {
+    while (Slab* s = spares) {
+      spares = s->next;
+      release_slab(s);
+    }
     for (Class& c : classes) {
-      if (c.spare != nullptr) release_slab(c.spare);
       if (c.current != nullptr) link(c.partial, c.current);
       for (Slab** list : {&c.partial, &c.full}) {
         while (Slab* s = *list) {
@@ -348,5 +380,6 @@ void slab_free(void* p, std::size_t cls) noexcept {
 }
 
 std::size_t slab_count() noexcept { return g_slabs.load(std::memory_order_relaxed); }
+std::size_t slabs_created() noexcept { return g_slabs_created.load(std::memory_order_relaxed); }
 
 }  // namespace corio::internal

@@ -10,8 +10,10 @@
 //    thread 64 KiB slabs with a free bitmap (frame_allocator.cc). A slab
 //    hands out its lowest free block first, so a burst of a million timers
 //    gets memory in address order (prefetch-friendly) even after the
-//    previous burst was freed in random order; a slab whose blocks are all
-//    free goes back to the system.
+//    previous burst was freed in random order. A slab whose blocks are
+//    all free is kept as a spare, for any class, up to kSpareSlabs per
+//    thread (1 MiB), and past that goes back to the system: memory given
+//    back after every burst had to be faulted in again by the next one.
 // A block may be freed on any thread: into that thread's free list, or,
 // past it, back to its slab (another thread's slab through a lock-free
 // list its owner collects; a slab whose thread has exited is reclaimed by
@@ -51,6 +53,7 @@ inline constexpr std::size_t kFrameClassBytes = 64;
 inline constexpr std::size_t kFrameClasses = 32;  // up to 2 KiB
 inline constexpr std::size_t kFrameCacheBytesPerClass = 256 * 1024;
 inline constexpr std::size_t kSlabClasses = 4;  // blocks up to 256 bytes
+inline constexpr std::size_t kSpareSlabs = 16;  // empty 64 KiB slabs a thread keeps
 
 // Blocks kept per class: a byte budget, so that bursts of small blocks (a
 // thousand call_soon callbacks, a gather of a thousand tasks) are recycled
@@ -93,8 +96,10 @@ inline constinit thread_local FrameCache tls_frame_cache{};
 void* slab_allocate(std::size_t cls);
 void slab_free(void* p, std::size_t cls) noexcept;
 
-// Counters for tests: slabs currently held from the system, all threads.
+// Counters for tests: slabs currently held from the system, and slabs ever
+// taken from it, all threads.
 std::size_t slab_count() noexcept;
+std::size_t slabs_created() noexcept;
 
 // Where a block that misses the free lists comes from and goes to.
 inline void* frame_allocate_slow(std::size_t cls) {
