@@ -12,6 +12,7 @@
 //   2. AwaitReady       co_await a Task that co_returns at once   <=  10 ns
 //      Bare_AwaitReady     reference: a bare lazy coroutine, no corio
 //      AwaitReadyMayThrow  the same, the child's body may throw
+//      AwaitChain/8, /10000  a chain of ready awaits (per link)
 //   3. CallSoon         post a trivial callback and run it        (items/s)
 //   4. Timers           schedule+fire, schedule+cancel: 1e3, 1e5, 1e6 timers;
 //                       1e6 scheduled and fired                    <= 0.5 s
@@ -272,6 +273,52 @@ asio::awaitable<int> AsioMayThrow(int x) {
 
 BENCHMARK(BM_Task_AwaitReadyOf<MayThrow>)->Name("BM_Task_AwaitReadyMayThrow");
 BENCHMARK(BM_Asio_AwaitReadyOf<AsioMayThrow>)->Name("BM_Asio_AwaitReadyMayThrow");
+
+// 2c. A chain of ready awaits: each link awaits the next, the last returns
+// at once, and the values add up on the way back. Per item is per link. At
+// depth 8 the links nest on the machine stack; at 10,000 they pass the
+// inline stack budget, so most links start from the task's trampoline,
+// which keeps the stack flat (Asio's awaitable runs every link from its
+// own trampoline).
+
+corio::Task<int> Chain(int depth) {
+  if (depth == 0) co_return 0;
+  co_return 1 + co_await Chain(depth - 1);
+}
+asio::awaitable<int> AsioChain(int depth) {
+  if (depth == 0) co_return 0;
+  co_return 1 + co_await AsioChain(depth - 1);
+}
+
+corio::Task<void> AwaitChainDriver(benchmark::State& state) {
+  const int depth = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    int v = co_await Chain(depth);
+    if (v != depth) throw std::logic_error("chain lost a link");
+  }
+}
+
+void BM_Task_AwaitChain(benchmark::State& state) {
+  corio::EventLoop loop;
+  corio::run_until_complete(loop, AwaitChainDriver(state));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Task_AwaitChain)->Arg(8)->Arg(10000);
+
+asio::awaitable<void> AsioAwaitChainDriver(benchmark::State& state) {
+  const int depth = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    int v = co_await AsioChain(depth);
+    if (v != depth) throw std::logic_error("chain lost a link");
+  }
+}
+
+void BM_Asio_AwaitChain(benchmark::State& state) {
+  asio::io_context ctx(1);
+  AsioRun(ctx, AsioAwaitChainDriver(state));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Asio_AwaitChain)->Arg(8)->Arg(10000);
 
 // ---------------------------------------------------------------------------
 // 3. call_soon throughput: a batch of N trivial callbacks, then run the loop
