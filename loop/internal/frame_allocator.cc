@@ -44,16 +44,30 @@ struct Slab {
   Slab* prev = nullptr;                       // in the owner's list for this class
   Slab* next = nullptr;
   std::uint32_t block_bytes;
-  std::uint32_t first;     // index of the first block (after the header)
-  std::uint32_t capacity;  // usable blocks
+  std::uint32_t reciprocal;  // ceil(2^32 / block_bytes): index_of multiplies
+  std::uint32_t first;       // index of the first block (after the header)
+  std::uint32_t capacity;    // usable blocks
   std::uint32_t nfree;
   std::uint32_t cursor = 0;  // no free bit in words below this one
   bool in_full = false;      // owner's bookkeeping: on its `full` list
-  std::uint64_t bits[kBitmapWords] = {};
+  // One word more than the blocks need, always zero: `cursor` may point
+  // past the last block, and the fast take reads bits[cursor] unchecked.
+  std::uint64_t bits[kBitmapWords + 1] = {};
 
   char* base() noexcept { return reinterpret_cast<char*>(this); }
+  // Offset / block_bytes without a division: exact for offsets below 2^16
+  // because reciprocal * block_bytes exceeds 2^32 by less than block_bytes.
   std::uint32_t index_of(void* p) noexcept {
-    return static_cast<std::uint32_t>((static_cast<char*>(p) - base()) / block_bytes);
+    const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - base());
+    return static_cast<std::uint32_t>((offset * reciprocal) >> 32);
+  }
+  // The lowest free block, if the cursor's word has one (the common case).
+  void* take_at_cursor() noexcept {
+    const std::uint64_t word = bits[cursor];
+    if (word == 0) return nullptr;
+    bits[cursor] = word & (word - 1);
+    --nfree;
+    return base() + (static_cast<std::size_t>(cursor) * 64 + static_cast<unsigned>(std::countr_zero(word))) * block_bytes;
   }
   void mark_free(std::uint32_t i) noexcept {
     bits[i / 64] |= std::uint64_t{1} << (i % 64);
@@ -103,12 +117,13 @@ void format_slab(Slab* s, std::size_t cls) noexcept {
   const std::uint32_t total = static_cast<std::uint32_t>(kSlabBytes / bytes);
   s->prev = s->next = nullptr;
   s->block_bytes = bytes;
+  s->reciprocal = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + bytes - 1) / bytes);
   s->first = first;
   s->capacity = total - first;
   s->nfree = total - first;
   s->cursor = first / 64;
   s->in_full = false;
-  for (std::uint32_t w = 0; w < kBitmapWords; ++w) {
+  for (std::uint32_t w = 0; w <= kBitmapWords; ++w) {
     const std::uint32_t lo = w * 64, hi = lo + 64;
     std::uint64_t word = 0;
     if (hi > first && lo < total) {
@@ -233,9 +248,9 @@ struct Pool {
     return c.current->take();
   }
 
-  void free_local(Slab* s, std::size_t cls, void* p) noexcept {
-    s->mark_free(s->index_of(p));
-    if (s == classes[cls].current) return;
+  // After a block of `s` (not the current slab) was marked free: moves `s`
+  // to `partial` if it was full, and on to the spares if it is now empty.
+  [[gnu::noinline]] void after_free(Slab* s, std::size_t cls) noexcept {
     Class& c = classes[cls];
     if (s->in_full) {
       unlink(c.full, s);
@@ -285,18 +300,27 @@ struct Pool {
   }
 };
 
-// The thread's pool; destroyed at thread exit (after the free lists are
-// drained into it: see FrameCacheReaper, which is constructed after it).
-struct PoolHolder {
-  Pool* pool = nullptr;
-  bool closed = false;
-  ~PoolHolder() {
-    delete pool;
-    pool = nullptr;
-    closed = true;
+// The thread's pool, made on its first slab allocation and destroyed at
+// thread exit by a reaper registered then (after the free lists are drained
+// into it: see FrameCacheReaper, which is registered after it). Plain
+// constant-initialised thread_locals, so the fast paths read them with no
+// initialisation guard.
+constinit thread_local Pool* tls_pool = nullptr;
+constinit thread_local bool tls_pool_closed = false;
+
+struct PoolReaper {
+  ~PoolReaper() {
+    delete tls_pool;
+    tls_pool = nullptr;
+    tls_pool_closed = true;
   }
 };
-thread_local PoolHolder tls_pool;
+// Registers the reaper (once per thread): later registrations are destroyed
+// first.
+void register_pool_reaper() {
+  static thread_local PoolReaper reaper;
+  (void)reaper;
+}
 
 // A block allocated after the thread's pool is gone (a frame made by a
 // thread_local destructor): from an abandoned slab, under the mutex.
@@ -333,40 +357,74 @@ struct FrameCacheReaper {
 
 }  // namespace
 
-void frame_free_uncached(void* p, std::size_t cls) noexcept {
+namespace {
+
+// The thread's first free: registers the reapers and opens the free lists.
+[[gnu::cold, gnu::noinline]] void open_frame_cache(void* p, std::size_t cls) noexcept {
+  // The pool's reaper first, so that it runs after the cache's reaper,
+  // which drains the free lists into the pool.
+  register_pool_reaper();
+  static thread_local FrameCacheReaper reaper;
+  (void)reaper;
   FrameCache& cache = tls_frame_cache;
-  if (cache.state == FrameCache::kUnused) {
-    // The thread's first free: the pool's holder first, so that it is
-    // destroyed after the reaper, which drains the free lists into it.
-    (void)tls_pool;
-    static thread_local FrameCacheReaper reaper;
-    (void)reaper;
-    cache.state = FrameCache::kOpen;
-    for (std::size_t i = 0; i < kFrameClasses; ++i) cache.limit[i] = frame_cache_limit(i);
-    frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it is open
-    return;
-  }
+  cache.state = FrameCache::kOpen;
+  for (std::size_t i = 0; i < kFrameClasses; ++i) cache.limit[i] = frame_cache_limit(i);
+  frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it is open
+}
+
+}  // namespace
+
+void frame_free_uncached(void* p, std::size_t cls) noexcept {
+  if (tls_frame_cache.state == FrameCache::kUnused) [[unlikely]]
+    return open_frame_cache(p, cls);
   frame_free_slow(p, cls);
 }
 
 void* frame_allocate_miss(std::size_t cls) { return frame_allocate_slow(cls); }
 
-void* slab_allocate(std::size_t cls) {
-  PoolHolder& h = tls_pool;
-  if (h.pool == nullptr) {
-    if (h.closed) return allocate_orphan(cls);
-    h.pool = new Pool;
+namespace {
+
+[[gnu::noinline]] void* slab_allocate_slow(std::size_t cls) {
+  if (tls_pool == nullptr) {
+    if (tls_pool_closed) return allocate_orphan(cls);
+    register_pool_reaper();
+    tls_pool = new Pool;
   }
-  return h.pool->allocate(cls);
+  return tls_pool->allocate(cls);
+}
+
+[[gnu::noinline]] void slab_free_slow(Slab* s, void* p) noexcept;
+
+}  // namespace
+
+// The fast paths: a block from the current slab's cursor word; a block
+// freed into a slab of this thread that stays partly used. No call, no
+// saved registers.
+void* slab_allocate(std::size_t cls) {
+  if (Pool* pool = tls_pool) [[likely]] {
+    if (Slab* s = pool->classes[cls].current) [[likely]] {
+      if (void* p = s->take_at_cursor()) [[likely]]
+        return p;
+    }
+  }
+  return slab_allocate_slow(cls);
 }
 
 void slab_free(void* p, std::size_t cls) noexcept {
   Slab* s = slab_of(p);
-  Pool* mine = tls_pool.pool;
-  if (mine != nullptr && s->owner.load(std::memory_order_relaxed) == mine) {
-    mine->free_local(s, cls, p);
+  Pool* mine = tls_pool;
+  if (mine != nullptr && s->owner.load(std::memory_order_relaxed) == mine) [[likely]] {
+    s->mark_free(s->index_of(p));
+    if (s != mine->classes[cls].current && (s->in_full || s->nfree == s->capacity)) [[unlikely]]
+      mine->after_free(s, cls);
     return;
   }
+  slab_free_slow(s, p);
+}
+
+namespace {
+
+void slab_free_slow(Slab* s, void* p) noexcept {
   // The slab stays alive while this block is not yet freed: its owner
   // gives it back only when every block is free.
   auto* b = static_cast<RemoteBlock*>(p);
@@ -378,6 +436,8 @@ void slab_free(void* p, std::size_t cls) noexcept {
   std::lock_guard<std::mutex> lock(orphans_mutex());
   free_orphan_block_locked(s, p);
 }
+
+}  // namespace
 
 std::size_t slab_count() noexcept { return g_slabs.load(std::memory_order_relaxed); }
 std::size_t slabs_created() noexcept { return g_slabs_created.load(std::memory_order_relaxed); }

@@ -83,9 +83,10 @@ struct FrameCache {
 };
 inline constinit thread_local FrameCache tls_frame_cache{};
 
-// A free that found its list full or closed (cold path): opens the cache on
-// the thread's first free, else hands the block to the tier behind.
-[[gnu::cold, gnu::noinline]] void frame_free_uncached(void* p, std::size_t cls) noexcept;
+// A free that found its list full or closed: opens the cache on the
+// thread's first free, else hands the block to the tier behind. Not marked
+// cold: a burst past the free lists takes it for every frame.
+[[gnu::noinline]] void frame_free_uncached(void* p, std::size_t cls) noexcept;
 // An allocation that found its free list empty: frame_allocate_slow, out of
 // line, so that the inlined allocation is a pop and one call. That keeps a
 // small coroutine's ramp (allocation, frame set-up, Task) within g++'s
