@@ -11,6 +11,13 @@
 //
 // Thread safety: every member is for the loop's own thread, except
 // call_soon_threadsafe() and stop_threadsafe(), which any thread may call.
+//
+// Out of memory: calls that allocate (call_soon, call_later, create_task,
+// ...) throw std::bad_alloc and leave the loop as it was. The ready queue
+// grows by doubling and never shrinks; a wake-up that finds it full at the
+// moment memory runs out (a task resumed by a timer, a lock, an event)
+// cannot report an error and terminates the process, as Tokio and Rust's
+// standard collections do on allocation failure.
 #ifndef CORIO_LOOP_EVENT_LOOP_H_
 #define CORIO_LOOP_EVENT_LOOP_H_
 
