@@ -113,9 +113,15 @@ class ReadyQueue {
   bool empty() const noexcept { return head_ == tail_; }
   std::size_t size() const noexcept { return tail_ - head_; }
   void push(ReadyEntry e) {
-    if (tail_ - head_ == cap_) grow();
-    buf_[tail_++ & mask_] = e;
+    reserve_one();
+    push_reserved(e);
   }
+  // Makes room for one more entry. Errors: std::bad_alloc (nothing changed).
+  void reserve_one() {
+    if (tail_ - head_ == cap_) grow();
+  }
+  // Appends into room made by reserve_one().
+  void push_reserved(ReadyEntry e) noexcept { buf_[tail_++ & mask_] = e; }
   ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
   // Starts fetching the argument of the entry `ahead` places from the front
   // (callback states and tasks are scattered in memory; a long queue would
@@ -223,15 +229,19 @@ class EventLoop {
 
   // Schedules `f` to run on the next iteration, after those already queued.
   // Exceptions from `f` go to the exception handler.
+  // Errors: std::bad_alloc; then nothing is scheduled and `f` is destroyed.
   template <class F>
   Handle call_soon(F f) {
+    ready_.reserve_one();  // first: past here nothing can fail
     auto* s = new internal::HandleImpl<F, internal::SoonState>(this, std::move(f));
     Handle h(s);
-    ready_.push({&EventLoop::run_handle, s});
+    ready_.push_reserved({&EventLoop::run_handle, s});
     return h;
   }
   // Schedules `f` after `delay` (a zero or negative delay: next iteration,
   // after call_soon callbacks already due). Equal deadlines run FIFO.
+  // Errors (also call_at): std::bad_alloc; then nothing is scheduled and
+  // `f` is destroyed.
   template <class Rep, class Period, class F>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F f) {
     return call_at(time() + std::chrono::duration_cast<Duration>(delay), std::move(f));
@@ -245,7 +255,12 @@ class EventLoop {
     TimerHandle h(s);
     s->deadline = when.time_since_epoch().count();
     s->fire = &EventLoop::fire_handle_timer;
-    timers_.push(s);
+    try {
+      timers_.push(s);
+    } catch (...) {
+      s->unref();  // the queue's reference; `h` releases the state
+      throw;
+    }
     return h;
   }
 

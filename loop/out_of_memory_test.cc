@@ -1,15 +1,19 @@
-// TimerQueue when memory runs out: a push or a batch that cannot allocate
-// throws std::bad_alloc and leaves the queue exactly as it was, so the
-// timers already queued still fire in order and can still be cancelled.
+// The loop when memory runs out. TimerQueue: a push or a batch that cannot
+// allocate throws std::bad_alloc and leaves the queue exactly as it was, so
+// the timers already queued still fire in order and can still be cancelled.
+// EventLoop: call_soon and call_at that cannot allocate throw bad_alloc,
+// schedule nothing and release the callable.
 //
 // This binary replaces the global operator new with one that can be told to
 // fail, which is why these tests live apart from timer_test.
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <random>
 #include <vector>
 
+#include "corio/loop/event_loop.h"
 #include "corio/loop/internal/timer_queue.h"
 #include "gtest/gtest.h"
 
@@ -28,6 +32,10 @@ void* operator new(std::size_t size) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// Array forms too: under ThreadSanitizer they do not reach operator new.
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace corio {
 namespace {
@@ -160,6 +168,75 @@ TEST(TimerQueueOutOfMemory, FailedMergeIntoALiveRunChangesNothing) {
     return threw;
   });
   EXPECT_GE(failures, 2);  // the merge's output buffers
+}
+
+// Calls `schedule(i)` for i = 0, 1, ... with every allocation failing
+// until one call throws std::bad_alloc; returns how many went through
+// (bounded: the ready queue and the timer queue grow geometrically).
+template <class F>
+long schedule_until_out_of_memory(F schedule) {
+  {
+    NoMemory no_memory;
+    for (long i = 0; i < 1000000; ++i) {
+      try {
+        schedule(i);
+      } catch (const std::bad_alloc&) {
+        return i;
+      }
+    }
+  }
+  ADD_FAILURE() << "no allocation failed";
+  return -1;
+}
+
+// With the frame allocator on (not under AddressSanitizer), callback states
+// come from slabs, which are not carved with operator new: once the
+// thread's pool exists, the allocation that fails is the queue's growth.
+void warm_up(EventLoop& loop) {
+  loop.call_soon([] {});
+  loop.call_later(Duration(0), [] {});
+  loop.run_once(false);
+  loop.run_once(false);
+}
+#if CORIO_FRAME_SLAB
+constexpr long kQueuedAtLeast = 1;
+#else
+constexpr long kQueuedAtLeast = 0;
+#endif
+
+TEST(EventLoopOutOfMemory, FailedCallSoonSchedulesNothingAndReleasesTheCallable) {
+  EventLoop loop;
+  warm_up(loop);
+  auto token = std::make_shared<int>(0);
+  std::vector<long> ran;
+  ran.reserve(100000);
+  const long queued = schedule_until_out_of_memory([&](long i) { loop.call_soon([&ran, i, token] { ran.push_back(i); }); });
+  ASSERT_GE(queued, kQueuedAtLeast);
+  EXPECT_EQ(token.use_count(), 1 + queued);  // the failed call's copy is gone
+  loop.run_once(false);
+  ASSERT_EQ(ran.size(), static_cast<std::size_t>(queued));
+  for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(token.use_count(), 1);
+  loop.call_soon([&ran] { ran.push_back(-1); });  // memory is back: works again
+  loop.run_once(false);
+  EXPECT_EQ(ran.back(), -1);
+}
+
+TEST(EventLoopOutOfMemory, FailedCallAtSchedulesNothingAndReleasesTheCallable) {
+  EventLoop loop;
+  warm_up(loop);
+  auto token = std::make_shared<int>(0);
+  std::vector<long> ran;
+  ran.reserve(100000);
+  const TimePoint when = loop.time();
+  const long queued =
+      schedule_until_out_of_memory([&](long i) { loop.call_at(when, [&ran, i, token] { ran.push_back(i); }); });
+  ASSERT_GE(queued, kQueuedAtLeast);
+  EXPECT_EQ(token.use_count(), 1 + queued);
+  for (int spins = 0; spins < 100 && ran.size() < static_cast<std::size_t>(queued); ++spins) loop.run_once(false);
+  ASSERT_EQ(ran.size(), static_cast<std::size_t>(queued));
+  for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);  // equal deadlines: FIFO
+  EXPECT_EQ(token.use_count(), 1);
 }
 
 }  // namespace
