@@ -345,9 +345,11 @@ class EventLoop {
   void begin_external_work() noexcept { ++external_work_; }
   void end_external_work() noexcept { --external_work_; }
   // Registers a new task (the loop keeps a reference until it is done).
+  // Errors: std::bad_alloc; then the loop has not taken the task.
   void adopt_task(internal::TaskBase* t) {
+    ready_.reserve_one();
     tasks_.push_back(t);
-    schedule(t);
+    ready_.push_reserved({&EventLoop::step_task, t});
   }
   void forget_task(internal::TaskBase* t) noexcept { tasks_.erase(t); }
 

@@ -15,6 +15,8 @@
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/timer_queue.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -236,6 +238,30 @@ TEST(EventLoopOutOfMemory, FailedCallAtSchedulesNothingAndReleasesTheCallable) {
   for (int spins = 0; spins < 100 && ran.size() < static_cast<std::size_t>(queued); ++spins) loop.run_once(false);
   ASSERT_EQ(ran.size(), static_cast<std::size_t>(queued));
   for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);  // equal deadlines: FIFO
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+Task<void> record(std::shared_ptr<int> token, std::vector<long>* ran, long i) {
+  ran->push_back(i);
+  co_return;
+}
+
+TEST(EventLoopOutOfMemory, FailedCreateTaskSchedulesNothingAndReleasesTheCoroutine) {
+  EventLoop loop;
+  warm_up(loop);
+  auto token = std::make_shared<int>(0);
+  std::vector<long> ran;
+  ran.reserve(100000);
+  std::vector<TaskHandle<void>> handles;
+  handles.reserve(100000);
+  const long queued = schedule_until_out_of_memory(
+      [&](long i) { handles.push_back(create_task(loop, record(token, &ran, i))); });
+  ASSERT_GE(queued, kQueuedAtLeast);
+  EXPECT_EQ(token.use_count(), 1 + queued);  // the failed task's frame is gone
+  loop.run_once(false);
+  ASSERT_EQ(ran.size(), static_cast<std::size_t>(queued));
+  for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+  for (const auto& h : handles) EXPECT_TRUE(h.done());
   EXPECT_EQ(token.use_count(), 1);
 }
 

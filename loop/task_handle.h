@@ -227,6 +227,19 @@ class TaskHandle : public TaskRef {
   internal::TaskState<T>* state() const noexcept { return static_cast<internal::TaskState<T>*>(t_); }
 };
 
+namespace internal {
+// Hands a new task to its loop. If the loop cannot take it (out of memory),
+// drops the loop's reference, so the caller's handle is the last one.
+inline void adopt(EventLoop& loop, TaskBase* state) {
+  try {
+    loop.adopt_task(state);
+  } catch (...) {
+    state->unref();
+    throw;
+  }
+}
+}  // namespace internal
+
 // Schedules `coro` on `loop` (which need not be running yet) and returns its
 // handle, named "Task-<n>".
 // Errors: RuntimeError if `coro` is empty; std::bad_alloc.
@@ -235,7 +248,7 @@ TaskHandle<T> create_task(EventLoop& loop, Task<T> coro) {
   if (!coro) throw RuntimeError("corio: create_task of an empty Task");
   auto* state = new internal::TaskState<T>(&loop, coro.release());
   TaskHandle<T> handle(state);
-  loop.adopt_task(state);
+  internal::adopt(loop, state);
   return handle;
 }
 
@@ -254,7 +267,7 @@ TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name) {
     }
   }
   TaskHandle<T> handle(state);
-  loop.adopt_task(state);
+  internal::adopt(loop, state);
   return handle;
 }
 
