@@ -128,8 +128,14 @@ EventLoop::~EventLoop() {
     if (signals_[sig].installed) remove_signal_handler(static_cast<int>(sig));
   }
   executor_.reset();  // joins worker threads
-  drain_threadsafe();
+  try {
+    drain_threadsafe();
+  } catch (const std::bad_alloc&) {
+    // Out of memory: the nodes stay in the batch, deleted below.
+  }
   drop_ready();
+  for (auto* n : threadsafe_batch_) delete n;
+  threadsafe_batch_.clear();
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
     for (auto* n : threadsafe_queue_) delete n;
@@ -358,10 +364,23 @@ void EventLoop::fire_handle_timer(internal::TimerNode* n) noexcept {
 }
 
 void EventLoop::post_threadsafe(internal::CallbackNode* node) {
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
-    threadsafe_queue_.push_back(node);
+    try {
+      threadsafe_queue_.push_back(node);
+      queued = true;
+    } catch (const std::bad_alloc&) {
+    }
   }
+  if (!queued) {
+    delete node;  // outside the lock: it destroys the caller's callable
+    throw std::bad_alloc();
+  }
+  wake_threadsafe();
+}
+
+void EventLoop::wake_threadsafe() noexcept {
   // A plain load first: while a wake-up is already pending (the common case
   // under a burst of posts) no read-modify-write is needed. It cannot miss a
   // wake-up: the loop clears the flag before it takes the lock to swap the
@@ -387,15 +406,28 @@ void EventLoop::drain_threadsafe() {
   ssize_t r = ::read(wake_fd_, &value, sizeof value);
   (void)r;
   wake_pending_.store(false, std::memory_order_release);
-  {
+  if (threadsafe_batch_.empty()) {
     // Swapping with a kept buffer keeps both vectors' capacity, so posting
     // does not reallocate under the lock once warm.
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
     threadsafe_batch_.swap(threadsafe_queue_);
+  } else {
+    // Left by a drain that ran out of memory: it goes first, and what was
+    // posted since waits for the wake-up this re-arms.
+    wake_threadsafe();
+  }
+  // Room for the whole batch first, so that running out of memory leaves
+  // every node in the batch for the next try (re-armed) instead of some in
+  // the ready queue and some lost.
+  try {
+    ready_.reserve(threadsafe_batch_.size());
+  } catch (...) {
+    wake_threadsafe();
+    throw;
   }
   // Each posted node runs as an ordinary ready callback, in the order posted;
   // the queue entry owns it (the destructor frees those that never run).
-  for (internal::CallbackNode* node : threadsafe_batch_) ready_.push({&EventLoop::run_posted, node});
+  for (internal::CallbackNode* node : threadsafe_batch_) ready_.push_reserved({&EventLoop::run_posted, node});
   threadsafe_batch_.clear();
 }
 

@@ -13,7 +13,9 @@
 // call_soon_threadsafe() and stop_threadsafe(), which any thread may call.
 //
 // Out of memory: calls that allocate (call_soon, call_later, create_task,
-// ...) throw std::bad_alloc and leave the loop as it was. The ready queue
+// ...) throw std::bad_alloc and leave the loop as it was. So do run_once()
+// and run_forever() when an iteration cannot queue callbacks posted from
+// other threads: it keeps them, in order, for the next one. The ready queue
 // grows by doubling and never shrinks; a wake-up that finds it full at the
 // moment memory runs out (a task resumed by a timer, a lock, an event)
 // cannot report an error and terminates the process, as Tokio and Rust's
@@ -120,7 +122,11 @@ class ReadyQueue {
   void reserve_one() {
     if (tail_ - head_ == cap_) grow();
   }
-  // Appends into room made by reserve_one().
+  // Makes room for `n` more entries. Errors: std::bad_alloc (no entry lost).
+  void reserve(std::size_t n) {
+    while (cap_ - size() < n) grow();
+  }
+  // Appends into room made by reserve_one() or reserve().
   void push_reserved(ReadyEntry e) noexcept { buf_[tail_++ & mask_] = e; }
   ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
   // Starts fetching the argument of the entry `ahead` places from the front
@@ -265,6 +271,7 @@ class EventLoop {
   }
 
   // Schedules `f` on this loop from any thread and wakes the loop.
+  // Errors: std::bad_alloc; then nothing is scheduled and `f` is destroyed.
   // Thread safety: any thread. The loop must outlive the call.
   template <class F>
   void call_soon_threadsafe(F f) {
@@ -373,7 +380,10 @@ class EventLoop {
   static void step_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
+  // Queues `node` (any thread) and wakes the loop. Errors: std::bad_alloc,
+  // after deleting `node`.
   void post_threadsafe(internal::CallbackNode* node);
+  void wake_threadsafe() noexcept;
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);
   void dispatch_io(int fd, std::uint32_t direction, std::uint32_t events) noexcept;

@@ -1,8 +1,9 @@
 // The loop when memory runs out. TimerQueue: a push or a batch that cannot
 // allocate throws std::bad_alloc and leaves the queue exactly as it was, so
 // the timers already queued still fire in order and can still be cancelled.
-// EventLoop: call_soon and call_at that cannot allocate throw bad_alloc,
-// schedule nothing and release the callable.
+// EventLoop: call_soon, call_at, call_soon_threadsafe and create_task that
+// cannot allocate throw bad_alloc, schedule nothing and release the callable
+// or coroutine; an iteration that cannot queue posted callbacks keeps them.
 //
 // This binary replaces the global operator new with one that can be told to
 // fail, which is why these tests live apart from timer_test.
@@ -239,6 +240,37 @@ TEST(EventLoopOutOfMemory, FailedCallAtSchedulesNothingAndReleasesTheCallable) {
   ASSERT_EQ(ran.size(), static_cast<std::size_t>(queued));
   for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);  // equal deadlines: FIFO
   EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST(EventLoopOutOfMemory, FailedCallSoonThreadsafeReleasesTheCallable) {
+  EventLoop loop;  // its cross-thread queue has no room yet
+  auto token = std::make_shared<int>(0);
+  bool ran = false;
+  {
+    NoMemory no_memory;
+    EXPECT_THROW(loop.call_soon_threadsafe([&ran, token] { ran = true; }), std::bad_alloc);
+  }
+  EXPECT_EQ(token.use_count(), 1);
+  loop.run_once(false);
+  EXPECT_FALSE(ran);
+}
+
+TEST(EventLoopOutOfMemory, PostedCallbacksOutlastAnIterationThatRanOutOfMemory) {
+  EventLoop loop;
+  warm_up(loop);  // ready queue: room for 1024
+  std::vector<int> ran;
+  ran.reserve(5000);
+  for (int i = 0; i < 5000; ++i) loop.call_soon_threadsafe([&ran, i] { ran.push_back(i); });
+  {
+    NoMemory no_memory;
+    EXPECT_THROW(loop.run_once(false), std::bad_alloc);  // cannot queue 5000
+  }
+  EXPECT_TRUE(ran.empty());
+  loop.call_soon_threadsafe([&ran] { ran.push_back(-1); });  // posted after the failure
+  for (int spins = 0; spins < 10 && ran.size() < 5001; ++spins) loop.run_once(false);
+  ASSERT_EQ(ran.size(), 5001u);
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(ran.back(), -1);
 }
 
 Task<void> record(std::shared_ptr<int> token, std::vector<long>* ran, long i) {
