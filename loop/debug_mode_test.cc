@@ -92,6 +92,17 @@ TEST(DebugMode, SlowTaskStepIsReportedWithTheTaskName) {
   EXPECT_FALSE(mine[0].exception);
 }
 
+TEST(DebugMode, ATaskEndedByItsSlowStepIsStillReportedByName) {
+  // Nobody holds the task's handle: its last step releases it, and the
+  // report, made after the step, names it all the same.
+  EventLoop loop(debug_options(kTinyThreshold));
+  Reports reports(loop);
+  create_task(loop, slow_step(), "fire-and-forget");
+  loop.run_once(false);
+  EXPECT_EQ(loop.pending_task_count(), 0u);
+  EXPECT_EQ(reports.about_task("fire-and-forget").size(), 1u);
+}
+
 TEST(DebugMode, ReportedDurationIsAtLeastTheTimeBlocked) {
   EventLoop loop(debug_options(kTinyThreshold));
   Reports reports(loop);

@@ -317,24 +317,35 @@ void EventLoop::run_ready(std::size_t n) {
 void EventLoop::run_ready_debug(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     internal::ReadyEntry e = ready_.pop();
-    const bool is_task = e.fn == &EventLoop::step_task;
-    std::string name = is_task ? static_cast<internal::TaskBase*>(e.arg)->name() : "<callback>";
-    if (name.empty()) name = "<unnamed task>";
+    // A task is held across its step (a step that ends it may release it),
+    // so that a slow one can be named afterwards: no name is built for the
+    // steps that are not slow.
+    internal::TaskBase* task = e.fn == &EventLoop::step_task ? static_cast<internal::TaskBase*>(e.arg) : nullptr;
+    if (task != nullptr) task->ref();
     const std::int64_t t0 = real_now_ns();
     e.fn(e.arg);
-    report_if_slow(name, is_task, t0);
+    const std::int64_t dt = real_now_ns() - t0;
+    if (dt > slow_callback_ns_) {
+      report_slow([task] { return task != nullptr ? task->name() : std::string("<callback>"); }, task != nullptr, dt);
+    }
+    if (task != nullptr) task->unref();
   }
 }
 
-void EventLoop::report_if_slow(const std::string& what, bool is_task, std::int64_t start_ns) {
-  const std::int64_t dt = real_now_ns() - start_ns;
-  if (dt <= slow_callback_ns_) return;
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", what.c_str(), static_cast<double>(dt) / 1e9);
-  ErrorContext ctx;
-  ctx.message = buf;
-  if (is_task) ctx.task_name = what;
-  call_exception_handler(ctx);
+template <class Describe>
+void EventLoop::report_slow(Describe describe, bool is_task, std::int64_t duration_ns) noexcept {
+  try {
+    const std::string what = describe();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", what.c_str(),
+                  static_cast<double>(duration_ns) / 1e9);
+    ErrorContext ctx;
+    ctx.message = buf;
+    if (is_task) ctx.task_name = what;
+    call_exception_handler(ctx);
+  } catch (const std::bad_alloc&) {
+    // Out of memory while reporting: the report is dropped, the loop goes on.
+  }
 }
 
 void EventLoop::run_handle(void* p) noexcept {
@@ -556,11 +567,11 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
       report_callback_exception(loop, "Exception in fd callback");
     }
     if (timed) {
-      try {
-        loop->report_if_slow(std::string(reader ? "<reader on fd " : "<writer on fd ") + std::to_string(fd) + ">",
-                             false, t0);
-      } catch (...) {
-        // A report that cannot be built (out of memory) is dropped.
+      const std::int64_t dt = real_now_ns() - t0;
+      if (dt > loop->slow_callback_ns_) {
+        loop->report_slow(
+            [reader, fd] { return std::string(reader ? "<reader on fd " : "<writer on fd ") + std::to_string(fd) + ">"; },
+            false, dt);
       }
     }
   };

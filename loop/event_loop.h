@@ -390,9 +390,12 @@ class EventLoop {
   void fire_timers();
   void run_ready(std::size_t n);
   void run_ready_debug(std::size_t n);
-  // Debug mode: reports `what` (a task's name or a callback's description)
-  // if it held the loop longer than the threshold since `start_ns`.
-  void report_if_slow(const std::string& what, bool is_task, std::int64_t start_ns);
+  // Debug mode: reports a step that held the loop for `duration_ns`, longer
+  // than the threshold; `describe()` names it (a task's name, or what kind
+  // of callback), built only then. A report that runs out of memory is
+  // dropped.
+  template <class Describe>
+  void report_slow(Describe describe, bool is_task, std::int64_t duration_ns) noexcept;
   void update_interest(int fd, FdState& st);
   FdState& fd_state(int fd);
   void read_signals();
