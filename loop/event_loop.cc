@@ -570,7 +570,9 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
       const std::int64_t dt = real_now_ns() - t0;
       if (dt > loop->slow_callback_ns_) {
         loop->report_slow(
-            [reader, fd] { return std::string(reader ? "<reader on fd " : "<writer on fd ") + std::to_string(fd) + ">"; },
+            [reader, fd] {
+              return std::string(reader ? "<reader on fd " : "<writer on fd ") + std::to_string(fd) + ">";
+            },
             false, dt);
       }
     }

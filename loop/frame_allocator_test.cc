@@ -88,7 +88,8 @@ TEST(SlabAllocator, FreedSlabsPastTheSpareBudgetGoBackToTheSystem) {
     free_all(blocks, 1);
     // The slab still being allocated from, and the spares.
     EXPECT_EQ(slab_count(), before + 1 + kSpareSlabs);
-  }).join();
+  })
+      .join();
 }
 
 TEST(SlabAllocator, TheNextBurstReusesTheSpareSlabs) {

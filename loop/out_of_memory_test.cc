@@ -213,7 +213,8 @@ TEST(EventLoopOutOfMemory, FailedCallSoonSchedulesNothingAndReleasesTheCallable)
   auto token = std::make_shared<int>(0);
   std::vector<long> ran;
   ran.reserve(100000);
-  const long queued = schedule_until_out_of_memory([&](long i) { loop.call_soon([&ran, i, token] { ran.push_back(i); }); });
+  const long queued =
+      schedule_until_out_of_memory([&](long i) { loop.call_soon([&ran, i, token] { ran.push_back(i); }); });
   ASSERT_GE(queued, kQueuedAtLeast);
   EXPECT_EQ(token.use_count(), 1 + queued);  // the failed call's copy is gone
   loop.run_once(false);
@@ -286,8 +287,8 @@ TEST(EventLoopOutOfMemory, FailedCreateTaskSchedulesNothingAndReleasesTheCorouti
   ran.reserve(100000);
   std::vector<TaskHandle<void>> handles;
   handles.reserve(100000);
-  const long queued = schedule_until_out_of_memory(
-      [&](long i) { handles.push_back(create_task(loop, record(token, &ran, i))); });
+  const long queued =
+      schedule_until_out_of_memory([&](long i) { handles.push_back(create_task(loop, record(token, &ran, i))); });
   ASSERT_GE(queued, kQueuedAtLeast);
   EXPECT_EQ(token.use_count(), 1 + queued);  // the failed task's frame is gone
   loop.run_once(false);

@@ -67,7 +67,8 @@ struct Slab {
     if (word == 0) return nullptr;
     bits[cursor] = word & (word - 1);
     --nfree;
-    return base() + (static_cast<std::size_t>(cursor) * 64 + static_cast<unsigned>(std::countr_zero(word))) * block_bytes;
+    return base() +
+           (static_cast<std::size_t>(cursor) * 64 + static_cast<unsigned>(std::countr_zero(word))) * block_bytes;
   }
   void mark_free(std::uint32_t i) noexcept {
     bits[i / 64] |= std::uint64_t{1} << (i % 64);
