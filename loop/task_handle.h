@@ -228,15 +228,29 @@ class TaskHandle : public TaskRef {
 };
 
 namespace internal {
-// Hands a new task to its loop. If the loop cannot take it (out of memory),
-// drops the loop's reference, so the caller's handle is the last one.
-inline void adopt(EventLoop& loop, TaskBase* state) {
+// create_task's two steps, shared by its overloads. Forced inline: as calls
+// they added about 17 instructions to a spawn (callgrind).
+//
+// The state of a new task, holding the loop's reference (the only one yet).
+// Errors: RuntimeError if `coro` is empty; std::bad_alloc.
+template <class T>
+[[gnu::always_inline]] inline TaskState<T>* new_task_state(EventLoop& loop, Task<T>& coro) {
+  if (!coro) throw RuntimeError("corio: create_task of an empty Task");
+  return new TaskState<T>(&loop, coro.release());
+}
+// Hands a new task to its loop and returns the caller's handle. If the
+// loop cannot take it (out of memory), the loop's reference is dropped and
+// the handle, the last one, releases the task as the error propagates.
+template <class T>
+[[gnu::always_inline]] inline TaskHandle<T> adopt(EventLoop& loop, TaskState<T>* state) {
+  TaskHandle<T> handle(state);
   try {
     loop.adopt_task(state);
   } catch (...) {
     state->unref();
     throw;
   }
+  return handle;
 }
 }  // namespace internal
 
@@ -245,19 +259,14 @@ inline void adopt(EventLoop& loop, TaskBase* state) {
 // Errors: RuntimeError if `coro` is empty; std::bad_alloc.
 template <class T>
 TaskHandle<T> create_task(EventLoop& loop, Task<T> coro) {
-  if (!coro) throw RuntimeError("corio: create_task of an empty Task");
-  auto* state = new internal::TaskState<T>(&loop, coro.release());
-  TaskHandle<T> handle(state);
-  internal::adopt(loop, state);
-  return handle;
+  return internal::adopt(loop, internal::new_task_state(loop, coro));
 }
 
 // As above, with a name that shows in get_name() and debug reports (an
 // empty one keeps the default). On an error `coro` is not scheduled.
 template <class T>
 TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name) {
-  if (!coro) throw RuntimeError("corio: create_task of an empty Task");
-  auto* state = new internal::TaskState<T>(&loop, coro.release());
+  internal::TaskState<T>* state = internal::new_task_state(loop, coro);
   if (!name.empty()) {
     try {
       state->set_name(std::move(name));
@@ -266,9 +275,7 @@ TaskHandle<T> create_task(EventLoop& loop, Task<T> coro, std::string name) {
       throw;
     }
   }
-  TaskHandle<T> handle(state);
-  internal::adopt(loop, state);
-  return handle;
+  return internal::adopt(loop, state);
 }
 
 // Schedules `coro` on the running loop (asyncio.create_task).
