@@ -59,8 +59,9 @@ extern "C" void corio_signal_handler(int sig) {
 
 }  // namespace
 
-void internal::ReadyQueue::grow() {
-  const std::size_t cap = cap_ == 0 ? 1024 : cap_ * 2;
+void internal::ReadyQueue::grow(std::size_t at_least) {
+  std::size_t cap = cap_ == 0 ? 1024 : cap_ * 2;
+  while (cap < at_least) cap *= 2;
   auto next = std::make_unique<ReadyEntry[]>(cap);
   const std::size_t n = tail_ - head_;
   for (std::size_t i = 0; i < n; ++i) next[i] = buf_[(head_ + i) & mask_];
@@ -70,6 +71,8 @@ void internal::ReadyQueue::grow() {
   tail_ = n;
   mask_ = cap - 1;
 }
+
+void internal::ReadyQueue::grow_or_terminate() noexcept { grow(cap_ + 1); }
 
 void Handle::cancel() noexcept {
   if (s_ == nullptr || s_->cancelled) return;
@@ -303,7 +306,20 @@ void EventLoop::dispatch_io(int fd, std::uint32_t direction, std::uint32_t event
 
 void EventLoop::fire_timers() {
   const std::int64_t now = now_ns();
-  while (internal::TimerNode* n = timers_.pop_if_due(now)) n->fire(n);
+  for (;;) {
+    // A call_later callback needs a ready-queue slot of its own (a sleeping
+    // task has one already). Out of memory, the due timers stay queued and
+    // fire on a later iteration, when the queue has drained: none is lost
+    // and their order is kept.
+    try {
+      ready_.make_room();
+    } catch (const std::bad_alloc&) {
+      return;
+    }
+    internal::TimerNode* n = timers_.pop_if_due(now);
+    if (n == nullptr) return;
+    n->fire(n);
+  }
 }
 
 void EventLoop::run_ready(std::size_t n) {
@@ -350,6 +366,7 @@ void EventLoop::report_slow(Describe describe, bool is_task, std::int64_t durati
 
 void EventLoop::run_handle(void* p) noexcept {
   auto* s = static_cast<internal::HandleState*>(p);
+  s->loop->ready_.release();
   if (!s->cancelled) {
     try {
       s->invoke();
@@ -370,8 +387,10 @@ void EventLoop::step_task(void* p) noexcept {
 
 void EventLoop::fire_handle_timer(internal::TimerNode* n) noexcept {
   internal::HandleState* s = static_cast<internal::TimerState*>(n);
-  // The heap's reference moves to the ready queue.
-  s->loop->ready_.push({&EventLoop::run_handle, s});
+  // The heap's reference moves to the ready queue, into the room that
+  // fire_timers() made.
+  s->loop->ready_.promise();
+  s->loop->ready_.push_promised({&EventLoop::run_handle, s});
 }
 
 void EventLoop::post_threadsafe(internal::CallbackNode* node) {
@@ -405,6 +424,7 @@ void EventLoop::wake_threadsafe() noexcept {
 
 void EventLoop::run_posted(void* p) noexcept {
   std::unique_ptr<internal::CallbackNode> node(static_cast<internal::CallbackNode*>(p));
+  tls_current_->ready_.release();
   try {
     node->invoke();
   } catch (...) {
@@ -431,14 +451,14 @@ void EventLoop::drain_threadsafe() {
   // every node in the batch for the next try (re-armed) instead of some in
   // the ready queue and some lost.
   try {
-    ready_.reserve(threadsafe_batch_.size());
+    ready_.promise(threadsafe_batch_.size());
   } catch (...) {
     wake_threadsafe();
     throw;
   }
   // Each posted node runs as an ordinary ready callback, in the order posted;
   // the queue entry owns it (the destructor frees those that never run).
-  for (internal::CallbackNode* node : threadsafe_batch_) ready_.push_reserved({&EventLoop::run_posted, node});
+  for (internal::CallbackNode* node : threadsafe_batch_) ready_.push_promised({&EventLoop::run_posted, node});
   threadsafe_batch_.clear();
 }
 

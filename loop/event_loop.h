@@ -15,15 +15,18 @@
 // Out of memory: calls that allocate (call_soon, call_later, create_task,
 // ...) throw std::bad_alloc and leave the loop as it was. So do run_once()
 // and run_forever() when an iteration cannot queue callbacks posted from
-// other threads: it keeps them, in order, for the next one. The ready queue
-// grows by doubling and never shrinks; a wake-up that finds it full at the
-// moment memory runs out (a task resumed by a timer, a lock, an event)
-// cannot report an error and terminates the process, as Tokio and Rust's
-// standard collections do on allocation failure.
+// other threads: it keeps them, in order, for the next one. Waking a task
+// (from a timer, a lock, an event, a finished task) never allocates and
+// never fails: each task holds a slot in the ready queue from creation to
+// completion, so the queue's capacity is at least the number of pending
+// tasks (16 bytes each; it grows by doubling and never shrinks). A due
+// call_later callback that finds no room and no memory stays queued and
+// fires, in order, on a later iteration.
 #ifndef CORIO_LOOP_EVENT_LOOP_H_
 #define CORIO_LOOP_EVENT_LOOP_H_
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <coroutine>
 #include <csignal>
@@ -110,24 +113,45 @@ struct ReadyEntry {
 };
 
 // Growable ring buffer: FIFO, amortised O(1), no allocation once warm.
+//
+// Room is promised before it is needed, so that the pushes that cannot fail
+// (a task's wake-up, from a timer, a lock, an event, a finished task) never
+// allocate: every live task holds one promised slot for its whole life (a
+// task is queued at most once at a time), and every other entry holds one
+// from the call that queued it until it runs. Hence
+// size() <= promised() <= capacity() at all times.
 class ReadyQueue {
  public:
   bool empty() const noexcept { return head_ == tail_; }
   std::size_t size() const noexcept { return tail_ - head_; }
-  void push(ReadyEntry e) {
-    reserve_one();
-    push_reserved(e);
+  std::size_t promised() const noexcept { return promised_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  // Promises `n` more slots. Errors: std::bad_alloc (nothing changed).
+  void promise(std::size_t n = 1) {
+    make_room(n);
+    promised_ += n;
   }
-  // Makes room for one more entry. Errors: std::bad_alloc (nothing changed).
-  void reserve_one() {
-    if (tail_ - head_ == cap_) grow();
+  // Makes room for `n` more promises without taking them. Errors:
+  // std::bad_alloc (nothing changed).
+  void make_room(std::size_t n = 1) {
+    if (cap_ - promised_ < n) [[unlikely]]
+      grow(promised_ + n);
   }
-  // Makes room for `n` more entries. Errors: std::bad_alloc (no entry lost).
-  void reserve(std::size_t n) {
-    while (cap_ - size() < n) grow();
+  // Gives back `n` promised slots (their entries ran, or will never queue).
+  void release(std::size_t n = 1) noexcept { promised_ -= n; }
+  // Appends for a holder whose slot was promised earlier (a task's wake-up).
+  // Never allocates while the promises are kept; the check is a guard
+  // against a broken count, not a code path.
+  void push(ReadyEntry e) noexcept {
+    if (tail_ - head_ == cap_) [[unlikely]]
+      grow_or_terminate();
+    push_promised(e);
   }
-  // Appends into room made by reserve_one() or reserve().
-  void push_reserved(ReadyEntry e) noexcept { buf_[tail_++ & mask_] = e; }
+  // Appends right after promise() made the room.
+  void push_promised(ReadyEntry e) noexcept {
+    assert(tail_ - head_ < cap_ && "corio: ready queue entry without a promised slot");
+    buf_[tail_++ & mask_] = e;
+  }
   ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
   // Starts fetching the argument of the entry `ahead` places from the front
   // (callback states and tasks are scattered in memory; a long queue would
@@ -137,9 +161,11 @@ class ReadyQueue {
   }
 
  private:
-  void grow();
+  void grow(std::size_t at_least);
+  void grow_or_terminate() noexcept;  // out of memory here: std::terminate
   std::unique_ptr<ReadyEntry[]> buf_;
   std::size_t cap_ = 0;
+  std::size_t promised_ = 0;
   std::size_t head_ = 0, tail_ = 0, mask_ = 0;
 };
 
@@ -238,10 +264,16 @@ class EventLoop {
   // Errors: std::bad_alloc; then nothing is scheduled and `f` is destroyed.
   template <class F>
   Handle call_soon(F f) {
-    ready_.reserve_one();  // first: past here nothing can fail
-    auto* s = new internal::HandleImpl<F, internal::SoonState>(this, std::move(f));
+    ready_.promise();  // given back when it runs (run_handle)
+    internal::HandleState* s;
+    try {
+      s = new internal::HandleImpl<F, internal::SoonState>(this, std::move(f));
+    } catch (...) {
+      ready_.release();
+      throw;
+    }
     Handle h(s);
-    ready_.push_reserved({&EventLoop::run_handle, s});
+    ready_.push_promised({&EventLoop::run_handle, s});
     return h;
   }
   // Schedules `f` after `delay` (a zero or negative delay: next iteration,
@@ -328,6 +360,10 @@ class EventLoop {
     tasks_.for_each([&](internal::TaskBase* t) { out.push_back(t); });
     return out;
   }
+  // Ready-queue slots held in reserve (see "Out of memory" above): one per
+  // pending task and one per queued callback, so pending_task_count() when
+  // no callback is waiting to run. For tests and monitoring.
+  std::size_t ready_slots_promised() const noexcept { return ready_.promised(); }
 
   // Runs one iteration: polls I/O (without blocking if `block` is false or
   // something is ready), fires due timers, runs the callbacks ready at its
@@ -339,7 +375,9 @@ class EventLoop {
 
   // ---- For awaitables built on the loop (sync, streams, net). ----
   internal::TaskBase* current_task() const noexcept { return current_task_; }
-  void schedule(internal::TaskBase* t) { ready_.push({&EventLoop::step_task, t}); }
+  // Queues a task's next step: never allocates (the task's promised slot),
+  // never fails.
+  void schedule(internal::TaskBase* t) noexcept { ready_.push({&EventLoop::step_task, t}); }
   void add_timer(internal::TimerNode* n) { timers_.push(n); }
   void remove_timer(internal::TimerNode* n) noexcept {
     if (n->queued()) timers_.erase(n);
@@ -354,11 +392,14 @@ class EventLoop {
   // Registers a new task (the loop keeps a reference until it is done).
   // Errors: std::bad_alloc; then the loop has not taken the task.
   void adopt_task(internal::TaskBase* t) {
-    ready_.reserve_one();
+    ready_.promise();  // the task's slot for every wake-up, until it is done
     tasks_.push_back(t);
-    ready_.push_reserved({&EventLoop::step_task, t});
+    ready_.push_promised({&EventLoop::step_task, t});
   }
-  void forget_task(internal::TaskBase* t) noexcept { tasks_.erase(t); }
+  void forget_task(internal::TaskBase* t) noexcept {
+    tasks_.erase(t);
+    ready_.release();
+  }
 
  private:
   struct FdState {

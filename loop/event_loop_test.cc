@@ -716,6 +716,51 @@ TEST(EventLoopTasks, CancelAllTasksCancelsEveryPendingTask) {
   EXPECT_TRUE(b.cancelled());
 }
 
+// Each pending task holds a ready-queue slot for its whole life, and each
+// callback from the moment it is queued to run until it runs, so that
+// waking a task never allocates (see event_loop.h, "Out of memory").
+TEST(EventLoopTasks, ReadySlotsArePromisedToPendingTasksAndQueuedCallbacks) {
+  EventLoop loop(virtual_clock());
+  auto a = create_task(loop, add_later(1, 1));
+  loop.call_soon([] {});
+  loop.call_soon([] {}).cancel();    // still queued until its turn
+  loop.call_later(1ms, [] {});       // not due: holds nothing yet
+  loop.call_soon_threadsafe([] {});  // holds a slot once drained
+  EXPECT_EQ(loop.ready_slots_promised(), 3u);
+  loop.run_once(false);  // the three callbacks ran; a sleeps
+  EXPECT_EQ(loop.ready_slots_promised(), 1u);
+  EXPECT_EQ(run_until_complete(loop, a), 2);
+  EXPECT_EQ(loop.ready_slots_promised(), 0u);
+}
+
+Task<void> sleep_then_fail() {
+  co_await sleep(1ms);
+  throw std::out_of_range("failed");
+}
+
+TEST(EventLoopTasks, ReadySlotsAreAllGivenBackOnceEverythingHasRun) {
+  EventLoop loop(virtual_clock());
+  loop.set_exception_handler([](EventLoop&, const ErrorContext&) {});
+  std::vector<TaskHandle<int>> done;
+  std::vector<TaskHandle<int>> cancelled;
+  for (int i = 0; i < 3000; ++i) {  // past the queue's first capacity
+    done.push_back(create_task(loop, add_later(i, 1)));
+    cancelled.push_back(create_task(loop, add_later(i, 2)));
+    create_task(loop, sleep_then_fail());  // never retrieved: reported
+    loop.call_soon([] {});
+    loop.call_later(std::chrono::milliseconds(i % 7), [] {});
+    loop.call_later(1h, [] {}).cancel();
+    loop.call_soon_threadsafe([] {});
+  }
+  loop.run_once(false);
+  for (auto& t : cancelled) t.cancel();
+  for (auto& t : done) run_until_complete(loop, t);
+  for (int spins = 0; spins < 100 && loop.pending_task_count() > 0; ++spins) loop.run_once();
+  ASSERT_EQ(loop.pending_task_count(), 0u);
+  loop.run_once(false);
+  EXPECT_EQ(loop.ready_slots_promised(), 0u);
+}
+
 // ---- destruction ----
 
 TEST(EventLoopDestroy, ReleasesCallbacksAndTimersThatNeverRan) {

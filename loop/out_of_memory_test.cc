@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/future.h"
 #include "corio/loop/internal/timer_queue.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -296,6 +297,56 @@ TEST(EventLoopOutOfMemory, FailedCreateTaskSchedulesNothingAndReleasesTheCorouti
   for (long i = 0; i < queued; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
   for (const auto& h : handles) EXPECT_TRUE(h.done());
   EXPECT_EQ(token.use_count(), 1);
+}
+
+Task<void> record_when_set(Future<void> go, std::vector<int>* ran, int i) {
+  co_await go;
+  ran->push_back(i);
+}
+
+// Each task's ready-queue slot is promised when it is created: waking more
+// tasks at once than the queue has ever held allocates nothing.
+TEST(EventLoopOutOfMemory, WakingEveryTaskAtOnceNeedsNoMemory) {
+  EventLoop loop;
+  Future<void> go(loop);
+  std::vector<int> ran;
+  ran.reserve(3000);
+  std::vector<TaskHandle<void>> handles;
+  handles.reserve(3000);
+  for (int i = 0; i < 3000; ++i) {  // one at a time: at most one is queued
+    handles.push_back(create_task(loop, record_when_set(go, &ran, i)));
+    loop.run_once(false);
+  }
+  ASSERT_TRUE(ran.empty());
+  {
+    NoMemory no_memory;
+    go.set_result();  // 3000 wake-ups; the queue has held one entry at most
+    loop.run_once(false);
+  }
+  ASSERT_EQ(ran.size(), 3000u);
+  for (int i = 0; i < 3000; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+  for (const auto& h : handles) EXPECT_TRUE(h.done());
+}
+
+// A due call_later callback needs a ready-queue slot of its own; without
+// memory for one it stays queued, and fires, in order, once the queue has
+// drained.
+TEST(EventLoopOutOfMemory, DueTimersWaitForRoomInsteadOfFailing) {
+  LoopOptions options;
+  options.virtual_clock = true;  // the clock moves only when the loop idles
+  EventLoop loop(options);
+  std::vector<int> ran;
+  ran.reserve(3000);
+  const TimePoint when = loop.time() + std::chrono::seconds(1);
+  for (int i = 0; i < 3000; ++i) loop.call_at(when, [&ran, i] { ran.push_back(i); });
+  loop.run_once(false);  // nothing due yet; the queue has room for 1024
+  ASSERT_TRUE(ran.empty());
+  {
+    NoMemory no_memory;
+    for (int spins = 0; spins < 100 && ran.size() < 3000; ++spins) loop.run_once();  // idle: jumps to 1 s
+  }
+  ASSERT_EQ(ran.size(), 3000u);
+  for (int i = 0; i < 3000; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
 }
 
 }  // namespace
