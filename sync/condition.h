@@ -78,15 +78,10 @@ class Condition {
   // destructors by value twice when it is made inside a co_await operand
   // (see loop/executor.h). Errors: as wait(), and whatever pred throws.
   // Cancellation: as wait(); the lock is held on exit.
+  // (Defined below ConditionWait: clang checks a template's non-dependent
+  // co_await where it is written, and needs the awaiter complete there.)
   template <class Pred>
-  auto wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>> {
-    auto result = pred();
-    while (!result) {
-      co_await wait();
-      result = pred();
-    }
-    co_return std::move(result);
-  }
+  auto wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>>;
 
   // Wakes up to `n` waiting tasks, longest waiting first.
   // Errors: LockError if the lock is not held.
@@ -193,6 +188,16 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
 }  // namespace internal
 
 inline internal::ConditionWait Condition::wait() noexcept { return internal::ConditionWait(this); }
+
+template <class Pred>
+auto Condition::wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>> {
+  auto result = pred();
+  while (!result) {
+    co_await wait();
+    result = pred();
+  }
+  co_return std::move(result);
+}
 
 inline void Condition::notify(std::size_t n) {
   if (!lock_->locked_) internal::throw_lock_error("corio: Condition::notify() without holding the lock");
