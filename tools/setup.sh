@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap
   g++
+  clang
   libabsl-dev
   libgrpc++-dev
   protobuf-compiler
