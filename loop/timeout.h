@@ -6,6 +6,7 @@
 //     ...; t.reschedule(corio::current_loop().time() + 1s); ...
 //   });
 //   int w = co_await corio::wait_for(handle, 100ms);           // a TaskHandle
+//   int x = co_await corio::wait_for(future, 100ms);           // a Future
 //
 // How it works: the body runs inline in the current task. When the deadline
 // passes, the scope cancels the task; as the CancelledError leaves the body
@@ -29,6 +30,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/future.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task.h"
@@ -184,6 +186,14 @@ Task<T> wait_for(Task<T> aw, Duration delay) {
 template <class T>
 Task<T> wait_for(TaskHandle<T> aw, Duration delay) {
   return timeout(delay, [h = std::move(aw)](Timeout&) -> Task<T> { co_return co_await h; });
+}
+// wait_for(future, delay): the future's result (a copy), its exception, or
+// TimeoutError once `delay` has passed. On expiry only the wait ends: the
+// future stays pending and can still be completed (corio never cancels a
+// Future for one of its awaiters; call future.cancel() for that).
+template <class T>
+Task<T> wait_for(Future<T> aw, Duration delay) {
+  return timeout(delay, [f = std::move(aw)](Timeout&) -> Task<T> { co_return co_await f; });
 }
 
 }  // namespace corio

@@ -3,11 +3,14 @@
 #include "corio/loop/timeout.h"
 
 #include <chrono>
+#include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "corio/loop/future.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -362,6 +365,38 @@ CO_TEST(WaitForTest, HandleFailureIsRaised) {
     throw std::runtime_error("handle failed");
   }());
   EXPECT_THROW(co_await wait_for(h, 10ms), std::runtime_error);
+}
+
+CO_TEST(WaitForTest, FutureSetWithinTheDeadline) {
+  Future<int> f;
+  current_loop().call_later(5ms, [f]() mutable { f.set_result(8); });
+  TimePoint t0 = now();
+  EXPECT_EQ(co_await wait_for(f, 10ms), 8);
+  EXPECT_EQ(now() - t0, 5ms);
+}
+
+CO_TEST(WaitForTest, FutureOfVoid) {
+  Future<void> f;
+  current_loop().call_later(5ms, [f]() mutable { f.set_result(); });
+  co_await wait_for(f, 10ms);
+  EXPECT_TRUE(f.done());
+  EXPECT_THROW(co_await wait_for(Future<void>(), 10ms), TimeoutError);
+}
+
+CO_TEST(WaitForTest, FutureExceptionIsRaised) {
+  Future<int> f;
+  current_loop().call_later(5ms, [f]() mutable { f.set_exception(std::make_exception_ptr(std::out_of_range("f"))); });
+  EXPECT_THROW(co_await wait_for(f, 10ms), std::out_of_range);
+}
+
+CO_TEST(WaitForTest, FuturePastTheDeadlineStaysPendingAndCanStillBeSet) {
+  Future<int> f;
+  TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(f, 10ms), TimeoutError);
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_FALSE(f.done());  // only the wait ended
+  f.set_result(2);
+  EXPECT_EQ(co_await f, 2);
 }
 
 CO_TEST(WaitForTest, DeadlineStartsWhenAwaitedNotWhenCreated) {
