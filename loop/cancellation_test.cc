@@ -103,6 +103,75 @@ CO_TEST(CancellationTest, WhileAwaitingAnotherTaskCancelsThatTaskToo) {
       log, (Log{"child caught CancelledError", "child destroyed", "parent caught CancelledError", "parent destroyed"}));
 }
 
+// ---- two awaits in one expression ----
+// g++ 12 evaluates `co_await a + co_await b` as a's suspend, b's ready and
+// suspend, then a's resume and b's: a cancel that ends the wait on `a` must
+// not wait for `b` (which here never completes).
+
+Task<int> sum_of(Future<int> a, Future<int> b) { co_return co_await a + co_await b; }
+
+Task<int> sum_after(Future<int> first, Future<int> a, Future<int> b) {
+  co_await first;
+  co_return co_await a + co_await b;
+}
+
+Task<int> sum_of_task_and(TaskHandle<int> h, Future<int> b) { co_return co_await h + co_await b; }
+
+// Awaits `t` for at most an hour of loop time; true if it ended in
+// CancelledError without the loop's clock moving.
+Task<bool> ends_cancelled_at_once(TaskHandle<int> t) {
+  const TimePoint t0 = current_loop().time();
+  std::vector<TaskHandle<int>> tasks;  // (a braced temporary here trips g++ 12)
+  tasks.push_back(t);
+  co_await wait(std::move(tasks), ReturnWhen::kAllCompleted, 1h);
+  co_return t.done() && t.cancelled() && current_loop().time() == t0;
+}
+
+CO_TEST(CancellationTest, OfTheFirstOfTwoAwaitsInOneExpressionIsRaisedAtOnce) {
+  Future<int> a, b;
+  TaskHandle<int> t = create_task(sum_of(a, b));
+  co_await yield_now();  // t waits on a
+  t.cancel();
+  EXPECT_TRUE(co_await ends_cancelled_at_once(t));
+}
+
+CO_TEST(CancellationTest, PendingWhenTwoAwaitsInOneExpressionStartIsRaisedAtOnce) {
+  Future<int> first, a, b;
+  TaskHandle<int> t = create_task(sum_after(first, a, b));
+  co_await yield_now();  // t waits on first
+  first.set_result(0);   // t is woken, and has not run yet:
+  t.cancel();            // the cancel is pending when t reaches a + b
+  EXPECT_TRUE(co_await ends_cancelled_at_once(t));
+}
+
+CO_TEST(CancellationTest, ForwardedToATaskAwaitedFirstInAnExpressionIsRaisedAtOnce) {
+  Future<int> b;
+  TaskHandle<int> child = create_task(sleep_then(1h, 1));
+  TaskHandle<int> t = create_task(sum_of_task_and(child, b));
+  co_await yield_now();  // t waits on child, which sleeps
+  t.cancel();
+  EXPECT_TRUE(co_await ends_cancelled_at_once(t));
+  EXPECT_TRUE(child.cancelled());
+}
+
+CO_TEST(CancellationTest, AfterACancelFromAnExpressionIsRaisedTheNextAwaitWaits) {
+  Future<int> a, b;
+  TaskHandle<int> t = create_task([](Future<int> a, Future<int> b) -> Task<int> {
+    try {
+      co_return co_await a + co_await b;
+    } catch (const CancelledError&) {
+      current_task().uncancel();
+    }
+    co_await sleep(5ms);  // waits: nothing is left of the cancel
+    co_return 7;
+  }(a, b));
+  co_await yield_now();
+  const TimePoint t0 = current_loop().time();
+  t.cancel();
+  EXPECT_EQ(co_await t, 7);
+  EXPECT_EQ(current_loop().time(), t0 + 5ms);
+}
+
 CO_TEST(CancellationTest, WhileAwaitingAChainTheInnermostLeafGetsIt) {
   Log log;
   TaskHandle<int> t = create_task(logged(log, "outer", logged(log, "middle", logged(log, "leaf", sleep_then(1h, 1)))));

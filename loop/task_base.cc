@@ -19,7 +19,11 @@ void TaskBase::report_unretrieved() noexcept {
   loop_->call_exception_handler(ctx);
 }
 
-void throw_cancelled(const TaskBase* task) { throw CancelledError(task != nullptr ? task->cancel_message() : ""); }
+void throw_cancelled(TaskBase* task) {
+  if (task == nullptr) throw CancelledError();
+  task->cancel_raised();
+  throw CancelledError(task->cancel_message());
+}
 
 TaskBase::Extras& TaskBase::extras() {
   if (!extras_) extras_ = std::make_unique<Extras>();

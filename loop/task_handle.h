@@ -164,7 +164,8 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     return true;
   }
   T await_resume() {
-    if (cancelled_) throw CancelledError(self_->cancel_message());
+    if (cancelled_) throw_cancelled(self_);
+    if (forwarded_) self_->cancel_raised();  // if the child took it, here it comes
     t_->exception_retrieved();
     if constexpr (kMove) {
       return t_->result().take();
@@ -176,16 +177,21 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
  private:
   static void on_done_impl(DoneWaiter* w) noexcept {
     auto* self = static_cast<JoinAwaiter*>(w);
+    // A forwarded cancel that the child raised comes back as its result.
+    if (self->forwarded_ && self->t_->cancelled()) self->self_->cancel_taken_ = true;
     self->self_->cancel_target_ = nullptr;
     self->self_->schedule();
   }
   static bool try_cancel_impl(CancelTarget* c) noexcept {
     auto* self = static_cast<JoinAwaiter*>(c);
-    return self->t_->cancel(self->self_->cancel_message());
+    const bool taken = self->t_->cancel(self->self_->cancel_message());
+    if (taken) self->forwarded_ = true;
+    return taken;
   }
   TaskState<T>* t_;
   TaskBase* self_ = nullptr;
   bool cancelled_ = false;
+  bool forwarded_ = false;  // the cancel went on to the awaited task
 };
 
 }  // namespace internal

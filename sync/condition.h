@@ -147,7 +147,7 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
     return true;
   }
   void await_resume() const {
-    if (cancelled_) throw CancelledError(owner->cancel_message());
+    if (cancelled_) throw_cancelled(owner);
   }
 
  private:
@@ -176,6 +176,7 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
     }
     self->cond_->waiters_.erase(self);
     self->cancelled_ = true;
+    self->owner->cancel_taken_ = true;
     self->enter_lock_phase();
     return true;
   }

@@ -99,12 +99,24 @@ class TaskBase : public ListNode, public FrameAllocated {
   }
   std::uint32_t cancelling() const noexcept { return cancelling_; }
 
-  // Consumes a pending cancel request, if any.
+  // For an awaiter about to suspend: true means do not suspend, raise
+  // CancelledError instead. Consumes a pending cancel request (the awaiter
+  // has then taken it: see cancel_taken_). Also true while another awaiter
+  // has taken a cancel it has not raised yet: g++ 12 evaluates
+  // `co_await a + co_await b` as a's suspend, b's ready and suspend, and
+  // only then a's resume, so a cancel that ended a's wait would otherwise
+  // wait for b, possibly forever.
   bool take_pending_cancel() noexcept {
-    if (!must_cancel_) return false;
-    must_cancel_ = false;
-    return true;
+    if (must_cancel_) {
+      must_cancel_ = false;
+      cancel_taken_ = true;
+      return true;
+    }
+    return cancel_taken_;
   }
+  // An awaiter took a cancel (pending, or while suspended) and will raise
+  // CancelledError from its await_resume; it calls this when it does.
+  void cancel_raised() noexcept { cancel_taken_ = false; }
 
   // Queues the task's next step on its loop (defined in event_loop.h).
   inline void schedule() noexcept;
@@ -138,6 +150,8 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // The awaiter the task is suspended on, if it can be cancelled there.
   CancelTarget* cancel_target_ = nullptr;
+  // An awaiter has taken a cancel and will raise it (take_pending_cancel).
+  bool cancel_taken_ = false;
   // Where the next step resumes.
   std::coroutine_handle<> resume_point_;
   // Trampoline: a coroutine of this task to resume next within the current
@@ -199,8 +213,9 @@ class TaskBase : public ListNode, public FrameAllocated {
 // The running task on this thread's loop, or nullptr (defined in event_loop.h).
 inline TaskBase* current_task_base() noexcept;
 
-// Throws CancelledError with the task's cancel message (cold path).
-[[noreturn, gnu::cold, gnu::noinline]] void throw_cancelled(const TaskBase* task);
+// Raises the cancel an awaiter of `task` took: CancelledError with the
+// task's cancel message (cold path).
+[[noreturn, gnu::cold, gnu::noinline]] void throw_cancelled(TaskBase* task);
 
 // Base for an awaiter that suspends the current task on some wait source.
 // The derived awaiter supplies `detach`, which unlinks it from the source
@@ -270,6 +285,7 @@ class Suspension : public CancelTarget {
     auto* s = static_cast<Suspension*>(self);
     s->detach_(s);
     s->cancelled_ = true;
+    s->task_->cancel_taken_ = true;
     s->wake();
     return true;
   }
