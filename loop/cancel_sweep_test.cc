@@ -89,8 +89,8 @@ constexpr int kMaxIterations = 10000;
 struct RunResult {
   bool cancelled = false;
   int value = 0;
-  int iterations = 0;          // until the task was done
-  Duration cancel_to_end{0};   // loop time from the cancel to the task's end
+  int iterations = 0;         // until the task was done
+  Duration cancel_to_end{0};  // loop time from the cancel to the task's end
 };
 
 // Runs scenario() on a fresh loop, cancelling it just before iteration
