@@ -7,6 +7,8 @@
 // to the exception handler, and every ready-queue slot is given back.
 //
 // The virtual clock makes each run deterministic and instant.
+#include "corio/loop/testing/cancel_sweep.h"
+
 #include <chrono>
 #include <cstddef>
 #include <tuple>
@@ -21,23 +23,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Counts live instances: a frame that is never destroyed leaves one behind.
-struct Tracked {
-  static inline int live = 0;
-  Tracked() noexcept { ++live; }
-  Tracked(const Tracked&) noexcept { ++live; }
-  Tracked& operator=(const Tracked&) = default;
-  ~Tracked() { --live; }
-};
+using testing::LiveCounter;
 
 Task<int> leaf(Duration d, int v) {
-  Tracked t;
+  LiveCounter t;
   co_await sleep(d);
   co_return v;
 }
 
 Task<int> from_future(Duration d, int v) {
-  Tracked t;
+  LiveCounter t;
   Future<int> f;
   current_loop().call_later(d, [f, v]() mutable {
     if (!f.done()) f.set_result(v);
@@ -47,7 +42,7 @@ Task<int> from_future(Duration d, int v) {
 
 Task<int> group_of_two() {
   co_return co_await task_group([](TaskGroup& tg) -> Task<int> {
-    Tracked t;
+    LiveCounter t;
     TaskHandle<int> x = tg.create_task(leaf(1ms, 3));
     TaskHandle<int> y = tg.create_task(leaf(3ms, 4));
     co_return co_await x + co_await y;
@@ -56,7 +51,7 @@ Task<int> group_of_two() {
 
 // Every combinator in turn; 66 when nothing is cancelled.
 Task<int> scenario() {
-  Tracked t;
+  LiveCounter t;
   int total = 0;
   auto [a, b] = co_await gather(leaf(1ms, 1), from_future(2ms, 2));
   total += a + b;
@@ -83,58 +78,16 @@ Task<int> scenario() {
 }
 constexpr int kScenarioValue = 66;
 
-// Generous: the scenario takes a few dozen iterations.
-constexpr int kMaxIterations = 10000;
-
-struct RunResult {
-  bool cancelled = false;
-  int value = 0;
-  int iterations = 0;         // until the task was done
-  Duration cancel_to_end{0};  // loop time from the cancel to the task's end
-};
-
-// Runs scenario() on a fresh loop, cancelling it just before iteration
-// `cancel_at` (never if negative), then drains the loop and checks that
-// nothing was left behind.
-RunResult run_cancelling_at(int cancel_at) {
-  RunResult out;
-  {
-    LoopOptions options;
-    options.virtual_clock = true;
-    EventLoop loop(options);
-    int reports = 0;
-    loop.set_exception_handler([&reports](EventLoop&, const ErrorContext&) { ++reports; });
-    TaskHandle<int> main = create_task(loop, scenario());
-    TimePoint cancelled_at{};
-    while (!main.done() && out.iterations < kMaxIterations) {
-      if (out.iterations == cancel_at) {
-        main.cancel();
-        cancelled_at = loop.time();
-      }
-      loop.run_once();
-      ++out.iterations;
-    }
-    EXPECT_TRUE(main.done());
-    if (cancel_at >= 0) out.cancel_to_end = loop.time() - cancelled_at;
-    if (main.cancelled()) {
-      out.cancelled = true;
-    } else {
-      out.value = main.result();
-    }
-    // Shielded and waited-on tasks may outlive the cancelled task; they
-    // finish on their own.
-    for (int spins = 0; loop.pending_task_count() > 0 && spins < kMaxIterations; ++spins) loop.run_once();
-    EXPECT_EQ(loop.pending_task_count(), 0u);
-    loop.run_once(false);
-    EXPECT_EQ(loop.ready_slots_promised(), 0u);
-    EXPECT_EQ(reports, 0);
-  }
-  EXPECT_EQ(Tracked::live, 0);
-  return out;
+// A run on a fresh loop, cancelled just before iteration `cancel_at`
+// (never if negative), checked for what it left behind (cancel_sweep.h).
+// Shielded and waited-on tasks may outlive the cancelled one; they finish
+// on their own before the checks.
+testing::SweepRun run_cancelling_at(int cancel_at) {
+  return testing::run_cancelling_at(cancel_at, [](EventLoop& loop) { return create_task(loop, scenario()); });
 }
 
 TEST(CancelSweep, UncancelledScenarioReturnsItsValue) {
-  RunResult r = run_cancelling_at(-1);
+  testing::SweepRun r = run_cancelling_at(-1);
   EXPECT_FALSE(r.cancelled);
   EXPECT_EQ(r.value, kScenarioValue);
   EXPECT_GT(r.iterations, 10);  // it does suspend, many times
@@ -143,8 +96,8 @@ TEST(CancelSweep, UncancelledScenarioReturnsItsValue) {
 TEST(CancelSweep, CancelAtEveryIterationEndsCleanly) {
   const int n = run_cancelling_at(-1).iterations;
   for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(testing::Message() << "cancelled before iteration " << k << " of " << n);
-    RunResult r = run_cancelling_at(k);
+    SCOPED_TRACE(::testing::Message() << "cancelled before iteration " << k << " of " << n);
+    testing::SweepRun r = run_cancelling_at(k);
     if (k < n) {
       EXPECT_TRUE(r.cancelled);
       // At once: every combinator cancels what it waits for, and nothing
@@ -154,7 +107,7 @@ TEST(CancelSweep, CancelAtEveryIterationEndsCleanly) {
       EXPECT_FALSE(r.cancelled);
       EXPECT_EQ(r.value, kScenarioValue);
     }
-    if (testing::Test::HasFailure()) break;  // one report, not one per step
+    if (::testing::Test::HasFailure()) break;  // one report, not one per step
   }
 }
 

@@ -5,6 +5,8 @@
 // at the moment of the cancel (or with the value, once the cancel comes
 // after the end), with every lock and permit given back, no task left, no
 // frame object leaked and nothing reported.
+#include "corio/loop/testing/cancel_sweep.h"
+
 #include <chrono>
 #include <cstddef>
 #include <utility>
@@ -18,14 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Counts live instances: a frame that is never destroyed leaves one behind.
-struct Tracked {
-  static inline int live = 0;
-  Tracked() noexcept { ++live; }
-  Tracked(const Tracked&) noexcept { ++live; }
-  Tracked& operator=(const Tracked&) = default;
-  ~Tracked() { --live; }
-};
+using testing::LiveCounter;
 
 // What the scenario waits on; outlives every task of a run.
 struct Primitives {
@@ -39,21 +34,21 @@ struct Primitives {
 };
 
 Task<void> producer(Primitives& p) {
-  Tracked t;
+  LiveCounter t;
   for (int i = 1; i <= 3; ++i) co_await p.queue.put(i);
   co_await sleep(1ms);
   p.event.set();
 }
 
 Task<void> holder(Primitives& p) {
-  Tracked t;
+  LiveCounter t;
   auto lock = co_await p.lock.scoped();
   auto permit = co_await p.sem.scoped();
   co_await sleep(2ms);
 }
 
 Task<void> notifier(Primitives& p) {
-  Tracked t;
+  LiveCounter t;
   co_await sleep(3ms);
   auto guard = co_await p.cond.scoped();
   p.cond_ready = true;
@@ -61,7 +56,7 @@ Task<void> notifier(Primitives& p) {
 }
 
 Task<void> partner(Primitives& p) {
-  Tracked t;
+  LiveCounter t;
   co_await sleep(4ms);
   co_await p.barrier.wait();
 }
@@ -69,9 +64,9 @@ Task<void> partner(Primitives& p) {
 // Every primitive in turn, its counterparts in a task group (so none
 // outlives the scenario); 6 when nothing is cancelled.
 Task<int> scenario(Primitives& p) {
-  Tracked t;
+  LiveCounter t;
   co_return co_await task_group([&p](TaskGroup& tg) -> Task<int> {
-    Tracked body;
+    LiveCounter body;
     tg.create_task(producer(p));
     tg.create_task(holder(p));
     tg.create_task(notifier(p));
@@ -93,56 +88,22 @@ Task<int> scenario(Primitives& p) {
 }
 constexpr int kScenarioValue = 6;
 
-constexpr int kMaxIterations = 10000;
-
-struct RunResult {
-  bool cancelled = false;
-  int value = 0;
-  int iterations = 0;         // until the task was done
-  Duration cancel_to_end{0};  // loop time from the cancel to the task's end
-};
-
-RunResult run_cancelling_at(int cancel_at) {
-  RunResult out;
-  {
-    LoopOptions options;
-    options.virtual_clock = true;
-    EventLoop loop(options);
-    int reports = 0;
-    loop.set_exception_handler([&reports](EventLoop&, const ErrorContext&) { ++reports; });
-    Primitives p;
-    TaskHandle<int> main = create_task(loop, scenario(p));
-    TimePoint cancelled_at{};
-    while (!main.done() && out.iterations < kMaxIterations) {
-      if (out.iterations == cancel_at) {
-        main.cancel();
-        cancelled_at = loop.time();
-      }
-      loop.run_once();
-      ++out.iterations;
-    }
-    EXPECT_TRUE(main.done());
-    if (cancel_at >= 0) out.cancel_to_end = loop.time() - cancelled_at;
-    if (main.cancelled()) {
-      out.cancelled = true;
-    } else {
-      out.value = main.result();
-    }
-    EXPECT_EQ(loop.pending_task_count(), 0u);  // the group took its children down
-    EXPECT_FALSE(p.lock.locked());
-    EXPECT_EQ(p.sem.value(), 1);
-    EXPECT_EQ(p.lock.waiters() + p.sem.waiters() + p.event.waiters() + p.cond.waiters(), 0u);
-    EXPECT_EQ(p.barrier.n_waiting(), 0u);
-    loop.run_once(false);
-    EXPECT_EQ(loop.ready_slots_promised(), 0u);
-    EXPECT_EQ(reports, 0);
-  }
-  EXPECT_EQ(Tracked::live, 0);
-  return out;
+// A run on a fresh loop, cancelled just before iteration `cancel_at`
+// (never if negative), checked for what it left behind (cancel_sweep.h)
+// and for the primitives' state once the loop is gone.
+testing::SweepRun run_cancelling_at(int cancel_at) {
+  Primitives p;  // outlives the loop, as it must
+  testing::SweepRun r =
+      testing::run_cancelling_at(cancel_at, [&p](EventLoop& loop) { return create_task(loop, scenario(p)); });
+  EXPECT_FALSE(p.lock.locked());
+  EXPECT_EQ(p.sem.value(), 1);
+  EXPECT_EQ(p.lock.waiters() + p.sem.waiters() + p.event.waiters() + p.cond.waiters(), 0u);
+  EXPECT_EQ(p.barrier.n_waiting(), 0u);
+  return r;
 }
 
 TEST(SyncCancelSweep, UncancelledScenarioReturnsItsValue) {
-  RunResult r = run_cancelling_at(-1);
+  testing::SweepRun r = run_cancelling_at(-1);
   EXPECT_FALSE(r.cancelled);
   EXPECT_EQ(r.value, kScenarioValue);
   EXPECT_GT(r.iterations, 10);  // it does suspend, many times
@@ -151,8 +112,8 @@ TEST(SyncCancelSweep, UncancelledScenarioReturnsItsValue) {
 TEST(SyncCancelSweep, CancelAtEveryIterationEndsCleanly) {
   const int n = run_cancelling_at(-1).iterations;
   for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(testing::Message() << "cancelled before iteration " << k << " of " << n);
-    RunResult r = run_cancelling_at(k);
+    SCOPED_TRACE(::testing::Message() << "cancelled before iteration " << k << " of " << n);
+    testing::SweepRun r = run_cancelling_at(k);
     if (k < n - 1) {
       EXPECT_TRUE(r.cancelled);
       EXPECT_EQ(r.cancel_to_end, Duration(0));  // nothing waits out its sleep
@@ -167,7 +128,7 @@ TEST(SyncCancelSweep, CancelAtEveryIterationEndsCleanly) {
       EXPECT_FALSE(r.cancelled);
       EXPECT_EQ(r.value, kScenarioValue);
     }
-    if (testing::Test::HasFailure()) break;  // one report, not one per step
+    if (::testing::Test::HasFailure()) break;  // one report, not one per step
   }
 }
 
