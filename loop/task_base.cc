@@ -54,11 +54,9 @@ bool TaskBase::cancel(std::string message) noexcept {
   }
   if (cancel_target_ != nullptr) {
     CancelTarget* target = cancel_target_;
-    if (target->try_cancel(target)) {
-      // A target that let go of the task has scheduled it to raise.
-      if (cancel_target_ == nullptr) cancel_in_flight_ = true;
-      return true;
-    }
+    // A target that took it has marked it in flight (or forwarded it to
+    // the task it awaits).
+    if (target->try_cancel(target)) return true;
   }
   // One CancelledError is already on its way: asyncio delivers one for any
   // number of cancel() calls before the task runs again.
@@ -68,7 +66,6 @@ bool TaskBase::cancel(std::string message) noexcept {
 }
 
 void TaskBase::run_step() noexcept {
-  cancel_in_flight_ = false;
   if (!started_) {
     started_ = true;
     if (must_cancel_) {

@@ -178,7 +178,7 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
   static void on_done_impl(DoneWaiter* w) noexcept {
     auto* self = static_cast<JoinAwaiter*>(w);
     // A forwarded cancel that the child raised comes back as its result.
-    if (self->forwarded_ && self->t_->cancelled()) self->self_->cancel_taken_ = true;
+    if (self->forwarded_ && self->t_->cancelled()) self->self_->cancel_in_flight_ = true;
     self->self_->cancel_target_ = nullptr;
     self->self_->schedule();
   }

@@ -176,7 +176,7 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
     }
     self->cond_->waiters_.erase(self);
     self->cancelled_ = true;
-    self->owner->cancel_taken_ = true;
+    self->owner->cancel_in_flight_ = true;
     self->enter_lock_phase();
     return true;
   }

@@ -101,22 +101,22 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // For an awaiter about to suspend: true means do not suspend, raise
   // CancelledError instead. Consumes a pending cancel request (the awaiter
-  // has then taken it: see cancel_taken_). Also true while another awaiter
-  // has taken a cancel it has not raised yet: g++ 12 evaluates
+  // has then taken it: see cancel_in_flight_). Also true while another
+  // awaiter has taken a cancel it has not raised yet: g++ 12 evaluates
   // `co_await a + co_await b` as a's suspend, b's ready and suspend, and
   // only then a's resume, so a cancel that ended a's wait would otherwise
   // wait for b, possibly forever.
   bool take_pending_cancel() noexcept {
     if (must_cancel_) {
       must_cancel_ = false;
-      cancel_taken_ = true;
+      cancel_in_flight_ = true;
       return true;
     }
-    return cancel_taken_;
+    return cancel_in_flight_;
   }
   // An awaiter took a cancel (pending, or while suspended) and will raise
   // CancelledError from its await_resume; it calls this when it does.
-  void cancel_raised() noexcept { cancel_taken_ = false; }
+  void cancel_raised() noexcept { cancel_in_flight_ = false; }
 
   // Queues the task's next step on its loop (defined in event_loop.h).
   inline void schedule() noexcept;
@@ -150,8 +150,11 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // The awaiter the task is suspended on, if it can be cancelled there.
   CancelTarget* cancel_target_ = nullptr;
-  // An awaiter has taken a cancel and will raise it (take_pending_cancel).
-  bool cancel_taken_ = false;
+  // An awaiter has taken a cancel and will raise it: from then until it
+  // does, further cancel() calls join that one CancelledError (as asyncio
+  // delivers one for any number of cancels before the task runs again),
+  // and no await suspends (take_pending_cancel).
+  bool cancel_in_flight_ = false;
   // Where the next step resumes.
   std::coroutine_handle<> resume_point_;
   // Trampoline: a coroutine of this task to resume next within the current
@@ -204,7 +207,6 @@ class TaskBase : public ListNode, public FrameAllocated {
   std::uint32_t cancelling_ = 0;
   bool started_ = false;
   bool must_cancel_ = false;
-  bool cancel_in_flight_ = false;  // a CancelledError is scheduled; until the step
   bool done_ = false;
   bool cancelled_ = false;
   bool retrieved_ = false;
@@ -285,7 +287,7 @@ class Suspension : public CancelTarget {
     auto* s = static_cast<Suspension*>(self);
     s->detach_(s);
     s->cancelled_ = true;
-    s->task_->cancel_taken_ = true;
+    s->task_->cancel_in_flight_ = true;
     s->wake();
     return true;
   }
