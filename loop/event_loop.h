@@ -119,13 +119,12 @@ struct ReadyEntry {
 // allocate: every live task holds one promised slot for its whole life (a
 // task is queued at most once at a time), and every other entry holds one
 // from the call that queued it until it runs. Hence
-// size() <= promised() <= capacity() at all times.
+// size() <= promised() <= its capacity at all times.
 class ReadyQueue {
  public:
   bool empty() const noexcept { return head_ == tail_; }
   std::size_t size() const noexcept { return tail_ - head_; }
   std::size_t promised() const noexcept { return promised_; }
-  std::size_t capacity() const noexcept { return cap_; }
   // Promises `n` more slots. Errors: std::bad_alloc (nothing changed).
   void promise(std::size_t n = 1) {
     make_room(n);
