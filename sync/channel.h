@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,6 +73,25 @@ struct ChannelState {
     loop->call_soon_threadsafe([s = self]() noexcept { s->dispatch(); });
   }
 
+  // Loop thread: puts back, at the front, an item a receive() took but never
+  // passed to its caller (see sync/internal/waiter.h), even if that makes
+  // the channel one over capacity for a while. If memory runs out, the item
+  // is dropped and the loop's exception handler is told.
+  void give_back(T&& item) noexcept {
+    std::exception_ptr error;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      try {
+        items.push_front(std::move(item));
+        hand_out();
+        return;
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    report_put_back_failure("corio: an item a Channel::receive() took and never returned could not be put back", error);
+  }
+
   // A slot was freed: wakes a sender blocked in send(). `mu` held.
   void freed_slot() noexcept {
     if (blocked_senders > 0) not_full.notify_one();
@@ -115,7 +135,9 @@ struct ChannelState {
 //   for the next receiver). Once a wake-up has handed a parked receiver its
 //   item, receive() returns it even if the task was cancelled before
 //   running; the CancelledError comes at its next suspension point. No item
-//   is lost or received twice.
+//   is lost or received twice: a receive() abandoned before it returns (its
+//   frame destroyed by the loop, or the g++ 12 order in README.md) puts its
+//   item back at the front.
 template <class T>
 class Channel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "corio::Channel needs a nothrow move-constructible T");
@@ -213,6 +235,11 @@ template <class T>
 class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
  public:
   explicit ChannelReceive(ChannelState<T>* s) noexcept : s_(s) {}
+  // Puts back an item taken but never passed on (see waiter.h).
+  [[gnu::always_inline]] ~ChannelReceive() {
+    if (slot_) [[unlikely]]
+      give_back();
+  }
 
   bool await_ready() {
     std::lock_guard<std::mutex> lock(s_->mu);
@@ -236,11 +263,14 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
   T await_resume() {
     this->resume_handoff();
     if (!slot_) throw QueueShutDown();
-    return std::move(*slot_);
+    T out(std::move(*slot_));
+    slot_.reset();
+    return out;
   }
 
  private:
   friend struct ChannelState<T>;
+  [[gnu::cold, gnu::noinline]] void give_back() noexcept { s_->give_back(std::move(*slot_)); }
 
   // `mu` held: takes an item, or sees the channel closed and drained.
   bool try_take() noexcept {

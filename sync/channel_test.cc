@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -290,6 +291,57 @@ TEST(ChannelTeardown, DestroyedLoopUnlinksParkedReceiver) {
   // The receiver is gone: a send is simply queued (no loop to wake).
   ch.send_nowait("after");
   EXPECT_EQ(ch.size(), 1u);
+}
+
+}  // namespace
+}  // namespace corio
+
+namespace corio {
+namespace {
+
+// g++ 12 runs `co_await a + co_await ch.receive()` as a's suspend, the
+// receive's ready and suspend, then a's resume and the receive's: when a's
+// resume throws, the receive's never runs. Its item goes back, first.
+Task<int> fail_beside_receive(Future<int> a, Channel<int>& ch) { co_return co_await a + co_await ch.receive(); }
+
+CO_TEST(ChannelAbandonedReceive, AnItemTakenAtOnceGoesBackToTheFront) {
+  Channel<int> ch(current_loop());
+  ch.send_nowait(1);
+  ch.send_nowait(2);
+  Future<int> a;
+  TaskHandle<int> t = create_task(fail_beside_receive(a, ch));
+  co_await yield_now();  // t waits on a
+  a.set_exception(std::make_exception_ptr(std::runtime_error("a failed")));
+  EXPECT_THROW(co_await t, std::runtime_error);
+  EXPECT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch.receive_nowait(), 1);
+  EXPECT_EQ(ch.receive_nowait(), 2);
+}
+
+Task<> receive_and_log(Channel<std::string>& ch, std::vector<std::string>& got) {
+  got.push_back(co_await ch.receive());
+}
+Task<> spawn_receiver(Channel<std::string>& ch, std::vector<std::string>& got, std::vector<TaskHandle<>>& keep) {
+  keep.push_back(create_task(receive_and_log(ch, got)));
+  co_await settle();
+}
+
+TEST(ChannelTeardown, DestroyedLoopPutsBackAnItemHandedToAFrameThatNeverRan) {
+  auto loop = std::make_unique<EventLoop>();
+  Channel<std::string> ch(*loop);
+  std::vector<std::string> got;
+  {
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(*loop, spawn_receiver(ch, got, keep));
+    ch.send_nowait("item");  // not on the loop: posts a wake-up
+    loop->run_once(false);   // the wake-up hands the item to the receiver
+    EXPECT_EQ(ch.size(), 0u);
+    keep.clear();
+  }
+  loop.reset();  // destroys the receiver's frame before it ran
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch.receive_nowait(), "item");
 }
 
 }  // namespace

@@ -138,12 +138,7 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
     t->resume_point_ = h;
     t->cancel_target_ = this;
     cond_->waiters_.push_back(this);
-    // Lock::release() without its check (await_ready saw the lock held).
-    if (WaitNode* next = lock->waiters_.pop_front()) {
-      next->wake();
-    } else {
-      lock->locked_ = false;
-    }
+    lock->release_held();  // await_ready saw the lock held
     return true;
   }
   void await_resume() const {

@@ -378,3 +378,45 @@ TEST(ConditionTeardown, DestroyedLoopUnlinksWaitersInBothPhases) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+// Holds the lock until `go`, then waits on `cond` (which lets the lock go).
+Task<> wait_after(Condition& cond, Future<int> go) {
+  co_await cond.acquire();
+  co_await go;
+  co_await cond.wait();
+}
+Task<> acquire_and_log(Lock& lock, std::vector<int>& order) {
+  auto guard = co_await lock.scoped();
+  order.push_back(1);
+}
+Task<> spawn_waiter_and_acquirer(Condition& cond, Future<int> go, std::vector<int>& order,
+                                 std::vector<TaskHandle<>>& keep) {
+  keep.push_back(create_task(wait_after(cond, go)));
+  co_await testing::settle();  // it holds the lock
+  keep.push_back(create_task(acquire_and_log(cond.lock(), order)));
+  co_await testing::settle();  // the acquirer waits for the lock
+}
+
+TEST(ConditionTeardown, DestroyedLoopReleasesALockAWaitHandedToAFrameThatNeverRan) {
+  Condition cond;
+  std::vector<int> order;
+  {
+    EventLoop loop;
+    Future<int> go(loop);
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_waiter_and_acquirer(cond, go, order, keep));
+    go.set_result(0);
+    loop.run_once(false);  // the waiter runs: wait() hands the lock to the acquirer
+    EXPECT_EQ(cond.waiters(), 1u);
+    EXPECT_TRUE(cond.locked());
+    keep.clear();
+  }  // ~EventLoop destroys the acquirer's frame before it ran
+  EXPECT_TRUE(order.empty());
+  EXPECT_FALSE(cond.locked());
+}
+
+}  // namespace
+}  // namespace corio

@@ -49,7 +49,9 @@ class ConditionWait;
 //   acquire completes with the lock held even if the task is cancelled
 //   before it runs; the CancelledError then comes at its next suspension
 //   point (a LockGuard releases the lock as it unwinds). Ownership is never
-//   lost nor granted twice.
+//   lost nor granted twice: an acquire abandoned before it returns (its
+//   frame destroyed by the loop, or the g++ 12 order in README.md) releases
+//   what it obtained.
 class Lock {
  public:
   Lock() noexcept = default;
@@ -66,11 +68,7 @@ class Lock {
   // Errors: LockError if the lock is not locked.
   void release() {
     if (!locked_) internal::throw_lock_error("corio: Lock::release() of a lock that is not acquired");
-    if (internal::WaitNode* w = waiters_.pop_front()) {
-      w->wake();  // ownership passes to `w`; locked_ stays true
-    } else {
-      locked_ = false;
-    }
+    release_held();
   }
 
   // True while some task holds the lock.
@@ -83,6 +81,15 @@ class Lock {
   friend class internal::LockAcquire;
   friend class internal::ConditionWait;
   friend class Condition;
+
+  // release() once the lock is known to be held.
+  void release_held() noexcept {
+    if (internal::WaitNode* w = waiters_.pop_front()) {
+      w->grant();  // ownership passes to `w`; locked_ stays true
+    } else {
+      locked_ = false;
+    }
+  }
 
   // Invariant: waiters_ is non-empty only while locked_.
   internal::IntrusiveList<internal::WaitNode> waiters_;
@@ -97,19 +104,28 @@ template <bool kGuard>
 class [[nodiscard]] LockAcquire final : public Waiter<LockAcquire<kGuard>> {
  public:
   explicit LockAcquire(Lock* lock) noexcept : lock_(lock) {}
+  // Releases a lock obtained but never passed on (see waiter.h).
+  [[gnu::always_inline]] ~LockAcquire() {
+    if (this->owed()) [[unlikely]]
+      give_back();
+  }
 
   bool await_ready() noexcept {
     if (lock_->locked_) return false;
     lock_->locked_ = true;
+    this->mark_owed();
     return true;
   }
   bool await_suspend(std::coroutine_handle<> h) { return this->park(h, lock_->waiters_, lock_->loop_); }
   auto await_resume() {
     this->resume_handoff();
+    this->pass_on();
     if constexpr (kGuard) return LockGuard(*lock_);
   }
 
  private:
+  [[gnu::cold, gnu::noinline]] void give_back() noexcept { lock_->release_held(); }
+
   Lock* lock_;
 };
 

@@ -395,3 +395,32 @@ TEST(LockTeardown, DestroyedLoopUnlinksParkedWaiters) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+// ---- a hand-off whose await_resume never runs ----
+
+Task<> hold_with_waiter(Lock& lock, std::vector<int>& order, std::vector<TaskHandle<>>& keep) {
+  co_await lock.acquire();
+  keep.push_back(create_task(worker(lock, order, 2)));
+  co_await yield_now();  // the worker waits for the lock
+}
+
+TEST(LockTeardown, DestroyedLoopReleasesALockHandedToAFrameThatNeverRan) {
+  Lock lock;
+  std::vector<int> order;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, hold_with_waiter(lock, order, keep));
+    lock.release();  // hands the lock to the waiting worker, which never runs
+    EXPECT_TRUE(lock.locked());
+    keep.clear();
+  }  // ~EventLoop destroys the worker's frame with the lock handed to it
+  EXPECT_TRUE(order.empty());
+  EXPECT_FALSE(lock.locked());
+}
+
+}  // namespace
+}  // namespace corio

@@ -40,8 +40,9 @@ class QueueGet;
 template <class T, class Store>
 class QueueJoin;
 
-// Storage orders. Each has size/empty/push/pop/clear; pop after a push
-// never reallocates, so a refill after a pop cannot fail.
+// Storage orders. Each has size/empty/push/pop/unpop/clear; push after a
+// pop never reallocates, so a refill after a pop cannot fail. unpop(v) puts
+// back an item pop() gave, so that it comes out next again.
 template <class T>
 class FifoStore {
  public:
@@ -52,6 +53,8 @@ class FifoStore {
     buf_.emplace_back(std::forward<U>(v));
   }
   T pop() noexcept { return buf_.pop(); }
+  // Undoes a pop: `v` comes out next again.
+  void unpop(T&& v) { buf_.push_front(std::move(v)); }
   void clear() noexcept { buf_.clear(); }
 
  private:
@@ -72,6 +75,7 @@ class LifoStore {
     v_.pop_back();
     return out;
   }
+  void unpop(T&& v) { push(std::move(v)); }
   void clear() noexcept { v_.clear(); }
 
  private:
@@ -97,6 +101,7 @@ class HeapStore {
     v_.pop_back();
     return out;
   }
+  void unpop(T&& v) { push(std::move(v)); }
   void clear() noexcept { v_.clear(); }
 
  private:
@@ -145,8 +150,10 @@ class HeapStore {
 //   putter's item in, that operation has completed even if its task is
 //   cancelled before it runs: get() returns the item, put() returns, and
 //   the CancelledError comes at the task's next suspension point. No item is
-//   lost or delivered twice. join() can be cancelled at any time with no
-//   effect on the queue.
+//   lost or delivered twice: a get() abandoned before it returns (its frame
+//   destroyed by the loop, or the g++ 12 order in README.md) puts its item
+//   back at the front. join() can be cancelled at any time with no effect
+//   on the queue.
 template <class T, class Store>
 class BasicQueue {
   static_assert(std::is_nothrow_move_constructible_v<T>, "corio queues need a nothrow move-constructible T");
@@ -262,6 +269,26 @@ class BasicQueue {
     return item;
   }
 
+  // Puts back an item a get() took but never passed to its caller (see
+  // sync/internal/waiter.h): to the longest waiting getter if any, else to
+  // the front of the storage, even if that makes the queue one over maxsize
+  // for a while. It still counts as unfinished. If that fails (no memory,
+  // or PriorityQueue's Compare throws), the item may be lost, and the
+  // loop's exception handler is told.
+  void give_back(T&& item) noexcept {
+    if (internal::WaitNode* g = getters_.pop_front()) {
+      internal::QueueGet<T, Store>::awaiter_of(g)->slot_.emplace(std::move(item));
+      g->wake();
+      return;
+    }
+    try {
+      items_.unpop(std::move(item));
+    } catch (...) {
+      internal::report_put_back_failure("corio: an item a Queue::get() took and never returned could not be put back",
+                                        std::current_exception());
+    }
+  }
+
   void wake_joiners() noexcept {
     while (internal::WaitNode* j = joiners_.pop_front()) j->wake();
   }
@@ -334,6 +361,11 @@ template <class T, class Store>
 class [[nodiscard]] QueueGet final : public Waiter<QueueGet<T, Store>> {
  public:
   explicit QueueGet(BasicQueue<T, Store>* q) noexcept : q_(q) {}
+  // Puts back an item taken but never passed on (see waiter.h).
+  [[gnu::always_inline]] ~QueueGet() {
+    if (slot_) [[unlikely]]
+      give_back();
+  }
 
   bool await_ready() {
     if (!q_->items_.empty()) {
@@ -347,11 +379,15 @@ class [[nodiscard]] QueueGet final : public Waiter<QueueGet<T, Store>> {
   T await_resume() {
     this->resume_handoff();
     if (!slot_) throw QueueShutDown();
-    return std::move(*slot_);
+    T out(std::move(*slot_));
+    slot_.reset();
+    return out;
   }
 
  private:
   friend class corio::BasicQueue<T, Store>;
+  [[gnu::cold, gnu::noinline]] void give_back() noexcept { q_->give_back(std::move(*slot_)); }
+
   BasicQueue<T, Store>* q_;
   std::optional<T> slot_;
 };

@@ -55,6 +55,8 @@ class SemaphoreAcquire;
 //   it a permit, the acquire completes with the permit even if the task is
 //   cancelled before it runs; the CancelledError comes at its next
 //   suspension point (a SemaphoreGuard returns the permit as it unwinds).
+//   An acquire abandoned before it returns (its frame destroyed by the
+//   loop, or the g++ 12 order in README.md) returns what it obtained.
 class Semaphore {
  public:
   explicit Semaphore(std::int64_t value = 1) : Semaphore(value, kUnbounded) {}
@@ -69,12 +71,10 @@ class Semaphore {
   // Returns a permit, handing it to the first waiter if any.
   // Errors: ValueError for a BoundedSemaphore already at its initial value.
   void release() {
-    if (internal::WaitNode* w = waiters_.pop_front()) {
-      w->wake();  // the permit passes to `w`; value_ stays 0
-      return;
+    if (waiters_.empty() && value_ >= bound_) {
+      internal::throw_value_error("corio: BoundedSemaphore released too many times");
     }
-    if (value_ >= bound_) internal::throw_value_error("corio: BoundedSemaphore released too many times");
-    ++value_;
+    release_held();
   }
 
   // True if acquire() would suspend.
@@ -93,6 +93,15 @@ class Semaphore {
  private:
   template <bool>
   friend class internal::SemaphoreAcquire;
+
+  // release() of a permit known to be held.
+  void release_held() noexcept {
+    if (internal::WaitNode* w = waiters_.pop_front()) {
+      w->grant();  // the permit passes to `w`; value_ stays 0
+    } else {
+      ++value_;
+    }
+  }
 
   // Invariant: waiters_ is non-empty only while value_ == 0.
   internal::IntrusiveList<internal::WaitNode> waiters_;
@@ -119,19 +128,30 @@ template <bool kGuard>
 class [[nodiscard]] SemaphoreAcquire final : public Waiter<SemaphoreAcquire<kGuard>> {
  public:
   explicit SemaphoreAcquire(Semaphore* sem) noexcept : sem_(sem) {}
+  // Returns a permit obtained but never passed on (see waiter.h). It was
+  // taken from the count or handed over by release(), so returning it can
+  // not exceed a BoundedSemaphore's bound.
+  [[gnu::always_inline]] ~SemaphoreAcquire() {
+    if (this->owed()) [[unlikely]]
+      give_back();
+  }
 
   bool await_ready() noexcept {
     if (sem_->value_ == 0) return false;
     --sem_->value_;
+    this->mark_owed();
     return true;
   }
   bool await_suspend(std::coroutine_handle<> h) { return this->park(h, sem_->waiters_, sem_->loop_); }
   auto await_resume() {
     this->resume_handoff();
+    this->pass_on();
     if constexpr (kGuard) return SemaphoreGuard(*sem_);
   }
 
  private:
+  [[gnu::cold, gnu::noinline]] void give_back() noexcept { sem_->release_held(); }
+
   Semaphore* sem_;
 };
 

@@ -215,3 +215,30 @@ CO_TEST(Semaphore, PendingCancelIsDeliveredWhenAcquireMustWait) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> hold_with_waiter(Semaphore& sem, std::vector<int>& order, std::vector<TaskHandle<>>& keep) {
+  co_await sem.acquire();
+  keep.push_back(create_task(worker(sem, order, 2)));
+  co_await yield_now();  // the worker waits for a permit
+}
+
+TEST(SemaphoreTeardown, DestroyedLoopReturnsAPermitHandedToAFrameThatNeverRan) {
+  BoundedSemaphore sem(1);
+  std::vector<int> order;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, hold_with_waiter(sem, order, keep));
+    sem.release();  // hands the permit to the waiting worker, which never runs
+    EXPECT_EQ(sem.value(), 0);
+    keep.clear();
+  }  // ~EventLoop destroys the worker's frame with the permit handed to it
+  EXPECT_TRUE(order.empty());
+  EXPECT_EQ(sem.value(), 1);
+}
+
+}  // namespace
+}  // namespace corio

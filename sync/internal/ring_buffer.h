@@ -35,6 +35,14 @@ class RingBuffer {
   }
   void push(T&& v) { emplace_back(std::move(v)); }
   void push(const T& v) { emplace_back(v); }
+  // Inserts before the oldest element; strong guarantee.
+  void push_front(T&& v) {
+    if (size_ == cap_) grow();
+    const std::size_t head = (head_ + cap_ - 1) & (cap_ - 1);
+    ::new (static_cast<void*>(buf_ + head)) T(std::move(v));
+    head_ = head;
+    ++size_;
+  }
 
   T& front() noexcept { return buf_[head_]; }
   // Removes and returns the oldest element. Precondition: !empty().

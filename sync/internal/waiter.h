@@ -15,10 +15,17 @@
 //    suspension point, so what was handed over is never lost.
 //  * A cancel while still linked unlinks the node and the awaiter's
 //    await_resume throws CancelledError; nothing was handed over.
+//  * What a wait obtained (a lock, a permit, an item) belongs to the awaiter
+//    until its await_resume passes it to the caller. An awaiter destroyed
+//    before that gives it back. This happens when await_resume never runs:
+//    g++ 12 runs `co_await a + co_await b` as a's suspend, b's ready and
+//    suspend, then a's resume and b's, so if a's resume throws, b's never
+//    runs; and when the loop destroys a woken frame before it ran.
 #ifndef CORIO_SYNC_INTERNAL_WAITER_H_
 #define CORIO_SYNC_INTERNAL_WAITER_H_
 
 #include <coroutine>
+#include <exception>
 #include <mutex>
 #include <new>
 
@@ -32,11 +39,19 @@ namespace corio::internal {
 // A task parked in a primitive's list. `owner` is set when it parks.
 struct WaitNode : ListNode {
   TaskBase* owner = nullptr;
+  // Set by grant(): the wake handed the awaiter something it must give back
+  // if it is destroyed before its await_resume passes it on.
+  bool granted = false;
 
   // Wakes the parked task normally; the caller has unlinked the node.
   void wake() noexcept {
     owner->cancel_target_ = nullptr;
     owner->schedule();
+  }
+  // wake() for a hand-off of ownership (a lock, a permit).
+  void grant() noexcept {
+    granted = true;
+    wake();
   }
 };
 
@@ -49,6 +64,21 @@ inline void bind_loop(EventLoop*& bound, TaskBase* task, bool others_waiting) {
     throw RuntimeError("corio: a sync primitive is used by tasks of two different event loops");
   }
   bound = loop;
+}
+
+// Tells the current loop's exception handler (stderr without a loop) that
+// putting back an item failed with `error`.
+[[gnu::cold, gnu::noinline]] inline void report_put_back_failure(const char* what, std::exception_ptr error) noexcept {
+  try {
+    ErrorContext context{what, std::move(error), {}};
+    if (EventLoop* loop = EventLoop::current()) {
+      loop->call_exception_handler(context);
+    } else {
+      EventLoop::default_exception_handler(context);
+    }
+  } catch (...) {
+    // Out of memory for the report too: nothing more can be done.
+  }
 }
 
 // Base of sync's leaf awaiters (CRTP: Derived is the awaiter).
@@ -146,6 +176,17 @@ class Waiter {
       node_.check_cancelled_or_pending();
   }
 
+  // Ownership a wait obtained and await_resume has not passed on yet: taken
+  // on the fast path (mark_owed, in await_ready) or granted by a hand-off.
+  // The awaiter's destructor gives it back while owed() (see above).
+  void mark_owed() noexcept { owed_ = true; }
+  bool owed() const noexcept { return owed_ || (parked_ && node_.granted); }
+  // For await_resume: the caller has it now.
+  void pass_on() noexcept {
+    owed_ = false;
+    if (parked_) node_.granted = false;
+  }
+
   // Only after begin_park().
   Node& node() noexcept { return node_; }
 
@@ -154,6 +195,7 @@ class Waiter {
     Node node_;
   };
   bool parked_ = false;
+  bool owed_ = false;
 };
 
 }  // namespace corio::internal
