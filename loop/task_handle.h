@@ -73,7 +73,10 @@ class TaskRef {
   bool cancelled() const noexcept { return t_->cancelled(); }
   // Requests cancellation: CancelledError is raised at the task's current
   // suspension point (or the next one; before it starts, it never runs).
-  // Returns false if the task is already done (a no-op then).
+  // Returns false if the task is already done (a no-op then). A task whose
+  // wait had already completed (a lock, an item, a child's result handed
+  // to it) and that returns before suspending again ends with its value,
+  // not cancelled: unlike asyncio, corio never discards a finished result.
   bool cancel(std::string message = {}) noexcept { return t_->cancel(std::move(message)); }
   // Pending cancel() requests (asyncio Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return t_->cancelling(); }
