@@ -50,6 +50,9 @@ namespace corio {
 //   normally once it has the lock and the CancelledError comes at its next
 //   suspension point (wait_for's next wait(), say), so a notify is never
 //   lost to a cancelled task. In both cases the lock is held on exit.
+// Loop teardown: when an EventLoop is destroyed with a task still in
+//   wait(), the task counts as holding the lock on exit too: its guard, as
+//   the frame goes, releases that hold, and nobody else's.
 class Condition {
  public:
   // A condition with its own lock.
@@ -112,15 +115,18 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
   ConditionWait(const ConditionWait&) = delete;
   ConditionWait& operator=(const ConditionWait&) = delete;
   ~ConditionWait() {
-    // The frame is destroyed while parked (loop teardown): just unlink.
+    // The frame is destroyed while parked (loop teardown): unlink, and let
+    // the caller hold the lock as wait() promises on exit (Lock::add_hold),
+    // so that a guard it holds releases it without error.
     if (owner != nullptr && owner->cancel_target_ == this) {
       if (linked()) (phase_ == Phase::kNotify ? cond_->waiters_ : cond_->lock_->waiters_).erase(this);
       owner->cancel_target_ = nullptr;
+      cond_->lock_->add_hold();
     }
   }
 
   bool await_ready() const {
-    if (!cond_->lock_->locked_) throw_lock_error("corio: Condition::wait() without holding the lock");
+    if (cond_->lock_->holds_ == 0) throw_lock_error("corio: Condition::wait() without holding the lock");
     return false;
   }
   bool await_suspend(std::coroutine_handle<> h) {
@@ -153,10 +159,10 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
   void enter_lock_phase() noexcept {
     phase_ = Phase::kLock;
     Lock* lock = cond_->lock_;
-    if (lock->locked_) {
+    if (lock->holds_ != 0) {
       lock->waiters_.push_back(this);
     } else {
-      lock->locked_ = true;
+      lock->holds_ = 1;
       wake();
     }
   }
@@ -196,7 +202,7 @@ auto Condition::wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pr
 }
 
 inline void Condition::notify(std::size_t n) {
-  if (!lock_->locked_) internal::throw_lock_error("corio: Condition::notify() without holding the lock");
+  if (lock_->holds_ == 0) internal::throw_lock_error("corio: Condition::notify() without holding the lock");
   for (; n > 0; --n) {
     internal::WaitNode* w = waiters_.pop_front();
     if (w == nullptr) break;

@@ -384,7 +384,7 @@ namespace {
 
 // Holds the lock until `go`, then waits on `cond` (which lets the lock go).
 Task<> wait_after(Condition& cond, Future<int> go) {
-  co_await cond.acquire();
+  auto guard = co_await cond.scoped();
   co_await go;
   co_await cond.wait();
 }
@@ -415,6 +415,64 @@ TEST(ConditionTeardown, DestroyedLoopReleasesALockAWaitHandedToAFrameThatNeverRa
     keep.clear();
   }  // ~EventLoop destroys the acquirer's frame before it ran
   EXPECT_TRUE(order.empty());
+  EXPECT_FALSE(cond.locked());
+}
+
+}  // namespace
+}  // namespace corio
+
+namespace corio {
+namespace {
+
+Task<> guard_and_wait(Condition& cond) {
+  auto guard = co_await cond.scoped();
+  co_await cond.wait();
+}
+Task<> spawn_guarded_waiter(Condition& cond, std::vector<TaskHandle<>>& keep) {
+  keep.push_back(create_task(guard_and_wait(cond)));
+  co_await testing::settle();
+}
+
+// The waiter's guard releases the lock as the frame goes: wait() must leave
+// it held, or that release throws LockError from a destructor (terminate).
+TEST(ConditionTeardown, DestroyedLoopLetsAWaitersGuardReleaseAFreeLock) {
+  Condition cond;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_guarded_waiter(cond, keep));
+    EXPECT_EQ(cond.waiters(), 1u);
+    EXPECT_FALSE(cond.locked());
+    keep.clear();
+  }
+  EXPECT_EQ(cond.waiters(), 0u);
+  EXPECT_FALSE(cond.locked());
+}
+
+Task<> hold_forever(Lock& lock) {
+  auto guard = co_await lock.scoped();
+  co_await sleep(std::chrono::hours(1));
+}
+Task<> spawn_waiter_then_holder(Condition& cond, std::vector<TaskHandle<>>& keep) {
+  keep.push_back(create_task(guard_and_wait(cond)));
+  co_await testing::settle();
+  keep.push_back(create_task(hold_forever(cond.lock())));
+  co_await testing::settle();
+}
+
+// The waiter's frame goes first: its guard must not release the lock the
+// other task holds, whose own guard then releases it.
+TEST(ConditionTeardown, DestroyedLoopLetsAWaitersGuardGoWhileAnotherHoldsTheLock) {
+  Condition cond;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, spawn_waiter_then_holder(cond, keep));
+    EXPECT_EQ(cond.waiters(), 1u);
+    EXPECT_TRUE(cond.locked());
+    keep.clear();
+  }
+  EXPECT_EQ(cond.waiters(), 0u);
   EXPECT_FALSE(cond.locked());
 }
 

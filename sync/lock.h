@@ -12,6 +12,7 @@
 #define CORIO_SYNC_LOCK_H_
 
 #include <coroutine>
+#include <cstddef>
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/intrusive_list.h"
@@ -67,12 +68,16 @@ class Lock {
   // Releases the lock, handing it to the first waiter if any.
   // Errors: LockError if the lock is not locked.
   void release() {
-    if (!locked_) internal::throw_lock_error("corio: Lock::release() of a lock that is not acquired");
-    release_held();
+    if (holds_ != 1) [[unlikely]] {
+      if (holds_ == 0) internal::throw_lock_error("corio: Lock::release() of a lock that is not acquired");
+      --holds_;  // see add_hold()
+      return;
+    }
+    hand_on();
   }
 
   // True while some task holds the lock.
-  bool locked() const noexcept { return locked_; }
+  bool locked() const noexcept { return holds_ != 0; }
   // Tasks waiting to acquire (for tests and diagnostics).
   std::size_t waiters() const noexcept { return waiters_.size(); }
 
@@ -84,17 +89,32 @@ class Lock {
 
   // release() once the lock is known to be held.
   void release_held() noexcept {
+    if (holds_ != 1) [[unlikely]] {
+      --holds_;  // see add_hold()
+      return;
+    }
+    hand_on();
+  }
+  // The last holder lets go: to the first waiter, or the lock is free.
+  void hand_on() noexcept {
     if (internal::WaitNode* w = waiters_.pop_front()) {
-      w->grant();  // ownership passes to `w`; locked_ stays true
+      w->grant();  // ownership passes to `w`; holds_ stays 1
     } else {
-      locked_ = false;
+      holds_ = 0;
     }
   }
 
-  // Invariant: waiters_ is non-empty only while locked_.
+  // For a Condition::wait() whose frame the loop destroys while it waits:
+  // the wait's caller holds the lock on exit, and its guard will release
+  // it. Takes the lock if free, else counts one more holder, so that the
+  // guard's release neither fails nor takes the lock from its holder.
+  void add_hold() noexcept { ++holds_; }
+
+  // Invariant: waiters_ is non-empty only while holds_ != 0.
   internal::IntrusiveList<internal::WaitNode> waiters_;
   EventLoop* loop_ = nullptr;
-  bool locked_ = false;
+  // 0: free; 1: held; more only after add_hold() at loop teardown.
+  std::size_t holds_ = 0;
 };
 
 namespace internal {
@@ -111,8 +131,8 @@ class [[nodiscard]] LockAcquire final : public Waiter<LockAcquire<kGuard>> {
   }
 
   bool await_ready() noexcept {
-    if (lock_->locked_) return false;
-    lock_->locked_ = true;
+    if (lock_->holds_ != 0) return false;
+    lock_->holds_ = 1;
     this->mark_owed();
     return true;
   }
