@@ -1,6 +1,7 @@
 // Cancellation sweeps, for tests: run a task once to count its loop
 // iterations, then again with cancel() just before each iteration in turn,
-// and check that every run ends cleanly.
+// and check that every run ends cleanly. Teardown sweeps do the same with
+// the loop destroyed instead.
 //
 //   for (int k = 0; k <= n; ++k) {
 //     SweepRun r = run_cancelling_at(k, [&](EventLoop& l) { return create_task(l, scenario()); });
@@ -75,6 +76,32 @@ SweepRun run_cancelling_at(int cancel_at, Start start) {
   }
   EXPECT_EQ(LiveCounter::live, 0);
   return out;
+}
+
+// Starts a task as run_cancelling_at does, runs the loop for `destroy_at`
+// iterations (fewer if the task is done first), then destroys the loop
+// with whatever is still pending, as a program that returns from main()
+// might. Checks that nothing was reported and, once the loop is gone, that
+// no LiveCounter is left (every frame was destroyed and nothing leaked).
+// Returns the iterations run.
+template <class Start>
+int run_destroying_at(int destroy_at, Start start) {
+  int iterations = 0;
+  int reports = 0;
+  {
+    LoopOptions options;
+    options.virtual_clock = true;
+    EventLoop loop(options);
+    loop.set_exception_handler([&reports](EventLoop&, const ErrorContext&) { ++reports; });
+    TaskHandle<int> main = start(loop);
+    while (!main.done() && iterations < destroy_at) {
+      loop.run_once();
+      ++iterations;
+    }
+  }
+  EXPECT_EQ(reports, 0);
+  EXPECT_EQ(LiveCounter::live, 0);
+  return iterations;
 }
 
 }  // namespace corio::testing
