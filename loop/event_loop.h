@@ -235,7 +235,10 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
   // Destroys tasks still pending (their frames unwind, with no cancellation
   // delivered: call corio::run or cancel_all_tasks() first for a clean exit),
-  // restores signal handlers and joins the default executor.
+  // restores signal handlers and joins the default executor. As a frame
+  // goes, its locals' destructors run (guards release) and the awaitable it
+  // was suspended in detaches itself; a sync wait that had already been
+  // handed an item, a lock or a permit gives it back.
   ~EventLoop();
 
   // The loop running on this thread, or nullptr.
