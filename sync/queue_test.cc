@@ -558,14 +558,14 @@ Task<int> fail_beside_get(Future<int> a, Q& q) {
   co_return co_await a + co_await q.get();
 }
 
-Future<int> failed_later() { return Future<int>(); }
+// Fails `a`, which the task under test awaits first.
 void fail(Future<int>& a) { a.set_exception(std::make_exception_ptr(std::runtime_error("a failed"))); }
 
 CO_TEST(QueueAbandonedGet, AnItemTakenAtOnceGoesBackToTheFront) {
   Queue<int> q;
   q.put_nowait(1);
   q.put_nowait(2);
-  Future<int> a = failed_later();
+  Future<int> a;
   TaskHandle<int> t = create_task(fail_beside_get(a, q));
   co_await yield_now();  // t waits on a
   fail(a);
@@ -580,7 +580,7 @@ CO_TEST(QueueAbandonedGet, ALifoQueueGetsItsTopBack) {
   LifoQueue<int> q;
   q.put_nowait(1);
   q.put_nowait(2);
-  Future<int> a = failed_later();
+  Future<int> a;
   TaskHandle<int> t = create_task(fail_beside_get(a, q));
   co_await yield_now();
   fail(a);
@@ -592,7 +592,7 @@ CO_TEST(QueueAbandonedGet, ALifoQueueGetsItsTopBack) {
 
 CO_TEST(QueueAbandonedGet, AnItemHandedOverGoesToTheNextGetter) {
   Queue<int> q;
-  Future<int> a = failed_later();
+  Future<int> a;
   TaskHandle<int> t = create_task(fail_beside_get(a, q));
   co_await yield_now();  // t waits on a
   fail(a);
@@ -625,7 +625,7 @@ CO_TEST(QueueAbandonedGet, APutBackThatFailsIsReportedToTheLoop) {
   std::vector<std::string> reports;
   current_loop().set_exception_handler(
       [&](EventLoop&, const ErrorContext& context) { reports.push_back(context.message); });
-  Future<int> a = failed_later();
+  Future<int> a;
   TaskHandle<int> t = create_task(fail_beside_get(a, q));
   co_await yield_now();  // t waits on a
   fail_compare = true;   // (taking 1 from two items compares nothing; putting it back does)
