@@ -95,8 +95,7 @@ TEST(CancelSweep, UncancelledScenarioReturnsItsValue) {
 
 TEST(CancelSweep, CancelAtEveryIterationEndsCleanly) {
   const int n = run_cancelling_at(-1).iterations;
-  for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(::testing::Message() << "cancelled before iteration " << k << " of " << n);
+  testing::for_each_step(n, "cancelled", [n](int k) {
     testing::SweepRun r = run_cancelling_at(k);
     if (k < n) {
       EXPECT_TRUE(r.cancelled);
@@ -107,20 +106,16 @@ TEST(CancelSweep, CancelAtEveryIterationEndsCleanly) {
       EXPECT_FALSE(r.cancelled);
       EXPECT_EQ(r.value, kScenarioValue);
     }
-    if (::testing::Test::HasFailure()) break;  // one report, not one per step
-  }
+  });
 }
 
 // The loop destroyed before each iteration in turn, with the scenario's
 // tasks, timers and executor job still pending: every frame goes, nothing
 // leaks, nothing is reported, nothing crashes.
 TEST(TeardownSweep, DestroyingTheLoopAtEveryIterationLeavesNothing) {
-  const int n = run_cancelling_at(-1).iterations;
-  for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(::testing::Message() << "loop destroyed before iteration " << k << " of " << n);
+  testing::for_each_step(run_cancelling_at(-1).iterations, "loop destroyed", [](int k) {
     testing::run_destroying_at(k, [](EventLoop& loop) { return create_task(loop, scenario()); });
-    if (::testing::Test::HasFailure()) break;
-  }
+  });
 }
 
 }  // namespace

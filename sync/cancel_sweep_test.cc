@@ -111,8 +111,7 @@ TEST(SyncCancelSweep, UncancelledScenarioReturnsItsValue) {
 
 TEST(SyncCancelSweep, CancelAtEveryIterationEndsCleanly) {
   const int n = run_cancelling_at(-1).iterations;
-  for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(::testing::Message() << "cancelled before iteration " << k << " of " << n);
+  testing::for_each_step(n, "cancelled", [n](int k) {
     testing::SweepRun r = run_cancelling_at(k);
     if (k < n - 1) {
       EXPECT_TRUE(r.cancelled);
@@ -128,17 +127,14 @@ TEST(SyncCancelSweep, CancelAtEveryIterationEndsCleanly) {
       EXPECT_FALSE(r.cancelled);
       EXPECT_EQ(r.value, kScenarioValue);
     }
-    if (::testing::Test::HasFailure()) break;  // one report, not one per step
-  }
+  });
 }
 
 // The loop destroyed before each iteration in turn, with tasks parked on
 // every primitive: every frame goes, nothing leaks or is reported, and the
 // guards leave every lock and permit as they found them.
 TEST(SyncTeardownSweep, DestroyingTheLoopAtEveryIterationLeavesThePrimitivesClean) {
-  const int n = run_cancelling_at(-1).iterations;
-  for (int k = 0; k <= n; ++k) {
-    SCOPED_TRACE(::testing::Message() << "loop destroyed before iteration " << k << " of " << n);
+  testing::for_each_step(run_cancelling_at(-1).iterations, "loop destroyed", [](int k) {
     Primitives p;
     testing::run_destroying_at(k, [&p](EventLoop& loop) { return create_task(loop, scenario(p)); });
     EXPECT_FALSE(p.lock.locked());
@@ -146,8 +142,7 @@ TEST(SyncTeardownSweep, DestroyingTheLoopAtEveryIterationLeavesThePrimitivesClea
     EXPECT_EQ(p.lock.waiters() + p.sem.waiters() + p.event.waiters() + p.cond.waiters(), 0u);
     EXPECT_EQ(p.queue.getters() + p.queue.putters(), 0u);
     EXPECT_EQ(p.barrier.n_waiting(), 0u);
-    if (::testing::Test::HasFailure()) break;
-  }
+  });
 }
 
 }  // namespace

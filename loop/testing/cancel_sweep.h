@@ -78,6 +78,18 @@ SweepRun run_cancelling_at(int cancel_at, Start start) {
   return out;
 }
 
+// Runs `step(k)` for k = 0..n, each under a trace saying "<what> before
+// iteration k of n", and stops at the first step with a failure (one
+// report, not one per step).
+template <class Step>
+void for_each_step(int n, const char* what, Step step) {
+  for (int k = 0; k <= n; ++k) {
+    SCOPED_TRACE(::testing::Message() << what << " before iteration " << k << " of " << n);
+    step(k);
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 // Starts a task as run_cancelling_at does, runs the loop for `destroy_at`
 // iterations (fewer if the task is done first), then destroys the loop
 // with whatever is still pending, as a program that returns from main()
