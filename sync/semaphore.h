@@ -71,7 +71,9 @@ class Semaphore {
   // Returns a permit, handing it to the first waiter if any.
   // Errors: ValueError for a BoundedSemaphore already at its initial value.
   void release() {
-    if (waiters_.empty() && value_ >= bound_) {
+    // value_ reaches bound_ only at a BoundedSemaphore's limit (or at 0 for
+    // a bound of 0), so the common release tests one number, not the list.
+    if (value_ >= bound_ && waiters_.empty()) [[unlikely]] {
       internal::throw_value_error("corio: BoundedSemaphore released too many times");
     }
     release_held();
