@@ -210,8 +210,9 @@ class [[nodiscard]] Task {
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
     // A frame that has not finished (its awaiting task is being torn down)
-    // goes with the awaiter.
-    ~Awaiter() { result_.destroy_frame(); }
+    // goes with the awaiter. Forced inline: g++ otherwise calls it out of
+    // line from any coroutine that can also be destroyed at this await.
+    [[gnu::always_inline]] ~Awaiter() { result_.destroy_frame(); }
 
     bool await_ready() const {
       if (!result_.frame) throw RuntimeError("corio: co_await on an empty Task (moved from, or already awaited)");
