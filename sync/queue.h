@@ -336,7 +336,9 @@ class [[nodiscard]] QueuePut final : public Waiter<QueuePut<T, Store>> {
  public:
   QueuePut(BasicQueue<T, Store>* q, T&& item) noexcept : q_(q), item_(std::move(item)) {}
 
-  bool await_ready() {
+  // Forced inline (here and in QueueGet): g++ leaves it out of line, and a
+  // put or get that need not wait would pay a call.
+  [[gnu::always_inline]] bool await_ready() {
     if (q_->shutdown_) throw QueueShutDown();
     if (!q_->getters_.empty() || !q_->full()) {
       q_->add(std::move(item_));
@@ -367,7 +369,7 @@ class [[nodiscard]] QueueGet final : public Waiter<QueueGet<T, Store>> {
       give_back();
   }
 
-  bool await_ready() {
+  [[gnu::always_inline]] bool await_ready() {
     if (!q_->items_.empty()) {
       slot_.emplace(q_->take());
       return true;
