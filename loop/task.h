@@ -14,6 +14,12 @@
 // stack of whatever resumed the Task; the no-growth promise covers awaits
 // inside corio tasks.)
 //
+// Inside a Task, `co_await` also takes awaitables that know nothing of
+// corio (a hand-written awaiter around a callback API that calls
+// h.resume() itself, from any thread): the coroutine still resumes inside
+// its own task on the loop thread. Such a wait cannot be cancelled; a
+// cancel is raised at the next suspension point (internal/foreign_awaiter.h).
+//
 // Errors: co_await rethrows whatever the coroutine threw; RuntimeError when
 //   awaiting an empty (moved-from) Task or one already awaited.
 // Thread safety: a Task runs on one loop thread; move it freely before then.
@@ -34,6 +40,7 @@
 #include <utility>
 
 #include "corio/loop/errors.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/task_base.h"
 
@@ -95,6 +102,26 @@ class PromiseBase : public FrameAllocated {
   ~PromiseBase() { result_->frame = nullptr; }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
+
+  // co_await inside a Task: corio's own awaiters are awaited as they are;
+  // any other awaitable is wrapped so that, however it resumes the
+  // coroutine, the coroutine goes on inside its task's next step on the
+  // loop thread (see internal/foreign_awaiter.h). Such a wait cannot be
+  // interrupted by cancel(): the cancel is raised at the next suspension.
+  // (g++ 12 copies an awaiter that await_transform returns by reference,
+  // and corio's awaiters cannot be copied, so one is passed on through an
+  // AwaiterRef. An awaitable with an operator co_await is passed on as it
+  // is, keeping its value category, which picks the overload.)
+  template <class A>
+  decltype(auto) await_transform(A&& a) noexcept(kLoopAwaitable<A>) {
+    if constexpr (kLoopAwaitable<A> && HasCoAwaitOperator<A>) {
+      return std::forward<A>(a);
+    } else if constexpr (kLoopAwaitable<A>) {
+      return AwaiterRef<std::remove_reference_t<A>>{a};
+    } else {
+      return ForeignAwaiter<A>(std::forward<A>(a));
+    }
+  }
 
   struct FinalAwaiter {
     PromiseBase* p;
@@ -202,7 +229,7 @@ class [[nodiscard]] Task {
   // False for a default-constructed or moved-from Task.
   explicit operator bool() const noexcept { return static_cast<bool>(h_); }
 
-  class Awaiter {
+  class Awaiter : internal::LoopAwaiter {
    public:
     // Takes the frame over from the Task at once (an emptied Task cannot be
     // awaited twice), so the awaiter needs nothing else from it.

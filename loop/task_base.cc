@@ -94,6 +94,73 @@ void TaskBase::cancel_before_start() noexcept {
   finish();
 }
 
+namespace {
+
+// The coroutine whose handle a foreign awaitable gets instead of the
+// awaiting one: resumed, it wakes the task and ends its own frame.
+struct Relay {
+  struct promise_type : FrameAllocated {
+    Relay get_return_object() noexcept { return Relay{std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    std::suspend_never final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    // To whoever called resume(); the frame stays for disarm() to destroy.
+    [[noreturn]] void unhandled_exception() const { throw; }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+Relay relay_to(ForeignWake* wake) {
+  wake->relay_resumed();
+  co_return;
+}
+
+}  // namespace
+
+std::coroutine_handle<> ForeignWake::arm(std::coroutine_handle<> h) {
+  TaskBase* t = current_task_base();
+  if (t == nullptr) return h;
+  task_ = t;
+  if (t->take_pending_cancel()) {
+    cancelled_ = true;
+    return nullptr;
+  }
+  relay_ = relay_to(this).handle;
+  t->resume_point_ = h;
+  t->cancel_target_ = nullptr;  // cancel() cannot interrupt this wait
+  t->loop()->begin_external_work();
+  return relay_;
+}
+
+void ForeignWake::disarm() noexcept {
+  if (!relay_) return;
+  relay_.destroy();
+  relay_ = nullptr;
+  task_->loop()->end_external_work();
+}
+
+void ForeignWake::relay_resumed() {
+  TaskBase* t = task_;
+  EventLoop* loop = t->loop();
+  // From here on this awaiter may be gone at any moment (the task can run
+  // as soon as the wake-up is queued), and the relay ends its own frame.
+  std::coroutine_handle<> relay = std::exchange(relay_, nullptr);
+  if (EventLoop::current() == loop) {
+    loop->end_external_work();
+    t->schedule();
+    return;
+  }
+  try {
+    loop->call_soon_threadsafe([loop, t] {
+      loop->end_external_work();
+      t->schedule();
+    });
+  } catch (...) {
+    relay_ = relay;  // not queued: the task is still suspended here
+    throw;
+  }
+}
+
 void TaskBase::finish() noexcept {
   done_ = true;
   if (root_->exception && is_cancelled_error(root_->exception)) cancelled_ = true;

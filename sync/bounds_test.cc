@@ -26,7 +26,7 @@ constexpr bool kMoveOnly = !std::is_copy_constructible_v<T> && !std::is_copy_ass
 // An awaiter (not copyable: it holds the intrusive list node) whose
 // co_await gives R.
 template <class A, class R>
-concept AwaiterOf = !std::is_copy_constructible_v<A> && requires(A a, std::coroutine_handle<> h) {
+concept AwaiterOf = !std::is_copy_constructible_v<A> && requires(internal::AwaiterOf<A> a, std::coroutine_handle<> h) {
   { a.await_ready() } -> std::convertible_to<bool>;
   a.await_suspend(h);
   { a.await_resume() } -> std::same_as<R>;

@@ -22,6 +22,24 @@ using namespace std::chrono_literals;
 
 using testing::LiveCounter;
 
+// Every primitive is awaited directly, as a cancellable suspension point,
+// not through the relay that Task puts around awaitables it does not know
+// (loop/internal/foreign_awaiter.h), which cannot be interrupted.
+template <class A>
+constexpr bool kDirect = internal::kLoopAwaitable<A>;
+static_assert(kDirect<decltype(std::declval<Lock&>().acquire())>);
+static_assert(kDirect<decltype(std::declval<Lock&>().scoped())>);
+static_assert(kDirect<decltype(std::declval<Semaphore&>().acquire())>);
+static_assert(kDirect<decltype(std::declval<Semaphore&>().scoped())>);
+static_assert(kDirect<decltype(std::declval<Event&>().wait())>);
+static_assert(kDirect<decltype(std::declval<Condition&>().wait())>);
+static_assert(kDirect<decltype(std::declval<Condition&>().acquire())>);
+static_assert(kDirect<decltype(std::declval<Barrier&>().wait())>);
+static_assert(kDirect<decltype(std::declval<Queue<int>&>().put(1))>);
+static_assert(kDirect<decltype(std::declval<Queue<int>&>().get())>);
+static_assert(kDirect<decltype(std::declval<Queue<int>&>().join())>);
+static_assert(kDirect<decltype(std::declval<Channel<int>&>().receive())>);
+
 // What the scenario waits on; outlives every task of a run.
 struct Primitives {
   Lock lock;

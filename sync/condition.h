@@ -63,8 +63,8 @@ class Condition {
   Condition& operator=(const Condition&) = delete;
 
   // The lock's operations (see Lock).
-  internal::LockAcquire<false> acquire() noexcept { return lock_->acquire(); }
-  internal::LockAcquire<true> scoped() noexcept { return lock_->scoped(); }
+  auto acquire() noexcept { return lock_->acquire(); }
+  auto scoped() noexcept { return lock_->scoped(); }
   void release() { lock_->release(); }
   bool locked() const noexcept { return lock_->locked(); }
   Lock& lock() noexcept { return *lock_; }

@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/internal/waiter.h"
@@ -45,7 +46,7 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   // Awaitable: returns once the flag is set (at once if it is already).
-  internal::EventWait wait() noexcept;
+  internal::LazyAwaiter<internal::EventWait, Event*> wait() noexcept;
 
   // Sets the flag and wakes every waiter. A no-op if already set.
   void set() noexcept {
@@ -82,7 +83,9 @@ class [[nodiscard]] EventWait final : public Waiter<EventWait> {
 
 }  // namespace internal
 
-inline internal::EventWait Event::wait() noexcept { return internal::EventWait(this); }
+inline internal::LazyAwaiter<internal::EventWait, Event*> Event::wait() noexcept {
+  return internal::LazyAwaiter<internal::EventWait, Event*>(this);
+}
 
 }  // namespace corio
 

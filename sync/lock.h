@@ -15,6 +15,7 @@
 #include <cstddef>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
@@ -61,9 +62,9 @@ class Lock {
 
   // Awaitable: suspends until the lock is this task's (asyncio acquire()).
   // Does not suspend when the lock is free.
-  internal::LockAcquire<false> acquire() noexcept;
+  internal::LazyAwaiter<internal::LockAcquire<false>, Lock*> acquire() noexcept;
   // Awaitable giving a LockGuard that releases the lock when destroyed.
-  internal::LockAcquire<true> scoped() noexcept;
+  internal::LazyAwaiter<internal::LockAcquire<true>, Lock*> scoped() noexcept;
 
   // Releases the lock, handing it to the first waiter if any.
   // Errors: LockError if the lock is not locked.
@@ -151,8 +152,12 @@ class [[nodiscard]] LockAcquire final : public Waiter<LockAcquire<kGuard>> {
 
 }  // namespace internal
 
-inline internal::LockAcquire<false> Lock::acquire() noexcept { return internal::LockAcquire<false>(this); }
-inline internal::LockAcquire<true> Lock::scoped() noexcept { return internal::LockAcquire<true>(this); }
+inline internal::LazyAwaiter<internal::LockAcquire<false>, Lock*> Lock::acquire() noexcept {
+  return internal::LazyAwaiter<internal::LockAcquire<false>, Lock*>(this);
+}
+inline internal::LazyAwaiter<internal::LockAcquire<true>, Lock*> Lock::scoped() noexcept {
+  return internal::LazyAwaiter<internal::LockAcquire<true>, Lock*>(this);
+}
 
 }  // namespace corio
 

@@ -34,6 +34,15 @@ CO_TEST(Lock, AcquireAndReleaseWhenFree) {
   EXPECT_FALSE(lock.locked());
 }
 
+CO_TEST(Lock, AcquireKeptInAVariableIsAwaitedByName) {
+  Lock lock;
+  auto acquire = lock.acquire();
+  EXPECT_FALSE(lock.locked());  // nothing happens until it is awaited
+  co_await acquire;
+  EXPECT_TRUE(lock.locked());
+  lock.release();
+}
+
 CO_TEST(Lock, ReleaseOfUnlockedLockThrowsLockError) {
   Lock lock;
   EXPECT_THROW(lock.release(), LockError);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
@@ -175,10 +176,11 @@ class BasicQueue {
 
   // Awaitable: puts `item`, suspending while the queue is full.
   // Errors: QueueShutDown (from co_await) if the queue is shut down.
-  internal::QueuePut<T, Store> put(T item) noexcept;
+  internal::LazyAwaiter<internal::QueuePut<T, Store>, BasicQueue*, T> put(T item) noexcept(
+      std::is_nothrow_move_constructible_v<T>);
   // Awaitable giving the next item, suspending while the queue is empty.
   // Errors: QueueShutDown if the queue is shut down and empty.
-  internal::QueueGet<T, Store> get() noexcept;
+  internal::LazyAwaiter<internal::QueueGet<T, Store>, BasicQueue*> get() noexcept;
 
   // Puts without suspending. `item` is left untouched when this throws.
   // Errors: QueueFull if full; QueueShutDown if shut down.
@@ -201,7 +203,7 @@ class BasicQueue {
     if (--unfinished_ == 0) wake_joiners();
   }
   // Awaitable: returns once every item put has been marked task_done().
-  internal::QueueJoin<T, Store> join() noexcept;
+  internal::LazyAwaiter<internal::QueueJoin<T, Store>, BasicQueue*> join() noexcept;
   // Items put and not yet marked task_done().
   std::size_t unfinished_tasks() const noexcept { return unfinished_; }
 
@@ -410,16 +412,17 @@ class [[nodiscard]] QueueJoin final : public Waiter<QueueJoin<T, Store>> {
 }  // namespace internal
 
 template <class T, class Store>
-internal::QueuePut<T, Store> BasicQueue<T, Store>::put(T item) noexcept {
-  return internal::QueuePut<T, Store>(this, std::move(item));
+internal::LazyAwaiter<internal::QueuePut<T, Store>, BasicQueue<T, Store>*, T> BasicQueue<T, Store>::put(
+    T item) noexcept(std::is_nothrow_move_constructible_v<T>) {
+  return internal::LazyAwaiter<internal::QueuePut<T, Store>, BasicQueue*, T>(this, std::move(item));
 }
 template <class T, class Store>
-internal::QueueGet<T, Store> BasicQueue<T, Store>::get() noexcept {
-  return internal::QueueGet<T, Store>(this);
+internal::LazyAwaiter<internal::QueueGet<T, Store>, BasicQueue<T, Store>*> BasicQueue<T, Store>::get() noexcept {
+  return internal::LazyAwaiter<internal::QueueGet<T, Store>, BasicQueue*>(this);
 }
 template <class T, class Store>
-internal::QueueJoin<T, Store> BasicQueue<T, Store>::join() noexcept {
-  return internal::QueueJoin<T, Store>(this);
+internal::LazyAwaiter<internal::QueueJoin<T, Store>, BasicQueue<T, Store>*> BasicQueue<T, Store>::join() noexcept {
+  return internal::LazyAwaiter<internal::QueueJoin<T, Store>, BasicQueue*>(this);
 }
 
 }  // namespace corio

@@ -39,6 +39,16 @@ CO_TEST(Queue, PutThenGetIsFifo) {
   EXPECT_TRUE(q.empty());
 }
 
+CO_TEST(Queue, PutKeptInAVariablePutsACopyEachTimeItIsAwaited) {
+  Queue<std::string> q;
+  auto put = q.put("x");
+  co_await put;
+  co_await put;
+  EXPECT_EQ(q.qsize(), 2u);
+  EXPECT_EQ(co_await q.get(), "x");
+  EXPECT_EQ(co_await q.get(), "x");
+}
+
 CO_TEST(Queue, UnboundedIsNeverFull) {
   Queue<int> q;
   EXPECT_EQ(q.maxsize(), 0u);

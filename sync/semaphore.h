@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
@@ -64,9 +65,9 @@ class Semaphore {
   Semaphore& operator=(const Semaphore&) = delete;
 
   // Awaitable: takes a permit, suspending until one is free.
-  internal::SemaphoreAcquire<false> acquire() noexcept;
+  internal::LazyAwaiter<internal::SemaphoreAcquire<false>, Semaphore*> acquire() noexcept;
   // Awaitable giving a SemaphoreGuard that returns the permit when destroyed.
-  internal::SemaphoreAcquire<true> scoped() noexcept;
+  internal::LazyAwaiter<internal::SemaphoreAcquire<true>, Semaphore*> scoped() noexcept;
 
   // Returns a permit, handing it to the first waiter if any.
   // Errors: ValueError for a BoundedSemaphore already at its initial value.
@@ -159,10 +160,12 @@ class [[nodiscard]] SemaphoreAcquire final : public Waiter<SemaphoreAcquire<kGua
 
 }  // namespace internal
 
-inline internal::SemaphoreAcquire<false> Semaphore::acquire() noexcept {
-  return internal::SemaphoreAcquire<false>(this);
+inline internal::LazyAwaiter<internal::SemaphoreAcquire<false>, Semaphore*> Semaphore::acquire() noexcept {
+  return internal::LazyAwaiter<internal::SemaphoreAcquire<false>, Semaphore*>(this);
 }
-inline internal::SemaphoreAcquire<true> Semaphore::scoped() noexcept { return internal::SemaphoreAcquire<true>(this); }
+inline internal::LazyAwaiter<internal::SemaphoreAcquire<true>, Semaphore*> Semaphore::scoped() noexcept {
+  return internal::LazyAwaiter<internal::SemaphoreAcquire<true>, Semaphore*>(this);
+}
 
 }  // namespace corio
 

@@ -30,6 +30,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "corio/loop/errors.h"
@@ -293,6 +294,58 @@ class Suspension : public CancelTarget {
   }
 
   DetachFn detach_;
+  TaskBase* task_ = nullptr;
+  bool cancelled_ = false;
+};
+
+// Marks an awaiter that follows the protocol above without being a
+// CancelTarget (Task's awaiter, sync's Waiter). A Task coroutine awaits such
+// awaiters, and CancelTargets, directly; any other awaitable goes through
+// ForeignWake (see foreign_awaiter.h).
+struct LoopAwaiter {};
+template <class Aw>
+inline constexpr bool kLoopAwaiter = std::is_base_of_v<CancelTarget, Aw> || std::is_base_of_v<LoopAwaiter, Aw>;
+
+// The task's side of an await on an awaitable that knows nothing of corio
+// and resumes the coroutine handle it is given itself: from a callback, from
+// another thread, or before its await_suspend returns. It is given a relay
+// handle instead, which wakes the task through its loop, so the coroutine
+// always resumes inside a step of its own task on the loop thread.
+//
+// Such an await cannot be interrupted: a cancel that arrives meanwhile is
+// kept and raised at the task's next suspension point, after the value was
+// handed over. While armed it counts as outside work, so the virtual clock
+// does not jump over it.
+class ForeignWake {
+ public:
+  ForeignWake() noexcept = default;
+  ForeignWake(const ForeignWake&) = delete;
+  ForeignWake& operator=(const ForeignWake&) = delete;
+  ~ForeignWake() { disarm(); }
+
+  // For await_suspend: the handle to give the awaitable. `h` itself outside
+  // any task (the awaitable resumes it directly, as it would anywhere); a
+  // null handle if a cancel is pending (do not suspend: check_cancelled()
+  // raises it); otherwise the relay.
+  // Errors: std::bad_alloc (the relay's frame).
+  std::coroutine_handle<> arm(std::coroutine_handle<> h);
+  // The relay is not needed after all: the awaitable declined to suspend or
+  // threw, or the awaiting frame is destroyed before the awaitable resumed
+  // it (loop teardown). A no-op once the relay has run.
+  void disarm() noexcept;
+  // For await_resume.
+  void check_cancelled() const {
+    if (cancelled_) [[unlikely]]
+      throw_cancelled(task_);
+  }
+
+  // Called by the relay, on whatever thread resumed it. Errors:
+  // std::bad_alloc when the wake-up cannot be queued from another thread;
+  // it reaches the caller of resume() and the task stays suspended.
+  void relay_resumed();
+
+ private:
+  std::coroutine_handle<> relay_;
   TaskBase* task_ = nullptr;
   bool cancelled_ = false;
 };

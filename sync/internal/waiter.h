@@ -94,7 +94,7 @@ inline void bind_loop(EventLoop*& bound, TaskBase* task, bool others_waiting) {
 // parked (loop teardown) it does so in its own destructor, while everything
 // it touches is still alive.
 template <class Derived>
-class Waiter {
+class Waiter : LoopAwaiter {
  public:
   Waiter() noexcept {}
   Waiter(const Waiter&) = delete;
