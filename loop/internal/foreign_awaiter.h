@@ -23,9 +23,13 @@
 namespace corio::internal {
 
 template <class A>
-concept HasMemberCoAwait = requires(A&& a) { std::forward<A>(a).operator co_await(); };
+concept HasMemberCoAwait = requires(A&& a) {
+  std::forward<A>(a).operator co_await();
+};
 template <class A>
-concept HasFreeCoAwait = requires(A&& a) { operator co_await(std::forward<A>(a)); };
+concept HasFreeCoAwait = requires(A&& a) {
+  operator co_await(std::forward<A>(a));
+};
 template <class A>
 concept HasCoAwaitOperator = HasMemberCoAwait<A> || HasFreeCoAwait<A>;
 
@@ -56,9 +60,7 @@ inline constexpr bool kLoopAwaitable = kLoopAwaiter<std::remove_cvref_t<AwaiterO
 template <class Aw>
 struct AwaiterRef {
   Aw& aw;
-  [[gnu::always_inline]] decltype(auto) await_ready() noexcept(noexcept(aw.await_ready())) {
-    return aw.await_ready();
-  }
+  [[gnu::always_inline]] decltype(auto) await_ready() noexcept(noexcept(aw.await_ready())) { return aw.await_ready(); }
   template <class H>
   [[gnu::always_inline]] decltype(auto) await_suspend(H h) noexcept(noexcept(aw.await_suspend(h))) {
     return aw.await_suspend(h);
@@ -87,7 +89,9 @@ class [[nodiscard]] LazyAwaiter {
   }
   // Kept in a variable and awaited by name: each await makes a fresh
   // awaiter from copies of the arguments (a Queue put puts a copy).
-  Aw operator co_await() & { return std::apply([](Args&... a) { return Aw(Args(a)...); }, args_); }
+  Aw operator co_await() & {
+    return std::apply([](Args&... a) { return Aw(Args(a)...); }, args_);
+  }
 
  private:
   std::tuple<Args...> args_;
