@@ -278,6 +278,8 @@ TEST(ForeignAwaitableTest, VirtualClockDoesNotJumpOverAWaitOnAnotherThread) {
   auto waiter = [&]() -> Task<Duration> {
     ResumedBy aw{[&worker](std::function<void()> f) {
       worker = std::thread([f = std::move(f)] {
+        // Only so that a loop that wrongly jumps does so before the wake;
+        // the expectation below holds however long this takes.
         std::this_thread::sleep_for(20ms);
         f();
       });
