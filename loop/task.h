@@ -237,9 +237,10 @@ class [[nodiscard]] Task {
     Awaiter(const Awaiter&) = delete;
     Awaiter& operator=(const Awaiter&) = delete;
     // A frame that has not finished (its awaiting task is being torn down)
-    // goes with the awaiter. Forced inline: g++ otherwise calls it out of
-    // line from any coroutine that can also be destroyed at this await.
-    [[gnu::always_inline]] ~Awaiter() { result_.destroy_frame(); }
+    // goes with the awaiter, by ~ResultBase. Forced inline: g++ otherwise
+    // calls it out of line from any coroutine that can also be destroyed
+    // at this await.
+    [[gnu::always_inline]] ~Awaiter() {}
 
     bool await_ready() const {
       if (!result_.frame) throw RuntimeError("corio: co_await on an empty Task (moved from, or already awaited)");

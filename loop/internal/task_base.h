@@ -27,6 +27,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -48,13 +49,42 @@ namespace corio::internal {
 // frame. That lets a frame end itself the moment its body returns, like a
 // function, instead of waiting at its final suspend for someone to destroy
 // it. The frame clears `frame` when it is destroyed, so the owner knows.
+//
+// Ending with neither a frame nor an exception, as nearly every awaited
+// Task does, the destructor costs one test for both: the exception lives in
+// a union so that no destructor of its own tests it a second time.
 struct ResultBase {
   std::coroutine_handle<> frame;
-  std::exception_ptr exception;
+  union {
+    std::exception_ptr exception;
+  };
+
+  ResultBase() noexcept : exception() {}
+  ResultBase(const ResultBase&) = delete;
+  ResultBase& operator=(const ResultBase&) = delete;
+  [[gnu::always_inline]] ~ResultBase() {
+    if ((address_bits(frame.address()) | address_bits(&exception)) != 0) [[unlikely]]
+      release();
+  }
 
   // Destroys the frame if it still exists (suspended, or never started).
   void destroy_frame() noexcept {
     if (frame) frame.destroy();  // which clears `frame`
+  }
+
+ private:
+  static_assert(sizeof(std::exception_ptr) == sizeof(std::uintptr_t), "an exception_ptr is one pointer");
+  // The bits of a pointer, or of the one pointer an exception_ptr holds
+  // (zero when it is null).
+  static std::uintptr_t address_bits(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p); }
+  static std::uintptr_t address_bits(const std::exception_ptr* e) noexcept {
+    std::uintptr_t bits;
+    std::memcpy(&bits, static_cast<const void*>(e), sizeof bits);
+    return bits;
+  }
+  [[gnu::cold, gnu::noinline]] void release() noexcept {
+    destroy_frame();
+    exception.~exception_ptr();
   }
 };
 
