@@ -264,7 +264,11 @@ class [[nodiscard]] Task {
         t = internal::current_task_base();
       }
       promise_type& p = h.promise();
-      if (t != nullptr && static_cast<const char*>(__builtin_frame_address(0)) < t->inline_floor_) [[unlikely]] {
+      // The floor is only set during a step, so t is null here only for a
+      // Task awaited from another kind of coroutine resumed inside some
+      // task's step; that one starts inline, as it would outside a step.
+      if (static_cast<const char*>(__builtin_frame_address(0)) < internal::tls_inline_floor && t != nullptr)
+          [[unlikely]] {
         p.start(&result_, awaiting, t);
         t->transfer_to_ = h;
         return true;

@@ -73,7 +73,8 @@ void TaskBase::run_step() noexcept {
       return;
     }
   }
-  inline_floor_ = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
+  const char* const outer_floor = tls_inline_floor;  // null: steps do not nest
+  tls_inline_floor = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
   resume_point_.resume();
   // The trampoline of Task's awaiters (see task.h): each hand-off returns
   // here, so the stack stays flat whatever the depth of the await chain.
@@ -82,6 +83,7 @@ void TaskBase::run_step() noexcept {
     transfer_to_ = nullptr;
     next.resume();
   }
+  tls_inline_floor = outer_floor;
   // The root coroutine ended its frame when it returned.
   if (!root_->frame) finish();
 }

@@ -191,12 +191,9 @@ class TaskBase : public ListNode, public FrameAllocated {
   // Trampoline: a coroutine of this task to resume next within the current
   // step (set by Task's awaiters instead of resuming it nested on the stack).
   std::coroutine_handle<> transfer_to_;
-  // Child Tasks start inline (nested on the machine stack) while the stack
-  // is above this address, and go through the trampoline below it: a step
-  // may use kInlineStackBytes for nested starts. A byte budget rather than
-  // a depth count costs one compare per start, with no counter to keep.
+  // A step may use this much machine stack for nested inline starts of
+  // child Tasks (see tls_inline_floor below).
   static constexpr std::size_t kInlineStackBytes = 16 * 1024;
-  const char* inline_floor_ = nullptr;
 
  protected:
   virtual ~TaskBase();
@@ -245,6 +242,15 @@ class TaskBase : public ListNode, public FrameAllocated {
 
 // The running task on this thread's loop, or nullptr (defined in event_loop.h).
 inline TaskBase* current_task_base() noexcept;
+
+// Child Tasks start inline (nested on the machine stack) while the stack is
+// above this address, and go through the task's trampoline below it. Set by
+// TaskBase::run_step to kInlineStackBytes below its own frame for the length
+// of the step; null outside any step, where every start is inline. A byte
+// budget rather than a depth count costs one compare per start with no
+// counter to keep, and keeping it per thread rather than per task spares
+// each start a load through the task.
+inline constinit thread_local const char* tls_inline_floor = nullptr;
 
 // Raises the cancel an awaiter of `task` took: CancelledError with the
 // task's cancel message (cold path).
