@@ -347,11 +347,13 @@ struct FrameCacheReaper {
     // free lists.
     cache.state = FrameCache::kClosed;
     for (std::size_t i = 0; i < kFrameClasses; ++i) {
-      while (FrameCache::Block* b = cache.heads[i]) {
-        cache.heads[i] = b->next;
+      FrameCache::Block* b = cache.heads[i];
+      cache.heads[i] = &kClosedEnd;
+      while (b != &kListEnd && b != &kClosedEnd) {
+        FrameCache::Block* next = b->next;
         frame_free_slow(b, i);
+        b = next;
       }
-      cache.limit[i] = 0;
     }
   }
 };
@@ -369,7 +371,7 @@ namespace {
   (void)reaper;
   FrameCache& cache = tls_frame_cache;
   cache.state = FrameCache::kOpen;
-  for (std::size_t i = 0; i < kFrameClasses; ++i) cache.limit[i] = frame_cache_limit(i);
+  for (FrameCache::Block*& head : cache.heads) head = &kListEnd;
   frame_free(p, (cls + 1) * kFrameClassBytes);  // into the list, now that it is open
 }
 

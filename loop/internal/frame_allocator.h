@@ -67,10 +67,12 @@ constexpr unsigned frame_cache_limit(std::size_t cls) {
 // function call, no initialisation guard); the blocks are given back at
 // thread exit by a separate reaper (frame_allocator.cc). Each cached block
 // records the length of the list from itself down, so a pop is all an
-// allocation does, and a free compares the head's length with `limit`.
-// `limit` is zero for every class until the thread's first free opens the
-// cache, and again once the thread exits, so the free path tests one bound
-// and nothing else.
+// allocation does, and a free compares the head's length with the class's
+// constant bound. A list ends not in null but in one of two shared blocks
+// that point to themselves: kListEnd, of length 0, or, until the thread's
+// first free opens its cache and again once the thread exits, kClosedEnd,
+// whose length is past every bound. So a free tests one bound and nothing
+// else, and an allocation one link.
 struct FrameCache {
   struct Block {
     Block* next;
@@ -78,10 +80,17 @@ struct FrameCache {
   };
   enum State : unsigned char { kUnused, kOpen, kClosed };
   Block* heads[kFrameClasses];
-  unsigned limit[kFrameClasses];
   State state;
 };
-inline constinit thread_local FrameCache tls_frame_cache{};
+inline constinit FrameCache::Block kListEnd{&kListEnd, 0};
+inline constinit FrameCache::Block kClosedEnd{&kClosedEnd, 1u << 30};
+constexpr FrameCache closed_frame_cache() {
+  FrameCache cache{};
+  for (FrameCache::Block*& head : cache.heads) head = &kClosedEnd;
+  cache.state = FrameCache::kUnused;
+  return cache;
+}
+inline constinit thread_local FrameCache tls_frame_cache = closed_frame_cache();
 
 // A free that found its list full or closed: opens the cache on the
 // thread's first free, else hands the block to the tier behind. Not marked
@@ -121,8 +130,10 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
   const std::size_t cls = (size - 1) / kFrameClassBytes;
   if (cls < kFrameClasses) {
     FrameCache& cache = tls_frame_cache;
-    if (FrameCache::Block* b = cache.heads[cls]) {
-      cache.heads[cls] = b->next;
+    FrameCache::Block* b = cache.heads[cls];
+    FrameCache::Block* next = b->next;
+    if (next != b) [[likely]] {  // b is a block, not an end of the list
+      cache.heads[cls] = next;
       return b;
     }
     return frame_allocate_miss(cls);
@@ -140,8 +151,8 @@ inline void frame_free_slow(void* p, std::size_t cls) noexcept {
   if (cls < kFrameClasses) {
     FrameCache& cache = tls_frame_cache;
     FrameCache::Block* head = cache.heads[cls];
-    const unsigned depth = (head != nullptr ? head->depth : 0) + 1;
-    if (depth <= cache.limit[cls]) [[likely]] {
+    const unsigned depth = head->depth + 1;
+    if (depth <= frame_cache_limit(cls)) [[likely]] {
       auto* b = static_cast<FrameCache::Block*>(p);
       b->next = head;
       b->depth = depth;
