@@ -246,6 +246,7 @@ void EventLoop::run_iteration(bool block) {
   } else {
     run_ready(n);
   }
+  internal::frame_cache_settle();
 }
 
 void EventLoop::poll_io(std::int64_t timeout_ns) {

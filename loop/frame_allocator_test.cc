@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -301,6 +302,51 @@ TEST(FrameFreeList, BlocksCachedByAThreadGoBackWhenItExits) {
     for (void* p : blocks) frame_free(p, kFrameClassBytes);  // all into the list
   }).join();
   EXPECT_EQ(slab_count(), before);
+}
+
+// A burst of 100,000 128-byte blocks (about 200 slabs) freed in shuffled
+// order: the first frees fill the class's list with blocks from all over
+// the burst, the rest overflow into their slabs.
+std::vector<void*> shuffled_burst() {
+  std::vector<void*> blocks(100000);
+  for (void*& p : blocks) p = frame_allocate(2 * kFrameClassBytes);
+  std::shuffle(blocks.begin(), blocks.end(), std::mt19937(7));
+  for (void* p : blocks) frame_free(p, 2 * kFrameClassBytes);
+  return blocks;
+}
+
+TEST(FrameFreeList, SettlingAfterABurstGivesItsSlabsBack) {
+  std::thread([] {
+    const std::size_t before = slab_count();
+    shuffled_burst();
+    frame_cache_settle();
+    // The slab still being allocated from, and the spares; without the
+    // trim, the blocks the list kept held nearly every slab of the burst.
+    EXPECT_LE(slab_count(), before + 1 + kSpareSlabs);
+  }).join();
+}
+
+TEST(FrameFreeList, AfterSettlingTheListRefillsFromTheLowestFreeBlocks) {
+  std::thread([] {
+    shuffled_burst();
+    frame_cache_settle();
+    void* a = frame_allocate(2 * kFrameClassBytes);
+    void* b = frame_allocate(2 * kFrameClassBytes);
+    // From a slab's cursor, in address order, not from the shuffled list.
+    EXPECT_EQ(static_cast<char*>(b) - static_cast<char*>(a), static_cast<std::ptrdiff_t>(2 * kFrameClassBytes));
+    frame_free(a, 2 * kFrameClassBytes);
+    frame_free(b, 2 * kFrameClassBytes);
+  }).join();
+}
+
+TEST(FrameFreeList, SettlingWithoutABurstKeepsTheList) {
+  std::thread([] {
+    void* a = frame_allocate(kFrameClassBytes);
+    frame_free(a, kFrameClassBytes);
+    frame_cache_settle();
+    EXPECT_EQ(frame_allocate(kFrameClassBytes), a);
+    frame_free(a, kFrameClassBytes);
+  }).join();
 }
 #endif  // CORIO_FRAME_CACHE
 

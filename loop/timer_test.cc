@@ -8,10 +8,12 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/internal/timer_queue.h"
 #include "corio/loop/sleep.h"
@@ -608,6 +610,34 @@ TEST(LoopTimers, CallLaterAcceptsAnyDurationType) {
   loop.run_forever();
   EXPECT_EQ(offsets_ms, (std::vector<std::int64_t>{100, 250, 400}));
 }
+
+#if CORIO_FRAME_CACHE
+// Timers fire by deadline, not in the order their states were allocated,
+// so a burst used to leave the thread's free lists holding states from all
+// over it, and with them nearly every slab of the burst (tens of MiB after
+// a million timers), and later callbacks ran 3.5 times slower on those
+// scattered blocks. The loop now empties the lists after such a burst.
+TEST(LoopTimers, ABurstOfTimersLeavesItsSlabsFree) {
+  std::thread([] {
+    const std::size_t before = internal::slab_count();
+    {
+      EventLoop loop;
+      constexpr int kTimers = 100000;
+      std::vector<int> order(kTimers);
+      for (int i = 0; i < kTimers; ++i) order[static_cast<std::size_t>(i)] = i;
+      std::shuffle(order.begin(), order.end(), std::mt19937(11));
+      int fired = 0;
+      const TimePoint base = loop.time() - Duration(std::chrono::seconds(1));
+      for (int d : order) loop.call_at(base + Duration(std::chrono::microseconds(d)), [&fired] { ++fired; });
+      for (int i = 0; i < 100 && fired < kTimers; ++i) loop.run_once(false);
+      EXPECT_EQ(fired, kTimers);
+      // The slab being allocated from and the spares, give or take the
+      // loop's own blocks; before the fix, about 200.
+      EXPECT_LE(internal::slab_count(), before + 4 + internal::kSpareSlabs);
+    }
+  }).join();
+}
+#endif  // CORIO_FRAME_CACHE
 
 }  // namespace
 }  // namespace corio

@@ -337,6 +337,20 @@ void* allocate_orphan(std::size_t cls) {
   return s->take();
 }
 
+// Gives every cached block to the tier behind; the lists end in `end`.
+void drain_frame_cache(FrameCache& cache, FrameCache::Block* end) noexcept {
+  for (std::size_t i = 0; i < kFrameClasses; ++i) {
+    FrameCache::Block* b = cache.heads[i];
+    cache.heads[i] = end;
+    while (b != &kListEnd && b != &kClosedEnd) {
+      FrameCache::Block* next = b->next;
+      frame_free_slow(b, i);
+      b = next;
+    }
+  }
+  cache.overflowed = false;
+}
+
 // Gives a thread's cached blocks back when the thread exits. Constructed on
 // the thread's first cached block (registering this destructor), so threads
 // that never cache a block pay nothing.
@@ -346,15 +360,7 @@ struct FrameCacheReaper {
     // Frames freed from here on (later thread_local destructors) skip the
     // free lists.
     cache.state = FrameCache::kClosed;
-    for (std::size_t i = 0; i < kFrameClasses; ++i) {
-      FrameCache::Block* b = cache.heads[i];
-      cache.heads[i] = &kClosedEnd;
-      while (b != &kListEnd && b != &kClosedEnd) {
-        FrameCache::Block* next = b->next;
-        frame_free_slow(b, i);
-        b = next;
-      }
-    }
+    drain_frame_cache(cache, &kClosedEnd);
   }
 };
 
@@ -378,9 +384,16 @@ namespace {
 }  // namespace
 
 void frame_free_uncached(void* p, std::size_t cls) noexcept {
-  if (tls_frame_cache.state == FrameCache::kUnused) [[unlikely]]
+  FrameCache& cache = tls_frame_cache;
+  if (cache.state == FrameCache::kUnused) [[unlikely]]
     return open_frame_cache(p, cls);
+  if (cache.state == FrameCache::kOpen) cache.overflowed = true;
   frame_free_slow(p, cls);
+}
+
+void frame_cache_trim() noexcept {
+  FrameCache& cache = tls_frame_cache;
+  if (cache.state == FrameCache::kOpen) drain_frame_cache(cache, &kListEnd);
 }
 
 void* frame_allocate_miss(std::size_t cls) { return frame_allocate_slow(cls); }
