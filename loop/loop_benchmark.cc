@@ -6,6 +6,9 @@
 //
 //   bazel run -c opt //loop:loop_benchmark -- --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
+//       --benchmark_enable_random_interleaving=true
+// (the last runs the repetitions of all rows in shuffled order, so that the
+// machine's drift over the run falls on corio's and Asio's rows alike).
 //
 // Scenarios and the aims from the design issue (per operation):
 //   1. SpawnJoin        spawn a trivial task and wait for it      <= 100 ns
