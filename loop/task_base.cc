@@ -73,7 +73,6 @@ void TaskBase::run_step() noexcept {
       return;
     }
   }
-  const char* const outer_floor = tls_inline_floor;  // null: steps do not nest
   tls_inline_floor = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
   resume_point_.resume();
   // The trampoline of Task's awaiters (see task.h): each hand-off returns
@@ -83,7 +82,7 @@ void TaskBase::run_step() noexcept {
     transfer_to_ = nullptr;
     next.resume();
   }
-  tls_inline_floor = outer_floor;
+  tls_inline_floor = nullptr;  // steps do not nest: a task cannot run a loop
   // The root coroutine ended its frame when it returned.
   if (!root_->frame) finish();
 }
