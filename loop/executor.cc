@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "corio/loop/internal/frame_allocator.h"
+
 namespace corio {
 
 ThreadPoolExecutor::ThreadPoolExecutor(std::size_t max_workers) : max_workers_(max_workers) {
@@ -54,6 +56,10 @@ void ThreadPoolExecutor::worker() {
     lock.unlock();
     job();  // exceptions are caught inside the job wrappers
     job = internal::UniqueFunction();
+    // A job that freed a burst of the loop's blocks (results, frames) left
+    // them in this thread's free lists, which this thread may never use:
+    // give them back, as the loop does after its own bursts.
+    internal::frame_cache_settle();
     lock.lock();
   }
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/run.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
@@ -253,6 +254,31 @@ TEST(ThreadPool, ShutdownWithWaitRunsTheQueuedJobs) {
   pool.shutdown(/*wait=*/true);
   EXPECT_EQ(ran.load(), 5);
 }
+
+#if CORIO_FRAME_CACHE
+// A worker that frees a burst of blocks allocated elsewhere (the loop's)
+// gives them back after the job instead of keeping them in free lists of
+// its own that it may never allocate from.
+TEST(ThreadPool, AWorkerKeepsNoBurstOfFreedBlocks) {
+  // On a fresh thread, whose blocks come from slabs of its own that stay
+  // its own while it lives: freed on the worker, they go back to them.
+  std::thread([] {
+    constexpr std::size_t kBytes = internal::kFrameClassBytes;
+    std::vector<void*> blocks(2 * internal::frame_cache_limit(0));
+    for (void*& p : blocks) p = internal::frame_allocate(kBytes);
+    ThreadPoolExecutor pool(1);  // one worker runs both jobs
+    pool.submit([&] {
+      for (void* p : blocks) internal::frame_free(p, kBytes);
+    });
+    void* next = nullptr;
+    pool.submit([&] { next = internal::frame_allocate(kBytes); });
+    pool.shutdown(/*wait=*/true);
+    // Not one of the burst's blocks: the worker's list was emptied.
+    EXPECT_EQ(std::find(blocks.begin(), blocks.end(), next), blocks.end());
+    internal::frame_free(next, kBytes);
+  }).join();
+}
+#endif  // CORIO_FRAME_CACHE
 
 TEST(ThreadPool, DestructorRunsTheQueuedJobs) {
   std::atomic<int> ran{0};
