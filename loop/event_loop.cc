@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -73,6 +74,19 @@ void internal::ReadyQueue::grow(std::size_t at_least) {
 }
 
 void internal::ReadyQueue::grow_or_terminate() noexcept { grow(cap_ + 1); }
+
+void internal::ReadyQueue::shrink() noexcept {
+  // Only called empty (settle), so nothing is copied and the positions
+  // start over.
+  std::size_t cap = 1024;
+  while (cap < promised_ * 4) cap *= 2;
+  ReadyEntry* next = new (std::nothrow) ReadyEntry[cap];
+  if (next == nullptr) return;
+  buf_.reset(next);
+  cap_ = cap;
+  mask_ = cap - 1;
+  head_ = tail_ = 0;
+}
 
 void Handle::cancel() noexcept {
   if (s_ == nullptr || s_->cancelled) return;
@@ -246,6 +260,7 @@ void EventLoop::run_iteration(bool block) {
   } else {
     run_ready(n);
   }
+  if (ready_.empty()) ready_.settle();
   internal::frame_cache_settle();
 }
 

@@ -152,6 +152,16 @@ class ReadyQueue {
     buf_[tail_++ & mask_] = e;
   }
   ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
+  // For the loop, when the queue has run empty: a buffer grown by a burst
+  // to more than kKeepEntries and to over 8 times the slots now promised
+  // is given back, down to 4 times them (at least the initial 1,024). If
+  // that allocation fails, the old buffer is kept.
+  void settle() noexcept {
+    if (cap_ > kKeepEntries && promised_ < cap_ / 8) [[unlikely]]
+      shrink();
+  }
+  std::size_t capacity() const noexcept { return cap_; }
+  static constexpr std::size_t kKeepEntries = std::size_t{1} << 16;  // 1 MiB
   // Starts fetching the argument of the entry `ahead` places from the front
   // (callback states and tasks are scattered in memory; a long queue would
   // otherwise wait on a cache miss per entry).
@@ -162,6 +172,7 @@ class ReadyQueue {
  private:
   void grow(std::size_t at_least);
   void grow_or_terminate() noexcept;  // out of memory here: std::terminate
+  void shrink() noexcept;
   std::unique_ptr<ReadyEntry[]> buf_;
   std::size_t cap_ = 0;
   std::size_t promised_ = 0;
@@ -366,6 +377,10 @@ class EventLoop {
   // pending task and one per queued callback, so pending_task_count() when
   // no callback is waiting to run. For tests and monitoring.
   std::size_t ready_slots_promised() const noexcept { return ready_.promised(); }
+  // Entries the ready queue has room for: it grows with bursts and gives
+  // the room back once it runs empty well below it. For tests and
+  // monitoring.
+  std::size_t ready_capacity() const noexcept { return ready_.capacity(); }
 
   // Runs one iteration: polls I/O (without blocking if `block` is false or
   // something is ready), fires due timers, runs the callbacks ready at its

@@ -733,6 +733,33 @@ TEST(EventLoopTasks, ReadySlotsArePromisedToPendingTasksAndQueuedCallbacks) {
   EXPECT_EQ(loop.ready_slots_promised(), 0u);
 }
 
+// A burst of callbacks grows the ready queue; once it has run, the room
+// goes back (a million callbacks would otherwise keep 16 MiB for the life
+// of the loop).
+TEST(EventLoopTasks, TheReadyQueueGivesBackTheRoomOfABurst) {
+  EventLoop loop(virtual_clock());
+  int ran = 0;
+  for (int i = 0; i < 200000; ++i) loop.call_soon([&ran] { ++ran; });
+  EXPECT_GE(loop.ready_capacity(), 200000u);
+  loop.run_once(false);
+  EXPECT_EQ(ran, 200000);
+  EXPECT_EQ(loop.ready_capacity(), 1024u);
+}
+
+// ...but never below the slots promised to live tasks, so that waking them
+// still cannot allocate.
+TEST(EventLoopTasks, TheReadyQueueKeepsTheRoomPromisedToPendingTasks) {
+  EventLoop loop(virtual_clock());
+  std::vector<TaskHandle<int>> tasks;
+  for (int i = 0; i < 20000; ++i) tasks.push_back(create_task(loop, add_later(i, 1)));
+  for (int i = 0; i < 200000; ++i) loop.call_soon([] {});
+  loop.run_once(false);  // the tasks start and sleep; the callbacks ran
+  EXPECT_EQ(loop.ready_slots_promised(), 20000u);
+  EXPECT_GE(loop.ready_capacity(), 4 * loop.ready_slots_promised());
+  EXPECT_LT(loop.ready_capacity(), 200000u);
+  for (int i = 0; i < 20000; ++i) EXPECT_EQ(run_until_complete(loop, tasks[static_cast<std::size_t>(i)]), i + 1);
+}
+
 Task<void> sleep_then_fail() {
   co_await sleep(1ms);
   throw std::out_of_range("failed");
