@@ -116,6 +116,20 @@ TEST(DebugMode, ReportedDurationIsAtLeastTheTimeBlocked) {
   EXPECT_GE(seconds, 0.020);
 }
 
+TEST(DebugMode, ALongTaskNameIsReportedWholeWithTheDuration) {
+  // Regression: the message was formatted into a fixed 160-byte buffer, so
+  // a long name lost its end and the duration.
+  EventLoop loop(debug_options(kTinyThreshold));
+  Reports reports(loop);
+  const std::string name = "fetch(" + std::string(300, 'x') + ")";
+  auto t = create_task(loop, slow_step(), name);
+  run_until_complete(loop, t);
+  auto mine = reports.about_task(name);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_THAT(mine[0].message, StartsWith("Executing " + name + " took "));
+  EXPECT_THAT(mine[0].message, ::testing::EndsWith(" seconds"));
+}
+
 TEST(DebugMode, EachSlowStepIsReportedSeparately) {
   EventLoop loop(debug_options(kTinyThreshold));
   Reports reports(loop);

@@ -368,11 +368,10 @@ template <class Describe>
 void EventLoop::report_slow(Describe describe, bool is_task, std::int64_t duration_ns) noexcept {
   try {
     const std::string what = describe();
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "Executing %s took %.3f seconds", what.c_str(),
-                  static_cast<double>(duration_ns) / 1e9);
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", static_cast<double>(duration_ns) / 1e9);
     ErrorContext ctx;
-    ctx.message = buf;
+    ctx.message = "Executing " + what + " took " + seconds + " seconds";
     if (is_task) ctx.task_name = what;
     call_exception_handler(ctx);
   } catch (const std::bad_alloc&) {
