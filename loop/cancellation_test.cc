@@ -366,6 +366,60 @@ CO_TEST(CancellationTest, LateCancelAfterAJoinWakeKeepsTheValue) {
   EXPECT_FALSE(child.cancelled());
 }
 
+// The parent's cancel, forwarded to the child it awaits, arrives after the
+// child was woken: the child keeps its value and returns without reaching
+// another suspension point, so the request lapses there. It used to be
+// lost for good: cancel() returned true and the parent was never
+// cancelled. It is the parent's cancel, so it stays pending there.
+CO_TEST(CancellationTest, AForwardedCancelThatLapsedInTheChildIsDeliveredToTheParent) {
+  Future<int> fut;
+  Log log;
+  TaskHandle<int> child = create_task([](Future<int> f) -> Task<int> { co_return co_await f; }(fut));
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    int v = co_await c;
+    l.push_back("got " + std::to_string(v));
+    try {
+      co_await sleep(1h);
+      l.push_back("not cancelled");
+    } catch (const CancelledError&) {
+      l.push_back("cancelled at the next suspension");
+      throw;
+    }
+  }(child, log));
+  co_await yield_now();          // child waits on fut, parent on child
+  fut.set_result(5);             // wakes the child: queued, not yet resumed
+  EXPECT_TRUE(parent.cancel());  // forwarded to the child
+  EXPECT_THROW(co_await parent, CancelledError);
+  EXPECT_EQ(log, (Log{"got 5", "cancelled at the next suspension"}));
+  EXPECT_FALSE(child.cancelled());
+  EXPECT_EQ(co_await child, 5);
+}
+
+// The control: a child that receives the forwarded cancel and returns a
+// value anyway has used it up, as in asyncio; the parent goes on.
+CO_TEST(CancellationTest, AForwardedCancelTheChildSwallowedIsNotRaisedAgainInTheParent) {
+  Log log;
+  TaskHandle<int> child = create_task([]() -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      co_return 1;
+    }
+    co_return 0;
+  }());
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    int v = co_await c;
+    l.push_back("got " + std::to_string(v));
+    co_await sleep(1h);
+    l.push_back("not cancelled");
+  }(child, log));
+  co_await yield_now();
+  EXPECT_TRUE(parent.cancel());
+  co_await parent;
+  EXPECT_EQ(log, (Log{"got 1", "not cancelled"}));
+  EXPECT_FALSE(parent.cancelled());
+}
+
 CO_TEST(CancellationTest, LateCancelAfterASleepWakeIsDeliveredAtOnce) {
   Log log;
   TaskHandle<void> t = create_task([](Log& l) -> Task<void> {

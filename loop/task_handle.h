@@ -180,8 +180,16 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
  private:
   static void on_done_impl(DoneWaiter* w) noexcept {
     auto* self = static_cast<JoinAwaiter*>(w);
-    // A forwarded cancel that the child raised comes back as its result.
-    if (self->forwarded_ && self->t_->cancelled()) self->self_->cancel_in_flight_ = true;
+    // A forwarded cancel that the child raised comes back as its result. One
+    // that lapsed in the child (it returned before reaching a suspension
+    // point) is still owed to this task: it stays pending here.
+    if (self->forwarded_) {
+      if (self->t_->cancelled()) {
+        self->self_->cancel_in_flight_ = true;
+      } else if (self->t_->cancel_lapsed()) {
+        self->self_->restore_pending_cancel();
+      }
+    }
     self->self_->cancel_target_ = nullptr;
     self->self_->schedule();
   }

@@ -18,7 +18,9 @@
 //  * If the task returns before reaching another suspension point, it
 //    finishes with its value and the request lapses (cancelled() is false).
 //    asyncio would mark it cancelled and drop the value; corio never drops
-//    what a task already obtained.
+//    what a task already obtained. A request that came forwarded from a
+//    task awaiting this one is then still owed to that task: it stays
+//    pending there, delivered at its next suspension point.
 //  * Any number of cancel() calls before the task runs again deliver one
 //    CancelledError (cancelling() counts them all).
 #ifndef CORIO_LOOP_INTERNAL_TASK_BASE_H_
@@ -148,6 +150,16 @@ class TaskBase : public ListNode, public FrameAllocated {
   // An awaiter took a cancel (pending, or while suspended) and will raise
   // CancelledError from its await_resume; it calls this when it does.
   void cancel_raised() noexcept { cancel_in_flight_ = false; }
+  // Done with a cancel request still pending: it lapsed (see the protocol),
+  // never raised in this task.
+  bool cancel_lapsed() const noexcept { return done_ && must_cancel_ && !cancelled_; }
+  // For an awaiter that forwarded this task's cancel to the task it awaits,
+  // where the request lapsed: the cancel is still owed here, so it becomes
+  // pending again (delivered at this task's next suspension point), unless
+  // it was withdrawn meanwhile (uncancel) or one is already on its way.
+  void restore_pending_cancel() noexcept {
+    if (cancelling_ > 0 && !cancel_in_flight_) must_cancel_ = true;
+  }
 
   // Queues the task's next step on its loop (defined in event_loop.h).
   inline void schedule() noexcept;
