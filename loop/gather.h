@@ -11,8 +11,10 @@
 //
 // Errors: the first exception raised by any child (CancelledError if a child
 //   was cancelled) is rethrown as soon as it happens; the other children keep
-//   running, as in asyncio. With `return_exceptions`, gather waits for all and
-//   returns an Outcome<T> per child instead.
+//   running, as in asyncio, and their own errors are not reported as never
+//   retrieved (still readable through their handles). With
+//   `return_exceptions`, gather waits for all and returns an Outcome<T> per
+//   child instead.
 // Cancellation: cancelling the task awaiting gather cancels every child, waits
 //   until they have all finished, then raises CancelledError.
 #ifndef CORIO_LOOP_GATHER_H_
@@ -116,6 +118,14 @@ Outcome<T> take_outcome(GatherChild<T>& c) {
   return Outcome<T>(take_value(c));
 }
 
+// Once gather has raised, the errors of the other children (those already
+// failed, those failing later, those failing as they are cancelled) are
+// gather's business, not the loop's: as in asyncio, they are not reported
+// as "never retrieved".
+inline void mark_retrieved(std::vector<TaskRef>& refs) noexcept {
+  for (TaskRef& r : refs) r.base()->exception_retrieved();
+}
+
 // Waits per gather's rules; on return every child is done (return_exc) or
 // the first failure is rethrown. Cancels and drains children if cancelled.
 inline Task<void> gather_wait(std::vector<TaskRef> refs, bool return_exc) {
@@ -136,9 +146,13 @@ inline Task<void> gather_wait(std::vector<TaskRef> refs, bool return_exc) {
     // The children and the re-raised error carry the cancel message.
     for (TaskRef& r : refs) r.cancel(cancelled->message());
     co_await wait_all_absorbing_cancel(refs);
+    mark_retrieved(refs);
     throw *cancelled;
   }
-  if (failure) std::rethrow_exception(failure);
+  if (failure) {
+    mark_retrieved(refs);
+    std::rethrow_exception(failure);
+  }
 }
 
 // (The children travel as one tuple: g++ 12 miscompiles a coroutine whose

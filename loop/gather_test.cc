@@ -220,6 +220,40 @@ CO_TEST(GatherTest, ReturnExceptionsRetrievesTheErrors) {
   EXPECT_TRUE(seen.empty());
 }
 
+// Regression: after gather raised the first error, a sibling failing later
+// was reported as "Task exception was never retrieved", though the user
+// has no handle to it (asyncio marks such errors retrieved).
+CO_TEST(GatherTest, ALaterSiblingErrorAfterGatherRaisedIsNotReported) {
+  std::vector<ErrorContext> seen;
+  current_loop().set_exception_handler([&seen](EventLoop&, const ErrorContext& c) { seen.push_back(c); });
+  EXPECT_THROW(co_await gather(fail_after(1ms, "first"), fail_after(2ms, "later")), std::runtime_error);
+  co_await sleep(5ms);  // the second child fails, and goes
+  current_loop().set_exception_handler(nullptr);
+  EXPECT_TRUE(seen.empty());
+}
+
+// The same for a child that fails while gather cancels it.
+CO_TEST(GatherTest, AChildFailingAsGatherCancelsItIsNotReported) {
+  std::vector<ErrorContext> seen;
+  current_loop().set_exception_handler([&seen](EventLoop&, const ErrorContext& c) { seen.push_back(c); });
+  auto g = create_task([]() -> Task<void> {
+    co_await gather(after(1h, 1), []() -> Task<int> {
+      try {
+        co_await sleep(1h);
+      } catch (const CancelledError&) {
+        throw std::runtime_error("cleanup failed");
+      }
+      co_return 2;
+    }());
+  }());
+  co_await sleep(1ms);
+  g.cancel();
+  EXPECT_THROW(co_await g, CancelledError);
+  co_await sleep(1ms);
+  current_loop().set_exception_handler(nullptr);
+  EXPECT_TRUE(seen.empty());
+}
+
 Task<void> gather_logged(Log& log, std::vector<TaskHandle<int>> hs) {
   try {
     co_await gather(hs);
