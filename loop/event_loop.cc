@@ -144,6 +144,12 @@ EventLoop::~EventLoop() {
   for (std::size_t sig = 0; sig < signals_.size(); ++sig) {
     if (signals_[sig].installed) remove_signal_handler(static_cast<int>(sig));
   }
+  // From here on, work that outlives the loop (jobs on executors the user
+  // owns) drops what it would post. The tasks that awaited it are gone.
+  if (link_) {
+    std::lock_guard<std::mutex> lock(link_->mu);
+    link_->loop = nullptr;
+  }
   executor_.reset();  // joins worker threads
   try {
     drain_threadsafe();
@@ -706,6 +712,14 @@ ThreadPoolExecutor& EventLoop::default_executor() {
     executor_ = std::make_unique<ThreadPoolExecutor>(n);
   }
   return *executor_;
+}
+
+const std::shared_ptr<internal::LoopLink>& EventLoop::link() {
+  if (!link_) {
+    link_ = std::make_shared<internal::LoopLink>();
+    link_->loop = this;
+  }
+  return link_;
 }
 
 void EventLoop::set_default_executor_workers(std::size_t max_workers) {

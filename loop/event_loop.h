@@ -60,6 +60,21 @@ using TimePoint = std::chrono::time_point<Clock, Duration>;
 
 namespace internal {
 
+// See EventLoop::link(). `loop` is cleared, under `mu`, as the loop is
+// destroyed; a poster holds `mu` for the length of its post.
+struct LoopLink {
+  std::mutex mu;
+  EventLoop* loop;
+  // Runs post(*loop) if the loop still exists; returns whether it did.
+  template <class Post>
+  bool post(Post&& post) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (loop == nullptr) return false;
+    std::forward<Post>(post)(*loop);
+    return true;
+  }
+};
+
 // State behind Handle/TimerHandle: a callback that may be cancelled before
 // it runs. Reference-counted by the loop's queues and the user's handle.
 // Kept small (a million pending timers are a million of these).
@@ -356,11 +371,19 @@ class EventLoop {
   bool virtual_clock() const noexcept { return virtual_clock_; }
 
   // The executor for run_in_executor/to_thread, made on first use with
-  // min(32, cores + 4) threads. Errors: RuntimeError after close().
+  // min(32, cores + 4) threads (or set_default_executor_workers'). Joined
+  // by ~EventLoop. Errors: std::bad_alloc.
   ThreadPoolExecutor& default_executor();
-  // Replaces the default executor's size (before first use or after one
-  // finished). Errors: std::invalid_argument if max_workers is 0.
+  // The default executor's size. Takes effect when it is made, on its first
+  // use: it does not resize one already made. Errors: std::invalid_argument
+  // if max_workers is 0.
   void set_default_executor_workers(std::size_t max_workers);
+
+  // For work on other threads that may outlive the loop (a job on an
+  // executor the user owns): a post through the link reaches the loop while
+  // it exists and is dropped once it is being destroyed. Made on first use.
+  // Loop thread only. Errors: std::bad_alloc.
+  const std::shared_ptr<internal::LoopLink>& link();
 
   // Requests cancellation of every pending task (asyncio's shutdown step).
   void cancel_all_tasks(const std::string& message = {});
@@ -496,6 +519,7 @@ class EventLoop {
 
   ExceptionHandler exception_handler_;
   std::unique_ptr<ThreadPoolExecutor> executor_;
+  std::shared_ptr<internal::LoopLink> link_;
   std::size_t executor_workers_ = 0;
 };
 

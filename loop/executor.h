@@ -18,6 +18,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -74,9 +75,10 @@ namespace internal {
 template <class R>
 class ExecutorCompletion {
  public:
-  explicit ExecutorCompletion(Future<R> fut) noexcept : fut_(std::move(fut)) {}
+  ExecutorCompletion(Future<R> fut, std::shared_ptr<LoopLink> link) noexcept
+      : fut_(std::move(fut)), link_(std::move(link)) {}
   ExecutorCompletion(ExecutorCompletion&& o) noexcept
-      : fut_(std::move(o.fut_)), armed_(std::exchange(o.armed_, false)) {}
+      : fut_(std::move(o.fut_)), link_(std::move(o.link_)), armed_(std::exchange(o.armed_, false)) {}
   ExecutorCompletion& operator=(ExecutorCompletion&&) = delete;
   ~ExecutorCompletion() {
     if (!armed_) return;
@@ -94,25 +96,29 @@ class ExecutorCompletion {
   }
 
  private:
+  // Through the loop's link: a job on an executor the user owns may end
+  // after the loop is gone, and then its outcome is dropped here.
   void post(std::optional<StoredValue<R>> value, std::exception_ptr error, bool dropped) {
-    EventLoop* l = &fut_.loop();
-    l->call_soon_threadsafe(
-        [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
-          fut.loop().end_external_work();
-          if (fut.done()) return;  // its awaiter was cancelled and someone cancelled it
-          if (dropped) {
-            fut.cancel("corio: the executor dropped the job before running it");
-          } else if (error) {
-            fut.set_exception(std::move(error));
-          } else if constexpr (std::is_void_v<R>) {
-            fut.set_result();
-          } else {
-            fut.set_result(std::move(*value));
-          }
-        });
+    link_->post([&](EventLoop& l) {
+      l.call_soon_threadsafe(
+          [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
+            fut.loop().end_external_work();
+            if (fut.done()) return;  // its awaiter was cancelled and someone cancelled it
+            if (dropped) {
+              fut.cancel("corio: the executor dropped the job before running it");
+            } else if (error) {
+              fut.set_exception(std::move(error));
+            } else if constexpr (std::is_void_v<R>) {
+              fut.set_result();
+            } else {
+              fut.set_result(std::move(*value));
+            }
+          });
+    });
   }
 
   Future<R> fut_;
+  std::shared_ptr<LoopLink> link_;
   bool armed_ = true;
 };
 
@@ -133,25 +139,26 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... a
   using R = std::invoke_result_t<F, A...>;
   if (executor == nullptr) executor = &loop.default_executor();
   Future<R> fut(loop);
+  std::shared_ptr<internal::LoopLink> link = loop.link();
   // Ended by the completion, whether the job runs or is dropped (also when
   // submit() throws: the job is destroyed unrun then).
   loop.begin_external_work();
-  executor->submit(
-      [done = internal::ExecutorCompletion<R>(fut), fn = std::move(fn), ... args = std::move(args)]() mutable {
-        std::exception_ptr error;
-        std::optional<internal::StoredValue<R>> value;
-        try {
-          if constexpr (std::is_void_v<R>) {
-            std::invoke(std::move(fn), std::move(args)...);
-            value.emplace();
-          } else {
-            value.emplace(std::invoke(std::move(fn), std::move(args)...));
-          }
-        } catch (...) {
-          error = std::current_exception();
-        }
-        done.deliver(std::move(value), std::move(error));
-      });
+  executor->submit([done = internal::ExecutorCompletion<R>(fut, std::move(link)), fn = std::move(fn),
+                    ... args = std::move(args)]() mutable {
+    std::exception_ptr error;
+    std::optional<internal::StoredValue<R>> value;
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(std::move(fn), std::move(args)...);
+        value.emplace();
+      } else {
+        value.emplace(std::invoke(std::move(fn), std::move(args)...));
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.deliver(std::move(value), std::move(error));
+  });
   return fut;
 }
 

@@ -444,5 +444,37 @@ TEST(ExecutorCancellation, JobFinishingAfterTheLoopStoppedIsReleased) {
   EXPECT_EQ(token.use_count(), 1);
 }
 
+// Regression: a job on an executor the user owns (which outlives the loop)
+// that ended after the loop was destroyed posted its outcome to the freed
+// loop (a use-after-free under AddressSanitizer). It is now dropped, and
+// what it held is released.
+TEST(ExecutorCancellation, JobOnAUserPoolEndingAfterTheLoopIsGoneIsDropped) {
+  auto token = std::make_shared<int>(0);
+  Gate release;
+  ThreadPoolExecutor pool(1);
+  std::atomic<bool> job_started{false};
+  {
+    auto loop = std::make_unique<EventLoop>();
+    auto waiter = create_task(
+        *loop, [](ThreadPoolExecutor& p, std::shared_ptr<int> tok, Gate& gate, std::atomic<bool>& started) -> Task<> {
+          auto job = [tok, &gate, &started] {  // a local: see kGccNote
+            started.store(true);
+            gate.wait();
+            return tok;
+          };
+          co_await run_in_executor(current_loop(), &p, std::move(job));
+        }(pool, token, release, job_started));
+    auto canceller = create_task(*loop, [](TaskHandle<> w, std::atomic<bool>& started) -> Task<> {
+      while (!started.load()) co_await yield_now();
+      w.cancel();
+    }(waiter, job_started));
+    EXPECT_THROW(run_until_complete(*loop, waiter), CancelledError);
+    run_until_complete(*loop, canceller);
+  }  // the loop is gone; the job still runs
+  release.open();
+  pool.shutdown();  // joins the job, which drops its outcome
+  EXPECT_EQ(token.use_count(), 1);
+}
+
 }  // namespace
 }  // namespace corio
