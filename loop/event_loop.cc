@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <stdexcept>
 #include <system_error>
@@ -240,15 +242,18 @@ void EventLoop::run_iteration(bool block) {
   if (poll) {
     std::int64_t timeout = 0;
     if (!busy && block) {
-      if (!timers_.empty()) {
-        timeout = timers_.top()->deadline - now_ns();
-        if (timeout < 0) timeout = 0;
+      const std::int64_t never = kNever.time_since_epoch().count();
+      if (!timers_.empty() && timers_.top()->deadline != never) {
+        const std::int64_t deadline = timers_.top()->deadline;
+        const std::int64_t now = now_ns();
+        timeout = deadline > now ? deadline - now : 0;
       } else {
         timeout = -1;
       }
       if (virtual_clock_ && io_waiters_ == 0 && external_work_ == 0 && !wake_pending_.load(std::memory_order_relaxed)) {
-        // Nothing can happen before the next timer: jump to it.
-        if (!timers_.empty()) {
+        // Nothing can happen before the next timer: jump to it (but not to
+        // kNever: a task sleeping forever waits, as with the real clock).
+        if (!timers_.empty() && timers_.top()->deadline != never) {
           if (timers_.top()->deadline > virtual_now_ns_) virtual_now_ns_ = timers_.top()->deadline;
           timeout = 0;
         }
@@ -282,10 +287,17 @@ void EventLoop::poll_io(std::int64_t timeout_ns) {
     timespec ts{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
     n = ::epoll_pwait2(epoll_fd_, events, kMaxEvents, &ts, nullptr);
     if (n < 0 && errno == ENOSYS) {
-      n = ::epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>((timeout_ns + 999999) / 1000000));
+      const std::int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+      n = ::epoll_wait(epoll_fd_, events, kMaxEvents, ms > INT_MAX ? INT_MAX : static_cast<int>(ms));
     }
   }
-  if (virtual_clock_ && timeout_ns != 0) virtual_now_ns_ += real_now_ns() - start;
+  if (virtual_clock_ && timeout_ns != 0) {
+    // Saturating: the clock may have jumped to a deadline near the end of
+    // TimePoint.
+    if (__builtin_add_overflow(virtual_now_ns_, real_now_ns() - start, &virtual_now_ns_)) {
+      virtual_now_ns_ = std::numeric_limits<std::int64_t>::max() - 1;
+    }
+  }
   if (n < 0) {
     if (errno == EINTR) return;
     throw_errno("epoll_wait");

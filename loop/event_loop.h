@@ -36,7 +36,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <ratio>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,6 +61,12 @@ using Clock = std::chrono::steady_clock;
 using Duration = std::chrono::nanoseconds;
 using TimePoint = std::chrono::time_point<Clock, Duration>;
 
+// A deadline that never comes: what a delay too long for Duration (about
+// 292 years), such as Duration::max(), turns into. The virtual clock never
+// jumps to it, so a task sleeping "forever" waits like asyncio's
+// sleep(math.inf).
+inline constexpr TimePoint kNever = TimePoint::max();
+
 namespace internal {
 
 // See EventLoop::link(). `loop` is cleared, under `mu`, as the loop is
@@ -74,6 +83,42 @@ struct LoopLink {
     return true;
   }
 };
+
+// now + delay without overflow: past the end of TimePoint it is kNever,
+// before its start TimePoint::min() (long past, so due at once).
+constexpr TimePoint deadline_after(TimePoint now, Duration delay) noexcept {
+  std::int64_t sum;
+  if (__builtin_add_overflow(now.time_since_epoch().count(), delay.count(), &sum)) {
+    return delay.count() > 0 ? kNever : TimePoint::min();
+  }
+  return TimePoint(Duration(sum));
+}
+
+// A delay in any std::chrono unit as a Duration, saturating at
+// Duration::max()/min() instead of overflowing (std::chrono's own
+// conversion wraps around: hours(24 * 365 * 1000) would come out negative).
+// Errors: std::invalid_argument for a floating-point NaN.
+template <class Rep, class Period>
+constexpr Duration to_duration(std::chrono::duration<Rep, Period> delay) {
+  using D = std::chrono::duration<Rep, Period>;
+  if constexpr (std::is_floating_point_v<Rep>) {
+    const double ns = std::chrono::duration<double, std::nano>(delay).count();
+    if (ns != ns) throw std::invalid_argument("corio: delay is NaN");
+    // The largest double below 2^63, and its negative, convert exactly.
+    constexpr double kLimit = 9223372036854774784.0;
+    if (ns >= kLimit) return Duration::max();
+    if (ns <= -kLimit) return Duration::min();
+    return Duration(static_cast<std::int64_t>(ns));
+  } else if constexpr (std::ratio_less_equal_v<Period, std::nano>) {
+    return std::chrono::duration_cast<Duration>(delay);  // divides: cannot overflow
+  } else {
+    constexpr D kMax = std::chrono::duration_cast<D>(Duration::max());  // rounds toward zero
+    constexpr D kMin = std::chrono::duration_cast<D>(Duration::min());
+    if (delay > kMax) return Duration::max();
+    if (delay < kMin) return Duration::min();
+    return std::chrono::duration_cast<Duration>(delay);
+  }
+}
 
 // State behind Handle/TimerHandle: a callback that may be cancelled before
 // it runs. Reference-counted by the loop's queues and the user's handle.
@@ -305,12 +350,13 @@ class EventLoop {
     return h;
   }
   // Schedules `f` after `delay` (a zero or negative delay: next iteration,
-  // after call_soon callbacks already due). Equal deadlines run FIFO.
+  // after call_soon callbacks already due). Equal deadlines run FIFO. A
+  // delay too long for Duration (such as Duration::max()) never fires.
   // Errors (also call_at): std::bad_alloc; then nothing is scheduled and
-  // `f` is destroyed.
+  // `f` is destroyed. std::invalid_argument for a NaN delay.
   template <class Rep, class Period, class F>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F f) {
-    return call_at(time() + std::chrono::duration_cast<Duration>(delay), std::move(f));
+    return call_at(internal::deadline_after(time(), internal::to_duration(delay)), std::move(f));
   }
   template <class F>
   TimerHandle call_at(TimePoint when, F f) {

@@ -54,15 +54,17 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
 }  // namespace internal
 
 // Suspends the current task for `delay` on the loop's clock. A zero or
-// negative delay yields once, like asyncio.sleep(0).
+// negative delay yields once, like asyncio.sleep(0); one too long for
+// Duration (such as Duration::max()) waits until cancelled.
+// Errors: std::invalid_argument for a NaN delay.
 inline internal::SleepAwaiter sleep(Duration delay) {
   EventLoop* l = EventLoop::current();
   TimePoint now = l ? l->time() : TimePoint();
-  return internal::SleepAwaiter(now + delay, delay <= Duration::zero());
+  return internal::SleepAwaiter(internal::deadline_after(now, delay), delay <= Duration::zero());
 }
 template <class Rep, class Period>
 internal::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) {
-  return sleep(std::chrono::duration_cast<Duration>(delay));
+  return sleep(internal::to_duration(delay));
 }
 
 // Suspends the current task until `when` on the loop's clock.

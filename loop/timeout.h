@@ -70,7 +70,7 @@ class Timeout {
     task_ = internal::current_task_base();
     if (task_ == nullptr) throw RuntimeError("corio::timeout used outside a task");
     loop_ = task_->loop();
-    if (delay_) when_ = loop_->time() + *delay_;
+    if (delay_) when_ = internal::deadline_after(loop_->time(), *delay_);
     cancelling_at_entry_ = task_->cancelling();
     state_ = State::kEntered;
     arm();

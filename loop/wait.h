@@ -47,7 +47,7 @@ Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWh
                                  : return_when == ReturnWhen::kFirstException ? internal::WatchUntil::kFirstException
                                                                               : internal::WatchUntil::kAllDone;
     internal::TaskWatch watch(refs, until);
-    if (timeout) watch.set_deadline(current_loop(), current_loop().time() + *timeout);
+    if (timeout) watch.set_deadline(current_loop(), internal::deadline_after(current_loop().time(), *timeout));
     co_await watch.wait();
   }
   WaitResult<H> result;
@@ -71,7 +71,7 @@ class AsCompleted {
  public:
   explicit AsCompleted(std::vector<TaskHandle<T>> tasks, std::optional<Duration> timeout = std::nullopt)
       : s_(std::make_unique<State>(std::move(tasks))) {
-    if (timeout) s_->deadline = current_loop().time() + *timeout;
+    if (timeout) s_->deadline = internal::deadline_after(current_loop().time(), *timeout);
   }
 
   // True when every task has been handed out.
