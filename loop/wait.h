@@ -3,7 +3,8 @@
 #ifndef CORIO_LOOP_WAIT_H_
 #define CORIO_LOOP_WAIT_H_
 
-#include <deque>
+#include <coroutine>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -12,7 +13,10 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/task_watch.h"
+#include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
 
@@ -61,11 +65,25 @@ Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWh
 //   while (!ac.empty()) { TaskHandle<int> t = co_await ac.next(); ... }
 //
 // Tasks already done when it is made come first, in the order given.
+// next() may be awaited by several tasks at once (like
+// `gather(*as_completed(fs))`): waiting next() calls are served first come,
+// first served, and each finished task goes to exactly one of them. A next()
+// that is waiting counts as having claimed a task: empty() turns true once
+// every task has been handed out or is awaited by a waiting next(), so
+// several workers may each loop on `while (!ac.empty())`.
 // Errors: next() raises TimeoutError once the optional overall timeout has
-//   passed with tasks unfinished, and InvalidStateError when none is left.
-// Cancellation: next() stops waiting; no task is lost: a later next() still
-//   returns it.
-// Thread safety: loop thread only; must not outlive the loop.
+//   passed with tasks unfinished (every waiting next() does), and
+//   InvalidStateError when none is left (empty()).
+// Cancellation: a next() cancelled while waiting stops waiting and takes no
+//   task; the other waiting next() calls keep their turn, and no task is
+//   lost: the next waiter or a later next() gets it. Once a finished task
+//   has been handed to a waiting next(), that next() returns it even if its
+//   task is cancelled before it runs (the CancelledError comes at its next
+//   suspension point, see loop/internal/task_base.h); if its frame is
+//   destroyed before it returns, the task goes to the next waiter or back to
+//   the front for a later next().
+// Thread safety: loop thread only; must not outlive the loop, and must
+//   outlive every next() awaiting it.
 template <class T>
 class AsCompleted {
  public:
@@ -74,27 +92,29 @@ class AsCompleted {
     if (timeout) s_->deadline = internal::deadline_after(current_loop().time(), *timeout);
   }
 
-  // True when every task has been handed out.
-  bool empty() const noexcept { return s_->handed == s_->tasks.size(); }
-  std::size_t remaining() const noexcept { return s_->tasks.size() - s_->handed; }
+  // True when every task has been handed out or is awaited by a waiting
+  // next(): another next() would raise InvalidStateError.
+  bool empty() const noexcept { return remaining() == 0; }
+  // Tasks neither handed out nor awaited by a waiting next().
+  std::size_t remaining() const noexcept { return s_->tasks.size() - s_->handed - s_->waiters.size(); }
 
   // The next task to finish (done: await it or call result()).
   Task<TaskHandle<T>> next() {
     State& s = *s_;
-    if (s.handed == s.tasks.size()) throw InvalidStateError("corio::AsCompleted: no tasks left");
-    if (s.ready.empty()) {
-      if (s.deadline && current_loop().time() >= *s.deadline) throw TimeoutError();
-      co_await ReadyAwaiter(&s);
-      if (s.ready.empty()) throw TimeoutError();
+    if (empty()) throw InvalidStateError("corio::AsCompleted: no tasks left");
+    if (Node* n = s.ready.pop_front()) {
+      ++s.handed;
+      co_return s.tasks[n->i];
     }
-    std::size_t i = s.ready.front();
-    s.ready.pop_front();
-    ++s.handed;
+    if (s.deadline && current_loop().time() >= *s.deadline) throw TimeoutError();
+    std::size_t i = co_await ReadyAwaiter(&s);
     co_return s.tasks[i];
   }
 
  private:
   struct State;
+  // Watches one task; once it is done, queued in State::ready until a next()
+  // takes it (the same link serves both lists, one after the other).
   struct Node : internal::DoneWaiter {
     State* s = nullptr;
     std::size_t i = 0;
@@ -107,40 +127,58 @@ class AsCompleted {
         nodes[i].i = i;
         nodes[i].on_done = &State::on_done;
         if (tasks[i].done()) {
-          ready.push_back(i);
+          ready.push_back(&nodes[i]);
         } else {
           tasks[i].base()->add_waiter(&nodes[i]);
         }
       }
     }
     ~State() {
+      while (ready.pop_front() != nullptr) {
+      }
+      // What is still linked is in a task's list of waiters.
       for (std::size_t i = 0; i < nodes.size(); ++i) {
         if (nodes[i].linked()) tasks[i].base()->remove_waiter(&nodes[i]);
       }
     }
     static void on_done(internal::DoneWaiter* d) noexcept {
       Node* n = static_cast<Node*>(d);
-      n->s->ready.push_back(n->i);
-      n->s->poke();
+      n->s->deliver(n, false);
     }
-    void poke() noexcept;
+    // Hands a finished task's node to the longest waiting next(), or queues
+    // it (at the front when it is given back). Allocates nothing.
+    void deliver(Node* n, bool front) noexcept;
+
     std::vector<TaskHandle<T>> tasks;
     std::vector<Node> nodes;
-    std::deque<std::size_t> ready;
-    std::size_t handed = 0;
+    // Done and not handed out. Invariant: `ready` and `waiters` are never
+    // both non-empty.
+    internal::IntrusiveList<Node> ready;
+    internal::IntrusiveList<ReadyAwaiter> waiters;  // FIFO
+    std::size_t handed = 0;                         // to a next(), returned or about to
     std::optional<TimePoint> deadline;
-    ReadyAwaiter* waiting = nullptr;
   };
-  class ReadyAwaiter final : internal::Suspension, internal::TimerNode {
+  // A waiting next(), linked in State::waiters; lives in next()'s frame.
+  class ReadyAwaiter final : public internal::ListNode, internal::Suspension, internal::TimerNode {
    public:
     explicit ReadyAwaiter(State* s) noexcept : Suspension(&ReadyAwaiter::detach), s_(s) {
       fire = &ReadyAwaiter::on_deadline;
     }
-    ~ReadyAwaiter() { abandon(); }
-    bool await_ready() const noexcept { return !s_->ready.empty(); }
+    ~ReadyAwaiter() {
+      abandon();
+      // Woken with a task and destroyed before passing it on (loop
+      // teardown): give it back.
+      if (slot_ != nullptr) {
+        Node* n = std::exchange(slot_, nullptr);
+        --s_->handed;
+        s_->deliver(n, true);
+      }
+    }
+    bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
       if (!suspend(h)) return false;
-      s_->waiting = this;
+      // From here a throw unwinds through ~ReadyAwaiter, which detaches.
+      s_->waiters.push_back(this);
       if (s_->deadline) {
         loop_ = task()->loop();
         deadline = s_->deadline->time_since_epoch().count();
@@ -148,9 +186,23 @@ class AsCompleted {
       }
       return true;
     }
-    void await_resume() const { check_cancelled(); }
-    void wake_now() noexcept {
-      s_->waiting = nullptr;
+    // The index of the task handed over. Errors: CancelledError if
+    // cancelled while waiting; TimeoutError if the deadline woke it and
+    // nothing finished meanwhile.
+    std::size_t await_resume() {
+      check_cancelled();
+      Node* n = std::exchange(slot_, nullptr);
+      if (n == nullptr) {
+        n = s_->ready.pop_front();
+        if (n == nullptr) throw TimeoutError();
+        ++s_->handed;
+      }
+      return n->i;
+    }
+    // Called by State::deliver, which has unlinked it and counted the task
+    // as handed out.
+    void hand(Node* n) noexcept {
+      slot_ = n;
       if (loop_ != nullptr) loop_->remove_timer(this);
       wake();
     }
@@ -158,19 +210,31 @@ class AsCompleted {
    private:
     static void detach(Suspension* self) noexcept {
       auto* a = static_cast<ReadyAwaiter*>(self);
-      a->s_->waiting = nullptr;
+      if (a->linked()) a->s_->waiters.erase(a);
       if (a->loop_ != nullptr) a->loop_->remove_timer(a);
     }
-    static void on_deadline(TimerNode* n) noexcept { static_cast<ReadyAwaiter*>(n)->wake_now(); }
+    static void on_deadline(TimerNode* n) noexcept {
+      auto* a = static_cast<ReadyAwaiter*>(n);
+      if (a->linked()) a->s_->waiters.erase(a);
+      a->wake();
+    }
     State* s_;
     EventLoop* loop_ = nullptr;
+    Node* slot_ = nullptr;  // the task handed over, until await_resume
   };
   std::unique_ptr<State> s_;
 };
 
 template <class T>
-void AsCompleted<T>::State::poke() noexcept {
-  if (waiting != nullptr) waiting->wake_now();
+void AsCompleted<T>::State::deliver(Node* n, bool front) noexcept {
+  if (ReadyAwaiter* w = waiters.pop_front()) {
+    ++handed;
+    w->hand(n);
+  } else if (front) {
+    ready.push_front(n);
+  } else {
+    ready.push_back(n);
+  }
 }
 
 }  // namespace corio

@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "corio/loop/gather.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/testing/co_test.h"
+#include "corio/loop/timeout.h"
 #include "gtest/gtest.h"
 
 namespace corio {
@@ -266,6 +268,174 @@ CO_TEST(AsCompletedTest, CancelAfterTheWakeKeepsTheTask) {
   EXPECT_THROW(co_await waiter, CancelledError);
   EXPECT_EQ(got, (std::vector<int>{1}));
   EXPECT_EQ(ac.remaining(), 2u);
+  hs[1].cancel();
+  hs[2].cancel();
+}
+
+// Cancels whatever is still running of `tasks` and waits until all are done,
+// so that no next() outlives the AsCompleted it waits on.
+Task<void> cancel_and_drain(std::vector<TaskRef> tasks) {
+  for (TaskRef& t : tasks) t.cancel();
+  co_await wait(std::move(tasks));
+}
+
+// The task a next() run as a task returned, by the value it holds.
+int value_of(const TaskHandle<TaskHandle<int>>& n) { return n.result().result(); }
+
+CO_TEST(AsCompletedTest, ConcurrentNextCallsBothCompleteInCompletionOrder) {
+  std::vector<TaskHandle<int>> hs;
+  hs.push_back(create_task(after(20ms, 1)));
+  hs.push_back(create_task(after(10ms, 2)));
+  AsCompleted<int> ac(hs);
+  TaskHandle<TaskHandle<int>> n1 = create_task(ac.next());
+  TaskHandle<TaskHandle<int>> n2 = create_task(ac.next());
+  TimePoint t0 = now();
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2)};
+  auto r = co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_EQ(r.pending.size(), 0u);
+  EXPECT_EQ(now() - t0, 20ms);
+  if (r.pending.empty()) {
+    EXPECT_EQ(value_of(n1), 2);  // the first to finish, to the first waiter
+    EXPECT_EQ(value_of(n2), 1);
+  }
+  EXPECT_TRUE(ac.empty());
+  co_await cancel_and_drain(std::move(refs));
+}
+
+CO_TEST(AsCompletedTest, GatherOverNextCalls) {
+  // The asyncio idiom gather(*as_completed(fs)).
+  std::vector<TaskHandle<int>> hs = three(30ms, 10ms, 20ms);
+  AsCompleted<int> ac(hs);
+  std::vector<int> got;
+  try {
+    auto [a, b, c] = co_await wait_for(gather(ac.next(), ac.next(), ac.next()), 1s);
+    got = {a.result(), b.result(), c.result()};
+  } catch (const TimeoutError&) {
+  }
+  EXPECT_EQ(got, (std::vector<int>{2, 3, 1}));
+}
+
+CO_TEST(AsCompletedTest, WaitingNextCallsAreServedFirstComeFirstServed) {
+  std::vector<TaskHandle<int>> hs = three(10ms, 20ms, 30ms);
+  AsCompleted<int> ac(hs);
+  TaskHandle<TaskHandle<int>> n1 = create_task(ac.next());
+  co_await yield_now();
+  TaskHandle<TaskHandle<int>> n2 = create_task(ac.next());
+  co_await sleep(5ms);
+  TaskHandle<TaskHandle<int>> n3 = create_task(ac.next());  // arrives last
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2), TaskRef(n3)};
+  auto r = co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_EQ(r.pending.size(), 0u);
+  if (r.pending.empty()) {
+    EXPECT_EQ(value_of(n1), 1);
+    EXPECT_EQ(value_of(n2), 2);
+    EXPECT_EQ(value_of(n3), 3);
+  }
+  co_await cancel_and_drain(std::move(refs));
+}
+
+CO_TEST(AsCompletedTest, WaitingNextCallsClaimTheirTasks) {
+  // empty() counts a waiting next(): another one would have nothing to wait
+  // for, and raises instead of waiting for ever.
+  std::vector<TaskHandle<int>> hs;
+  hs.push_back(create_task(after(10ms, 1)));
+  hs.push_back(create_task(after(20ms, 2)));
+  AsCompleted<int> ac(hs);
+  TaskHandle<TaskHandle<int>> n1 = create_task(ac.next());
+  co_await yield_now();
+  EXPECT_EQ(ac.remaining(), 1u);
+  TaskHandle<TaskHandle<int>> n2 = create_task(ac.next());
+  co_await yield_now();
+  EXPECT_TRUE(ac.empty());
+  TaskHandle<TaskHandle<int>> n3 = create_task(ac.next());
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2), TaskRef(n3)};
+  co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_TRUE(n3.done() && !n3.cancelled());
+  if (n3.done()) {
+    EXPECT_THROW(n3.result(), InvalidStateError);
+  }
+  EXPECT_TRUE(n1.done() && n2.done());
+  co_await cancel_and_drain(std::move(refs));
+}
+
+CO_TEST(AsCompletedTest, CancelledWaitingNextDoesNotStrandTheOthers) {
+  std::vector<TaskHandle<int>> hs = three(10ms, 20ms, 1h);
+  AsCompleted<int> ac(hs);
+  TaskHandle<TaskHandle<int>> n1 = create_task(ac.next());
+  co_await yield_now();
+  TaskHandle<TaskHandle<int>> n2 = create_task(ac.next());
+  co_await yield_now();
+  TaskHandle<TaskHandle<int>> n3 = create_task(ac.next());
+  co_await yield_now();
+  EXPECT_TRUE(n2.cancel());  // the middle one leaves; n1 and n3 keep their turn
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2), TaskRef(n3)};
+  auto r = co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_EQ(r.pending.size(), 0u);
+  EXPECT_TRUE(n2.cancelled());
+  if (r.pending.empty()) {
+    EXPECT_EQ(value_of(n1), 1);
+    EXPECT_EQ(value_of(n3), 2);
+  }
+  EXPECT_EQ(ac.remaining(), 1u);  // what n2 had claimed
+  co_await cancel_and_drain(std::move(refs));
+  hs[2].cancel();
+}
+
+CO_TEST(AsCompletedTest, CancellingAWaitingNextLosesNoTask) {
+  // n1 is cancelled once hs[0] was handed to it (it returns hs[0]: see
+  // CancelAfterTheWakeKeepsTheTask); n2, cancelled before any hand-off,
+  // takes nothing; n3 gets the next one, and a later next() the last one.
+  std::vector<TaskHandle<int>> hs = three(10ms, 20ms, 30ms);
+  TaskHandle<TaskHandle<int>> n1;
+  TaskHandle<TaskHandle<int>> n2;
+  // Registered on hs[0] before the AsCompleted: it runs right after hs[0]
+  // ends, after the hand-off to n1 and before n1 runs.
+  TaskHandle<void> canceller = create_task(
+      [](TaskHandle<int> first, TaskHandle<TaskHandle<int>>& a, TaskHandle<TaskHandle<int>>& b) -> Task<void> {
+        co_await first;
+        a.cancel();
+        b.cancel();
+      }(hs[0], n1, n2));
+  co_await yield_now();
+  AsCompleted<int> ac(hs);
+  n1 = create_task(ac.next());
+  co_await yield_now();
+  n2 = create_task(ac.next());
+  co_await yield_now();
+  TaskHandle<TaskHandle<int>> n3 = create_task(ac.next());
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2), TaskRef(n3), TaskRef(canceller)};
+  auto r = co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_EQ(r.pending.size(), 0u);
+  EXPECT_FALSE(n1.cancelled());
+  EXPECT_TRUE(n2.cancelled());
+  if (r.pending.empty()) {
+    EXPECT_EQ(value_of(n1), 1);
+    EXPECT_EQ(value_of(n3), 2);
+  }
+  EXPECT_EQ(ac.remaining(), 1u);
+  if (ac.remaining() == 1u) {
+    EXPECT_EQ((co_await ac.next()).result(), 3);
+  }
+  co_await cancel_and_drain(std::move(refs));
+}
+
+CO_TEST(AsCompletedTest, TimeoutWakesEveryWaitingNext) {
+  std::vector<TaskHandle<int>> hs = three(10ms, 1h, 1h);
+  AsCompleted<int> ac(hs, 15ms);
+  TaskHandle<TaskHandle<int>> n1 = create_task(ac.next());
+  TaskHandle<TaskHandle<int>> n2 = create_task(ac.next());
+  TaskHandle<TaskHandle<int>> n3 = create_task(ac.next());
+  TimePoint t0 = now();
+  std::vector<TaskRef> refs{TaskRef(n1), TaskRef(n2), TaskRef(n3)};
+  auto r = co_await wait(refs, ReturnWhen::kAllCompleted, 1s);
+  EXPECT_EQ(r.pending.size(), 0u);
+  EXPECT_EQ(now() - t0, 15ms);
+  if (r.pending.empty()) {
+    EXPECT_EQ(value_of(n1), 1);
+    EXPECT_THROW(n2.result(), TimeoutError);
+    EXPECT_THROW(n3.result(), TimeoutError);
+  }
+  co_await cancel_and_drain(std::move(refs));
   hs[1].cancel();
   hs[2].cancel();
 }
