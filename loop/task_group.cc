@@ -100,6 +100,17 @@ void TaskGroup::finish(std::exception_ptr body_error) {
     // (argument evaluation order is unspecified).
     std::string message = "unhandled errors in a TaskGroup (" + std::to_string(errors.size()) + " sub-exception" +
                           (errors.size() == 1 ? ")" : "s)");
+    // The errors take priority over a cancel from outside, but that cancel
+    // must not be lost (asyncio 3.13, gh-116720). body_done() has withdrawn
+    // the group's own request, so whatever is still counted came from
+    // outside, and was maybe already raised inside the group and absorbed
+    // there. Withdrawing one and requesting it again keeps the count and
+    // leaves the request pending: it is raised at the task's next
+    // suspension point (with the message it came with).
+    if (parent_->cancelling() > 0) {
+      parent_->uncancel();
+      parent_->cancel();
+    }
     throw ExceptionGroup(std::move(message), std::move(errors));
   }
   if (propagate_cancel_) {

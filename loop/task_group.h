@@ -14,9 +14,24 @@
 // No child outlives the group. The body's co_return value is returned.
 //
 // Errors: ExceptionGroup as above; CancelledError if the task running the
-//   group was cancelled from outside (children are cancelled and awaited
-//   first); RuntimeError from create_task once the group is shutting down.
+//   group was cancelled from outside and nothing failed (children are
+//   cancelled and awaited first); RuntimeError from create_task once the
+//   group is shutting down.
 // Thread safety: loop thread only.
+// Cancellation: a cancel() of the task running the group from outside it
+//   (the group's caller, a timeout, an enclosing group) cancels the body and
+//   every child and waits for them. If a child or the body failed, the
+//   ExceptionGroup takes priority but the outer cancel is not lost: it stays
+//   pending and is raised at the task's next suspension point (as any pending
+//   cancel: internal/task_base.h), so a task that catches the ExceptionGroup
+//   and awaits again gets CancelledError (asyncio 3.13, gh-116720);
+//   cancelling() is unchanged. The group's own cancel of the body on a child
+//   failure is withdrawn (uncancel) before the group exits and leaves nothing
+//   pending. "From outside" is any request cancelling() still counts once the
+//   group withdrew its own, one the task caught earlier without uncancel()
+//   included (as in asyncio). A timeout the ExceptionGroup passes through
+//   withdraws its own request, and with it the pending cancel if no other
+//   request is counted.
 #ifndef CORIO_LOOP_TASK_GROUP_H_
 #define CORIO_LOOP_TASK_GROUP_H_
 

@@ -56,6 +56,51 @@ std::vector<std::string> whats(const ExceptionGroup& g) {
 
 TimePoint now() { return current_loop().time(); }
 
+// Waits "forever"; fails while being cancelled (its cleanup goes wrong).
+Task<int> fails_when_cancelled(std::string what) {
+  try {
+    co_await sleep(1h);
+  } catch (const CancelledError&) {
+    throw std::runtime_error(what);
+  }
+  co_return 0;
+}
+
+// Waits "forever"; once cancelled, takes `d` to clean up, then ends
+// cancelled.
+Task<int> unwinds_slowly(Duration d) {
+  bool cancelled = false;
+  try {
+    co_await sleep(1h);
+  } catch (const CancelledError&) {
+    cancelled = true;  // no co_await inside a handler: clean up below
+  }
+  if (cancelled) {
+    co_await sleep(d);
+    throw CancelledError();
+  }
+  co_return 0;
+}
+
+// After catching the group's ExceptionGroup, the task sleeps an hour and
+// returns 1; `log` records what it caught and any CancelledError raised in
+// that sleep.
+Task<int> catch_group_then_sleep(Task<void> group, Log& log) {
+  try {
+    co_await std::move(group);
+    log.push_back("no exception");
+  } catch (const ExceptionGroup& g) {
+    for (const std::string& w : whats(g)) log.push_back("ExceptionGroup: " + w);
+  }
+  try {
+    co_await sleep(1h);
+  } catch (const CancelledError& e) {
+    log.push_back("CancelledError: " + e.message());
+    throw;
+  }
+  co_return 1;
+}
+
 CO_TEST(TaskGroupTest, AllChildrenSucceedAndTheBodyValueIsReturned) {
   Log log;
   std::vector<TaskHandle<int>> hs;
@@ -266,6 +311,154 @@ CO_TEST(TaskGroupTest, OuterCancelWhileWaitingForChildren) {
   runner.cancel("while exiting");
   EXPECT_THROW(co_await runner, CancelledError);
   EXPECT_EQ(log, (Log{"c1 cancelled", "group raised CancelledError: while exiting"}));
+}
+
+// asyncio 3.13 (gh-116720): an ExceptionGroup takes priority over an outer
+// cancel, which stays pending and is raised at the task's next suspension
+// point instead of being lost.
+CO_TEST(TaskGroupTest, OuterCancelSurvivesAnExceptionGroup) {
+  Log log;
+  TaskHandle<int> h = create_task(catch_group_then_sleep(task_group([](TaskGroup& tg) -> Task<void> {
+                                                           tg.create_task(fails_when_cancelled("cleanup failed"));
+                                                           co_await sleep(1h);
+                                                         }),
+                                                         log));
+  co_await sleep(1ms);
+  const TimePoint t0 = now();
+  EXPECT_TRUE(h.cancel("outer"));
+  EXPECT_THROW(co_await h, CancelledError);
+  EXPECT_TRUE(h.cancelled()) << "cancelling()=" << h.cancelling();
+  EXPECT_EQ(now() - t0, Duration(0));  // at once: the sleep after the catch raised it
+  EXPECT_EQ(log, (Log{"ExceptionGroup: cleanup failed", "CancelledError: outer"}));
+}
+
+CO_TEST(TaskGroupTest, OuterCancelWhileTheGroupWaitsForChildrenSurvivesAnExceptionGroup) {
+  Log log;
+  TaskHandle<int> h = create_task(catch_group_then_sleep(task_group([](TaskGroup& tg) -> Task<void> {
+                                                           tg.create_task(fail_after(1ms, "boom"));
+                                                           tg.create_task(unwinds_slowly(10ms));
+                                                           co_return;
+                                                         }),
+                                                         log));
+  const TimePoint t0 = now();
+  co_await sleep(5ms);  // the group is shutting down, waiting for the slow child
+  EXPECT_TRUE(h.cancel("outer"));
+  EXPECT_THROW(co_await h, CancelledError);
+  EXPECT_TRUE(h.cancelled()) << "cancelling()=" << h.cancelling();
+  EXPECT_EQ(now() - t0, 11ms);  // the group still waited for the slow child
+  EXPECT_EQ(log, (Log{"ExceptionGroup: boom", "CancelledError: outer"}));
+}
+
+// The group's cancel of the body and the outer one reach the body as one
+// CancelledError; withdrawing the group's own must leave the outer one.
+// `cancel_first`: the outer cancel comes just before the child fails, in
+// the same loop iteration; otherwise just after.
+Task<void> outer_cancel_in_the_iteration_of_a_child_failure(bool cancel_first) {
+  Log log;
+  Future<void> gate;
+  TaskHandle<int> h = create_task(catch_group_then_sleep(task_group([gate](TaskGroup& tg) -> Task<void> {
+                                                           tg.create_task([](Future<void> g) -> Task<int> {
+                                                             co_await g;
+                                                             throw std::runtime_error("child failed");
+                                                           }(gate));
+                                                           co_await sleep(1h);
+                                                         }),
+                                                         log));
+  co_await sleep(1ms);
+  gate.set_result();  // the child runs next and fails
+  if (!cancel_first) {
+    co_await yield_now();  // after the child: the group has cancelled the body
+    EXPECT_EQ(h.cancelling(), 1u);
+  }
+  const TimePoint t0 = now();
+  EXPECT_TRUE(h.cancel("outer"));
+  EXPECT_THROW(co_await h, CancelledError);
+  EXPECT_TRUE(h.cancelled()) << "cancelling()=" << h.cancelling();
+  EXPECT_EQ(now() - t0, Duration(0));
+  EXPECT_EQ(log, (Log{"ExceptionGroup: child failed", "CancelledError: outer"}));
+}
+
+CO_TEST(TaskGroupTest, OuterCancelJustBeforeAChildFailureSurvivesTheExceptionGroup) {
+  co_await outer_cancel_in_the_iteration_of_a_child_failure(true);
+}
+
+CO_TEST(TaskGroupTest, OuterCancelJustAfterAChildFailureSurvivesTheExceptionGroup) {
+  co_await outer_cancel_in_the_iteration_of_a_child_failure(false);
+}
+
+// An enclosing group is outside the inner one: its cancel of its body
+// survives an inner ExceptionGroup that the body catches.
+CO_TEST(TaskGroupTest, EnclosingGroupsCancelSurvivesACaughtInnerExceptionGroup) {
+  Log log;
+  const TimePoint t0 = now();
+  try {
+    co_await task_group([&](TaskGroup& outer) -> Task<void> {
+      outer.create_task(fail_after(5ms, "outer child failed"));
+      try {
+        co_await task_group([](TaskGroup& inner) -> Task<void> {
+          inner.create_task(fails_when_cancelled("inner cleanup failed"));
+          co_await sleep(1h);
+        });
+      } catch (const ExceptionGroup& g) {
+        log.push_back("inner ExceptionGroup: " + whats(g).at(0));
+      }
+      try {
+        co_await sleep(1h);
+        log.push_back("body not cancelled");
+      } catch (const CancelledError&) {
+        log.push_back("body cancelled");
+        throw;
+      }
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const ExceptionGroup& g) {
+    EXPECT_EQ(whats(g), (std::vector<std::string>{"outer child failed"}));
+  }
+  EXPECT_EQ(log, (Log{"inner ExceptionGroup: inner cleanup failed", "body cancelled"}));
+  EXPECT_EQ(now() - t0, 5ms);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+// Control: without an outer cancel, the group's own cancel of the body is
+// withdrawn, and a task that catches the ExceptionGroup carries on.
+CO_TEST(TaskGroupTest, WithoutAnOuterCancelATaskCatchingTheExceptionGroupCarriesOn) {
+  Log log;
+  TaskHandle<int> h = create_task(catch_group_then_sleep(task_group([](TaskGroup& tg) -> Task<void> {
+                                                           tg.create_task(fail_after(1ms, "boom"));
+                                                           tg.create_task(fails_when_cancelled("cleanup failed"));
+                                                           co_await sleep(1h);
+                                                         }),
+                                                         log));
+  const TimePoint t0 = now();
+  EXPECT_EQ(co_await h, 1);
+  EXPECT_FALSE(h.cancelled());
+  EXPECT_EQ(h.cancelling(), 0u);
+  EXPECT_EQ(now() - t0, 1ms + 1h);  // slept its hour after the group
+  EXPECT_EQ(log, (Log{"ExceptionGroup: boom", "ExceptionGroup: cleanup failed"}));
+}
+
+// A timeout is an outer cancel that withdraws itself: the ExceptionGroup
+// goes through it (not TimeoutError) and no cancel is left pending.
+CO_TEST(TaskGroupTest, TimeoutOverAGroupEndingInAnExceptionGroupLeavesNoCancelPending) {
+  const TimePoint t0 = now();
+  try {
+    co_await timeout(10ms, task_group([](TaskGroup& tg) -> Task<void> {
+                       tg.create_task(fails_when_cancelled("cleanup failed"));
+                       co_await sleep(1h);
+                     }));
+    ADD_FAILURE() << "no exception";
+  } catch (const ExceptionGroup& g) {
+    EXPECT_EQ(whats(g), (std::vector<std::string>{"cleanup failed"}));
+  }
+  EXPECT_EQ(current_task().cancelling(), 0u);
+  bool cancelled = false;
+  try {
+    co_await sleep(1ms);
+  } catch (const CancelledError&) {
+    cancelled = true;
+  }
+  EXPECT_FALSE(cancelled) << "a cancel was left pending";
+  EXPECT_EQ(now() - t0, 11ms);
 }
 
 CO_TEST(TaskGroupTest, OuterTimeoutBecomesTimeoutError) {
