@@ -72,9 +72,10 @@ class Semaphore {
   // Returns a permit, handing it to the first waiter if any.
   // Errors: ValueError for a BoundedSemaphore already at its initial value.
   void release() {
-    // value_ reaches bound_ only at a BoundedSemaphore's limit (or at 0 for
-    // a bound of 0), so the common release tests one number, not the list.
-    if (value_ >= bound_ && waiters_.empty()) [[unlikely]] {
+    // value_ reaches bound_ only at a BoundedSemaphore's limit, so the
+    // common release tests one number. A bound of 0 has no permit to give,
+    // to a waiter or to the count.
+    if (value_ >= bound_) [[unlikely]] {
       internal::throw_value_error("corio: BoundedSemaphore released too many times");
     }
     release_held();
@@ -132,8 +133,8 @@ class [[nodiscard]] SemaphoreAcquire final : public Waiter<SemaphoreAcquire<kGua
  public:
   explicit SemaphoreAcquire(Semaphore* sem) noexcept : sem_(sem) {}
   // Returns a permit obtained but never passed on (see waiter.h). It was
-  // taken from the count or handed over by release(), so returning it can
-  // not exceed a BoundedSemaphore's bound.
+  // taken from the count or handed over by a release() within the bound,
+  // so returning it can not exceed a BoundedSemaphore's bound.
   [[gnu::always_inline]] ~SemaphoreAcquire() {
     if (this->owed()) [[unlikely]]
       give_back();

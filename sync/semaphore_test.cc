@@ -132,6 +132,22 @@ CO_TEST(Semaphore, BoundedSemaphoreReleaseToWaiterIsFine) {
   EXPECT_THROW(sem.release(), ValueError);
 }
 
+// Regression: with a bound of 0, release() to a waiter handed out a permit
+// that never existed; the waiter's guard then threw ValueError from its
+// destructor (std::terminate). asyncio raises ValueError here.
+CO_TEST(Semaphore, ZeroBoundedSemaphoreRejectsReleaseEvenWithAWaiter) {
+  BoundedSemaphore sem(0);
+  std::vector<int> order;
+  auto t = create_task(worker(sem, order, 1));
+  co_await settle();
+  EXPECT_THROW(sem.release(), ValueError);
+  co_await settle();
+  EXPECT_TRUE(order.empty());
+  EXPECT_EQ(sem.waiters(), 1u);
+  t.cancel();
+  EXPECT_THROW(co_await t, CancelledError);
+}
+
 CO_TEST(Semaphore, PlainSemaphoreMayBeReleasedAboveInitialValue) {
   Semaphore sem(1);
   sem.release();
