@@ -241,9 +241,12 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
       give_back();
   }
 
+  // Takes an item at once only when no receiver is parked: items sent from
+  // another thread wait in the queue for the loop to hand them to parked
+  // receivers, which a newcomer must not overtake (FIFO).
   bool await_ready() {
     std::lock_guard<std::mutex> lock(s_->mu);
-    return try_take();
+    return s_->receivers.empty() && try_take();
   }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!this->begin_park(h)) return false;
@@ -253,7 +256,7 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
       throw RuntimeError("corio: Channel::receive() awaited by a task of another event loop");
     }
     std::lock_guard<std::mutex> lock(s_->mu);
-    if (try_take()) {  // another thread sent since await_ready
+    if (s_->receivers.empty() && try_take()) {  // another thread sent since await_ready
       t->cancel_target_ = nullptr;
       return false;
     }

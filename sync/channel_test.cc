@@ -44,6 +44,25 @@ CO_TEST(Channel, SendOnLoopThreadHandsToParkedReceiversFifo) {
   EXPECT_EQ(got, (std::vector<int>{1, 2}));
 }
 
+// Regression: items sent from another thread wait for the loop to hand
+// them to parked receivers; a receive() started meanwhile took the first
+// one, overtaking (and, sent one at a time, starving) the parked receiver.
+CO_TEST(Channel, ALaterReceiverDoesNotOvertakeAParkedOne) {
+  Channel<int> ch(current_loop());
+  std::vector<int> first;
+  auto parked = create_task(receive_into(ch, first));
+  co_await settle();
+  std::thread sender([&] {
+    ch.send(1);
+    ch.send(2);
+  });
+  sender.join();  // the hand-off to `parked` is posted, not yet run
+  int mine = co_await ch.receive();
+  co_await parked;
+  EXPECT_EQ(first, (std::vector<int>{1}));
+  EXPECT_EQ(mine, 2);
+}
+
 CO_TEST(Channel, NowaitErrorsAreTyped) {
   Channel<std::unique_ptr<int>> ch(current_loop(), 1);
   EXPECT_THROW(ch.receive_nowait(), QueueEmpty);
