@@ -9,6 +9,7 @@
 #include <cstddef>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
@@ -53,7 +54,7 @@ class Barrier {
   Barrier& operator=(const Barrier&) = delete;
 
   // Awaitable giving this task's arrival index (std::size_t).
-  internal::BarrierWait wait() noexcept;
+  internal::LazyAwaiter<internal::BarrierWait, Barrier*> wait() noexcept;
 
   // Releases the current waiters with BrokenBarrierError and leaves the
   // barrier empty and not broken.
@@ -117,7 +118,9 @@ class [[nodiscard]] BarrierWait final : public Waiter<BarrierWait> {
 
 }  // namespace internal
 
-inline internal::BarrierWait Barrier::wait() noexcept { return internal::BarrierWait(this); }
+inline internal::LazyAwaiter<internal::BarrierWait, Barrier*> Barrier::wait() noexcept {
+  return internal::LazyAwaiter<internal::BarrierWait, Barrier*>(this);
+}
 
 inline void Barrier::trip() noexcept {
   std::size_t index = 0;

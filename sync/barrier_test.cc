@@ -204,5 +204,35 @@ CO_TEST(Barrier, CancelOneOfManyWaitersKeepsTheRestInOrder) {
   EXPECT_EQ(log, (std::vector<std::string>{"a:0", "c:1", "d:2"}));
 }
 
+// wait() kept in a variable and awaited again: each await is a fresh wait
+// (a reused awaiter kept "broken" from an abort and raised it after a
+// normal trip).
+Task<> barrier_wait_twice_by_name(Barrier& b, std::vector<std::string>& log) {
+  auto w = b.wait();
+  for (int i = 0; i < 2; ++i) {
+    try {
+      std::size_t idx = co_await w;
+      log.push_back("ok" + std::to_string(idx));
+    } catch (const BrokenBarrierError&) {
+      log.push_back("broken");
+    }
+  }
+}
+
+CO_TEST(BarrierReuse, WaitAwaitedAgainByNameAfterAnAbortTripsNormally) {
+  Barrier b(2);
+  std::vector<std::string> log;
+  auto t = create_task(barrier_wait_twice_by_name(b, log));
+  co_await settle();
+  b.abort();  // wakes t with BrokenBarrierError
+  b.reset();  // usable again before t runs
+  co_await settle();
+  EXPECT_EQ(b.n_waiting(), 1u);
+  std::size_t mine = co_await b.wait();  // the second party trips it
+  co_await t;
+  EXPECT_EQ(mine, 1u);
+  EXPECT_EQ(log, (std::vector<std::string>{"broken", "ok0"}));
+}
+
 }  // namespace
 }  // namespace corio

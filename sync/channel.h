@@ -25,6 +25,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
@@ -185,7 +186,9 @@ class Channel {
   }
 
   // Awaitable giving the next item, suspending while the channel is empty.
-  internal::ChannelReceive<T> receive() noexcept { return internal::ChannelReceive<T>(s_.get()); }
+  internal::LazyAwaiter<internal::ChannelReceive<T>, internal::ChannelState<T>*> receive() noexcept {
+    return internal::LazyAwaiter<internal::ChannelReceive<T>, internal::ChannelState<T>*>(s_.get());
+  }
 
   // Takes an item without suspending. Errors: QueueEmpty, QueueShutDown.
   T receive_nowait() {

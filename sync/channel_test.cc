@@ -363,5 +363,37 @@ TEST(ChannelTeardown, DestroyedLoopPutsBackAnItemHandedToAFrameThatNeverRan) {
   EXPECT_EQ(ch.receive_nowait(), "item");
 }
 
+// receive() kept in a variable and awaited again: each await is a fresh
+// receive (a reused awaiter kept the first wait's cancel and raised it
+// again, though the second wait took an item at once).
+Task<> receive_twice_by_name(Channel<int>& ch, std::vector<std::string>& log) {
+  auto r = ch.receive();
+  try {
+    (void)co_await r;
+    log.push_back("value");
+  } catch (const CancelledError&) {
+    log.push_back("cancelled");
+    current_task().uncancel();
+  }
+  try {
+    int v = co_await r;
+    log.push_back("value " + std::to_string(v));
+  } catch (const CancelledError&) {
+    log.push_back("cancelled");
+  }
+}
+
+CO_TEST(ChannelReuse, ReceiveAwaitedAgainByNameAfterACancelReceives) {
+  Channel<int> ch(current_loop());
+  std::vector<std::string> log;
+  auto t = create_task(receive_twice_by_name(ch, log));
+  co_await settle();
+  t.cancel();
+  ch.send_nowait(5);  // the receiver has left: queued
+  co_await t;
+  EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "value 5"}));
+  EXPECT_EQ(ch.size(), 0u);
+}
+
 }  // namespace
 }  // namespace corio

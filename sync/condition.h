@@ -19,6 +19,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/task.h"
@@ -71,7 +72,7 @@ class Condition {
 
   // Awaitable: releases the lock, waits for a notification, re-acquires.
   // Errors: LockError if the lock is not held (thrown from co_await).
-  internal::ConditionWait wait() noexcept;
+  internal::LazyAwaiter<internal::ConditionWait, Condition*> wait() noexcept;
 
   // Waits until `pred()` is truthy (checked first, and after each wake-up,
   // with the lock held) and returns its last value. A coroutine: its frame
@@ -189,7 +190,9 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
 
 }  // namespace internal
 
-inline internal::ConditionWait Condition::wait() noexcept { return internal::ConditionWait(this); }
+inline internal::LazyAwaiter<internal::ConditionWait, Condition*> Condition::wait() noexcept {
+  return internal::LazyAwaiter<internal::ConditionWait, Condition*>(this);
+}
 
 template <class Pred>
 auto Condition::wait_for(Pred pred) -> Task<std::decay_t<std::invoke_result_t<Pred&>>> {

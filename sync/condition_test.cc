@@ -476,5 +476,61 @@ TEST(ConditionTeardown, DestroyedLoopLetsAWaitersGuardGoWhileAnotherHoldsTheLock
   EXPECT_FALSE(cond.locked());
 }
 
+// wait() kept in a variable and awaited again: each await is a fresh wait
+// (it used to reuse one awaiter, whose stale phase ignored cancels and, at
+// teardown, unlinked from the lock's list instead of the condition's).
+Task<> wait_by_name_forever(Condition& c, int& rounds) {
+  auto g = co_await c.scoped();
+  auto w = c.wait();
+  for (;;) {
+    co_await w;
+    ++rounds;
+  }
+}
+
+Task<> notify_once(Condition& c) {
+  auto g = co_await c.scoped();
+  c.notify();
+}
+
+CO_TEST(ConditionReuse, WaitAwaitedAgainByNameCanBeCancelled) {
+  Condition c;
+  int rounds = 0;
+  auto t = create_task(wait_by_name_forever(c, rounds));
+  co_await settle();
+  co_await notify_once(c);
+  co_await settle();
+  EXPECT_EQ(rounds, 1);
+  EXPECT_EQ(c.waiters(), 1u);
+  t.cancel();
+  co_await settle();
+  EXPECT_TRUE(t.cancelled());
+  EXPECT_EQ(c.waiters(), 0u);
+  EXPECT_FALSE(c.locked());
+}
+
+Task<> start_waiting_by_name(Condition& c, std::vector<TaskHandle<>>& keep, int& rounds) {
+  keep.push_back(create_task(wait_by_name_forever(c, rounds)));
+  co_await settle();
+  co_await notify_once(c);
+  co_await settle();  // waiting again, on the same named awaitable
+}
+
+TEST(ConditionReuse, TeardownOfAWaitAwaitedAgainByNameLeavesBothListsEmpty) {
+  Condition c;
+  int rounds = 0;
+  {
+    EventLoop loop;
+    std::vector<TaskHandle<>> keep;
+    run_until_complete(loop, start_waiting_by_name(c, keep, rounds));
+    EXPECT_EQ(rounds, 1);
+    EXPECT_EQ(c.waiters(), 1u);
+    keep.clear();
+  }
+  EXPECT_EQ(c.waiters(), 0u);
+  EXPECT_EQ(c.lock().waiters(), 0u);
+  EXPECT_FALSE(c.locked());
+}
+
 }  // namespace
 }  // namespace corio

@@ -17,6 +17,9 @@
 //    handed what it waited for keeps it, and sees the CancelledError at its
 //    next suspension point. Waits that carry nothing (Event::wait,
 //    Queue::join) raise it right away instead.
+//  * An awaitable a primitive returns (acquire(), wait(), get(), put(),
+//    receive(), ...) may be kept in a variable and awaited more than once:
+//    each co_await is a new operation (a put puts a copy).
 #ifndef CORIO_SYNC_SYNC_H_
 #define CORIO_SYNC_SYNC_H_
 
