@@ -291,6 +291,9 @@ class BasicQueue {
     }
   }
 
+  // Whether a task waits in any of the lists, which share `loop_`.
+  bool anyone_waiting() const noexcept { return !getters_.empty() || !putters_.empty() || !joiners_.empty(); }
+
   void wake_joiners() noexcept {
     while (internal::WaitNode* j = joiners_.pop_front()) j->wake();
   }
@@ -348,7 +351,7 @@ class [[nodiscard]] QueuePut final : public Waiter<QueuePut<T, Store>> {
     }
     return false;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->putters_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->putters_, q_->loop_, q_->anyone_waiting()); }
   void await_resume() const {
     this->resume_handoff();
     if (shut_) throw QueueShutDown();
@@ -379,7 +382,7 @@ class [[nodiscard]] QueueGet final : public Waiter<QueueGet<T, Store>> {
     if (q_->shutdown_) throw QueueShutDown();
     return false;
   }
-  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->getters_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->getters_, q_->loop_, q_->anyone_waiting()); }
   T await_resume() {
     this->resume_handoff();
     if (!slot_) throw QueueShutDown();
@@ -401,7 +404,7 @@ class [[nodiscard]] QueueJoin final : public Waiter<QueueJoin<T, Store>> {
  public:
   explicit QueueJoin(BasicQueue<T, Store>* q) noexcept : q_(q) {}
   bool await_ready() const noexcept { return q_->unfinished_ == 0; }
-  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->joiners_, q_->loop_); }
+  bool await_suspend(std::coroutine_handle<> h) { return this->park(h, q_->joiners_, q_->loop_, q_->anyone_waiting()); }
   // Nothing to lose: a cancel that came after the wake is delivered now.
   void await_resume() const { this->resume_nothing_to_lose(); }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "corio/loop/loop.h"
@@ -659,6 +660,52 @@ Task<> park_get_and_log(Queue<std::string>& q, std::vector<std::string>& got) { 
 Task<> spawn_getter(Queue<std::string>& q, std::vector<std::string>& got, std::vector<TaskHandle<>>& keep) {
   keep.push_back(create_task(park_get_and_log(q, got)));
   co_await settle();
+}
+
+Task<> get_one(Queue<int>& q) { (void)co_await q.get(); }
+template <class Aw>
+Task<> expect_runtime_error(Aw aw, bool& threw) {
+  try {
+    co_await std::move(aw);
+  } catch (const RuntimeError&) {
+    threw = true;
+  }
+}
+
+// The three lists share one loop binding: a join() from another loop's task
+// must not rebind it while a getter of this loop waits (it did when the
+// joiners list was empty, and the queue then held tasks of two loops).
+CO_TEST(QueueLoops, JoinFromAnotherLoopWhileAGetterWaitsThrowsRuntimeError) {
+  Queue<int> q;
+  q.put_nowait(0);
+  (void)q.get_nowait();  // one unfinished item: join() waits
+  auto a = create_task(get_one(q));
+  co_await settle();
+  EXPECT_EQ(q.getters(), 1u);
+  bool threw = false;
+  std::thread other([&] { corio::run(expect_runtime_error(q.join(), threw)); });
+  other.join();
+  EXPECT_TRUE(threw);
+  q.put_nowait(1);
+  co_await a;
+  EXPECT_EQ(q.getters(), 0u);
+}
+
+Task<> join_q(Queue<int>& q) { co_await q.join(); }
+
+CO_TEST(QueueLoops, GetFromAnotherLoopWhileAJoinerWaitsThrowsRuntimeError) {
+  Queue<int> q;
+  q.put_nowait(0);
+  (void)q.get_nowait();  // one unfinished item: join() waits
+  auto j = create_task(join_q(q));
+  co_await settle();  // the joiner waits, bound to this loop
+  bool threw = false;
+  std::thread other([&] { corio::run(expect_runtime_error(q.get(), threw)); });
+  other.join();
+  EXPECT_TRUE(threw);
+  EXPECT_EQ(q.getters(), 0u);
+  q.task_done();
+  co_await j;
 }
 
 TEST(QueueTeardown, DestroyedLoopPutsBackAnItemHandedToAFrameThatNeverRan) {

@@ -134,12 +134,16 @@ class Waiter : LoopAwaiter {
   // For await_suspend: parks the current task at the back of `list`.
   // Returns false (do not suspend; await_resume throws CancelledError) if a
   // cancel was pending. Errors: RuntimeError outside a task, or if the
-  // list's waiters belong to another loop.
+  // list's waiters belong to another loop. A primitive whose lists share
+  // one `bound` passes `others_waiting`: whether any of them is non-empty.
   bool park(std::coroutine_handle<> h, IntrusiveList<WaitNode>& list, EventLoop*& bound) {
+    return park(h, list, bound, !list.empty());
+  }
+  bool park(std::coroutine_handle<> h, IntrusiveList<WaitNode>& list, EventLoop*& bound, bool others_waiting) {
     if (!begin_park(h)) return false;
     TaskBase* t = node_.task();
     try {
-      bind_loop(bound, t, !list.empty());
+      bind_loop(bound, t, others_waiting);
     } catch (...) {
       t->cancel_target_ = nullptr;
       throw;
