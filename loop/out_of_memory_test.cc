@@ -5,10 +5,10 @@
 // cannot allocate throw bad_alloc, schedule nothing and release the callable
 // or coroutine; an iteration that cannot queue posted callbacks keeps them.
 //
-// This binary replaces the global operator new with one that can be told to
-// fail, which is why these tests live apart from timer_test.
+// This binary links //loop:failing_new, which replaces the global operator
+// new with one that can be told to fail, which is why these tests live
+// apart from timer_test.
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <new>
 #include <random>
@@ -19,41 +19,16 @@
 #include "corio/loop/internal/timer_queue.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
+#include "corio/loop/testing/failing_new.h"
 #include "gtest/gtest.h"
-
-namespace {
-
-// Allocations left before the next one fails; negative: never fail.
-thread_local long allocations_before_failure = -1;
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (allocations_before_failure == 0) throw std::bad_alloc();
-  if (allocations_before_failure > 0) --allocations_before_failure;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-// Array forms too: under ThreadSanitizer they do not reach operator new.
-void* operator new[](std::size_t size) { return operator new(size); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace corio {
 namespace {
 
 using internal::TimerNode;
 using internal::TimerQueue;
-
-// Fails every allocation while alive.
-struct NoMemory {
-  NoMemory() { allocations_before_failure = 0; }
-  NoMemory(const NoMemory&) = delete;
-  NoMemory& operator=(const NoMemory&) = delete;
-  ~NoMemory() { allocations_before_failure = -1; }
-};
+using testing::fail_allocations_after;
+using testing::NoMemory;
 
 std::vector<TimerNode> make_nodes(std::size_t n, unsigned seed) {
   std::vector<TimerNode> nodes(n);
@@ -116,14 +91,14 @@ int for_each_failure_point(Scenario scenario) {
 // Calls q.top() with the allocation number `fail_at` failing; true if it
 // threw bad_alloc.
 bool fail_top(TimerQueue& q, long fail_at) {
-  allocations_before_failure = fail_at;
+  fail_allocations_after(fail_at);
   bool threw = false;
   try {
     (void)q.top();
   } catch (const std::bad_alloc&) {
     threw = true;
   }
-  allocations_before_failure = -1;
+  fail_allocations_after(-1);
   return threw;
 }
 
