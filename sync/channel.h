@@ -61,17 +61,19 @@ struct ChannelState {
     hand_out();
   }
 
-  // After a push or close, `lock` held: makes parked receivers see it.
-  void after_change(std::unique_lock<std::mutex>& lock, const std::shared_ptr<ChannelState>& self) {
-    if (receivers.empty()) return;
-    if (EventLoop::current() == loop) {
-      hand_out();
-      return;
-    }
-    if (wake_posted) return;
-    wake_posted = true;
-    lock.unlock();
+  // Before a push or close, `mu` held: if receivers are parked and this is
+  // not the loop's thread, posts the wake-up that will hand them what
+  // changes (one at a time: later changes ride on the pending one).
+  // Errors: std::bad_alloc, with nothing posted; the caller then changes
+  // nothing either, so a failed send or close has no effect.
+  void prepare_wake(const std::shared_ptr<ChannelState>& self) {
+    if (receivers.empty() || wake_posted || EventLoop::current() == loop) return;
     loop->call_soon_threadsafe([s = self]() noexcept { s->dispatch(); });
+    wake_posted = true;
+  }
+  // After a push or close, `mu` held: on the loop's thread, hands it out.
+  void after_change() noexcept {
+    if (!receivers.empty() && EventLoop::current() == loop) hand_out();
   }
 
   // Loop thread: puts back, at the front, an item a receive() took but never
@@ -126,7 +128,9 @@ struct ChannelState {
 //   QueueShutDown once closed and empty, receive_nowait() QueueEmpty when
 //   empty; a bounded send() on a thread running an event loop throws
 //   RuntimeError (it could block that loop); awaiting receive() in a task of
-//   another loop throws RuntimeError. send_nowait leaves its argument
+//   another loop throws RuntimeError. Out of memory, a send or close from
+//   another thread throws std::bad_alloc and has no effect (the wake-up it
+//   would need could not be posted). send_nowait leaves its argument
 //   untouched when it throws.
 // Thread safety: send, send_nowait, close, receive_nowait, size and closed
 //   may be called from any thread, concurrently. receive() must be awaited
@@ -168,8 +172,9 @@ class Channel {
       }
     }
     if (s_->closed) throw QueueShutDown();
+    s_->prepare_wake(s_);
     s_->items.push(std::move(item));
-    s_->after_change(lock, s_);
+    s_->after_change();
   }
 
   // Sends without blocking. Errors: QueueFull, QueueShutDown.
@@ -178,11 +183,12 @@ class Channel {
 
   // Closes the channel (idempotent).
   void close() {
-    std::unique_lock<std::mutex> lock(s_->mu);
+    std::lock_guard<std::mutex> lock(s_->mu);
     if (s_->closed) return;
+    s_->prepare_wake(s_);
     s_->closed = true;
     s_->not_full.notify_all();
-    s_->after_change(lock, s_);
+    s_->after_change();
   }
 
   // Awaitable giving the next item, suspending while the channel is empty.
@@ -222,11 +228,12 @@ class Channel {
  private:
   template <class U>
   void send_nowait_impl(U&& item) {
-    std::unique_lock<std::mutex> lock(s_->mu);
+    std::lock_guard<std::mutex> lock(s_->mu);
     if (s_->closed) throw QueueShutDown();
     if (s_->full()) throw QueueFull();
+    s_->prepare_wake(s_);
     s_->items.push(std::forward<U>(item));
-    s_->after_change(lock, s_);
+    s_->after_change();
   }
 
   std::shared_ptr<internal::ChannelState<T>> s_;
