@@ -47,8 +47,8 @@ class SemaphoreAcquire;
 //
 // Errors: the constructor throws ValueError for a negative value; acquire()
 //   throws RuntimeError outside a task or when tasks of two loops wait on
-//   it; release() of a BoundedSemaphore above its initial value throws
-//   ValueError.
+//   it; release() of a BoundedSemaphore above its initial value, or of a
+//   Semaphore above INT64_MAX, throws ValueError.
 // Thread safety: the tasks of one loop only. A Semaphore must outlive the
 //   tasks waiting on it; it is neither copyable nor movable.
 // Cancellation: a task cancelled while waiting in acquire() holds no permit
@@ -70,13 +70,15 @@ class Semaphore {
   internal::LazyAwaiter<internal::SemaphoreAcquire<true>, Semaphore*> scoped() noexcept;
 
   // Returns a permit, handing it to the first waiter if any.
-  // Errors: ValueError for a BoundedSemaphore already at its initial value.
+  // Errors: ValueError for a BoundedSemaphore already at its initial value,
+  // and for a Semaphore already at INT64_MAX.
   void release() {
     // value_ reaches bound_ only at a BoundedSemaphore's limit, so the
     // common release tests one number. A bound of 0 has no permit to give,
     // to a waiter or to the count.
     if (value_ >= bound_) [[unlikely]] {
-      internal::throw_value_error("corio: BoundedSemaphore released too many times");
+      internal::throw_value_error(bound_ == kUnbounded ? "corio: Semaphore released past its largest value (INT64_MAX)"
+                                                       : "corio: BoundedSemaphore released too many times");
     }
     release_held();
   }

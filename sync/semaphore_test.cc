@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -254,6 +256,21 @@ TEST(SemaphoreTeardown, DestroyedLoopReturnsAPermitHandedToAFrameThatNeverRan) {
   }  // ~EventLoop destroys the worker's frame with the permit handed to it
   EXPECT_TRUE(order.empty());
   EXPECT_EQ(sem.value(), 1);
+}
+
+// The largest count a Semaphore holds: one more release is a ValueError
+// that names the plain Semaphore (it used to speak of a BoundedSemaphore).
+CO_TEST(Semaphore, ReleaseAtTheLargestValueThrowsValueErrorNamingSemaphore) {
+  Semaphore sem(std::numeric_limits<std::int64_t>::max());
+  std::string what;
+  try {
+    sem.release();
+  } catch (const ValueError& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what, "corio: Semaphore released past its largest value (INT64_MAX)");
+  EXPECT_EQ(sem.value(), std::numeric_limits<std::int64_t>::max());
+  co_return;
 }
 
 }  // namespace
