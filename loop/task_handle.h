@@ -49,6 +49,9 @@ class TaskState final : public TaskBase {
 }  // namespace internal
 
 // TaskRef: the untyped part of a task handle (no result access).
+// An empty handle (default-constructed or moved from) may only be tested
+// (operator bool), compared, assigned and destroyed: its other members must
+// not be called (they dereference the missing task).
 class TaskRef {
  public:
   TaskRef() noexcept = default;
@@ -140,7 +143,9 @@ namespace internal {
 
 // co_await on a TaskHandle: waits for the task to finish. Cancelling the
 // awaiting task cancels the awaited one too (asyncio), and the awaiter then
-// sees how it ended.
+// sees how it ended. While suspended it holds a reference to the task, so
+// that the handle it was made from may go meanwhile (dropped by a done
+// callback, reassigned) without freeing the result it will read.
 template <class T, bool kMove>
 class JoinAwaiter final : CancelTarget, DoneWaiter {
  public:
@@ -151,6 +156,7 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
   ~JoinAwaiter() {
     if (linked()) t_->remove_waiter(this);
     if (self_ != nullptr && self_->cancel_target_ == this) self_->cancel_target_ = nullptr;
+    if (held_) t_->unref();  // last: it may free the task
   }
   bool await_ready() const noexcept { return t_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
@@ -164,6 +170,8 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     self_->resume_point_ = h;
     self_->cancel_target_ = this;
     t_->add_waiter(this);
+    t_->ref();
+    held_ = true;
     return true;
   }
   T await_resume() {
@@ -203,6 +211,7 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
   TaskBase* self_ = nullptr;
   bool cancelled_ = false;
   bool forwarded_ = false;  // the cancel went on to the awaited task
+  bool held_ = false;       // a reference to the task, taken when suspending
 };
 
 }  // namespace internal

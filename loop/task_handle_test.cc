@@ -484,5 +484,34 @@ TEST(UnretrievedTest, ReportedWhenTheLoopIsDrivenByHand) {
   }
 }
 
+// A task awaiting a handle that is dropped while it waits (asyncio's "keep
+// background tasks in a set, discard them when done") still reads the
+// result: the awaiter holds its own reference to the task. It used to read
+// the freed task (ASan: heap-use-after-free).
+Task<std::string> long_string_after(Duration d) {
+  co_await sleep(d);
+  co_return std::string(100, 'x');
+}
+
+CO_TEST(TaskHandleJoin, AHandleDroppedByItsDoneCallbackWhileAwaitedStillGivesTheResult) {
+  auto kept = std::make_shared<std::vector<TaskHandle<std::string>>>();
+  kept->push_back(create_task(long_string_after(5ms)));
+  (*kept)[0].add_done_callback([kept](const TaskRef&) { kept->clear(); });
+  std::string v = co_await (*kept)[0];
+  EXPECT_EQ(v, std::string(100, 'x'));
+  EXPECT_TRUE(kept->empty());
+}
+
+CO_TEST(TaskHandleJoin, AHandleReassignedWhileAwaitedStillGivesTheResult) {
+  auto h = create_task(long_string_after(5ms));
+  auto reassign = create_task([](TaskHandle<std::string>& slot) -> Task<void> {
+    slot = TaskHandle<std::string>();
+    co_return;
+  }(h));
+  std::string v = co_await h;  // `reassign` runs while this waits
+  EXPECT_EQ(v, std::string(100, 'x'));
+  co_await reassign;
+}
+
 }  // namespace
 }  // namespace corio
