@@ -12,7 +12,7 @@
 //   CancelledError to its awaiters.
 // Thread safety: copies of a Future may be held on any thread (atomic count);
 //   only set_result_threadsafe/set_exception_threadsafe may be called off the
-//   loop thread.
+//   loop thread. A moved-from Future may only be assigned or destroyed.
 // Cancellation: a task cancelled while awaiting stops waiting; the future
 //   itself is not cancelled (others may be waiting; use cancel() for that).
 #ifndef CORIO_LOOP_FUTURE_H_
@@ -158,31 +158,21 @@ class Future {
   }
 
   // set_result from any thread: delivered on the loop thread. If the future
-  // is done by then (e.g. cancelled), the value is dropped.
-  // Errors: none here. Thread safety: any thread; the loop must outlive it.
+  // is done by then (e.g. cancelled), the value is dropped; so it is if the
+  // loop is destroyed first. Errors: std::bad_alloc (nothing is posted).
+  // Thread safety: any thread; the loop must outlive the call.
   template <class... A>
   void set_result_threadsafe(A&&... value) const {
-    Value v(std::forward<A>(value)...);
-    internal::FutureState<T>* s = s_;
-    s->ref();
-    s->loop->call_soon_threadsafe([s, v = std::move(v)]() mutable {
-      if (!s->done) {
-        s->value.emplace(std::move(v));
-        s->complete();
-      }
-      s->unref();
+    post([v = Value(std::forward<A>(value)...)](internal::FutureState<T>* s) mutable {
+      s->value.emplace(std::move(v));
     });
   }
+  // set_exception from any thread, as set_result_threadsafe.
+  // Errors: InvalidStateError for a null `e` (as set_exception);
+  // std::bad_alloc.
   void set_exception_threadsafe(std::exception_ptr e) const {
-    internal::FutureState<T>* s = s_;
-    s->ref();
-    s->loop->call_soon_threadsafe([s, e = std::move(e)]() mutable {
-      if (!s->done) {
-        s->error = std::move(e);
-        s->complete();
-      }
-      s->unref();
-    });
+    if (!e) throw InvalidStateError("corio: set_exception_threadsafe with a null exception");
+    post([e = std::move(e)](internal::FutureState<T>* s) mutable { s->error = std::move(e); });
   }
 
   // The value. Errors: InvalidStateError if pending; rethrows the exception.
@@ -242,6 +232,20 @@ class Future {
 
   // A new reference to an existing state.
   explicit Future(internal::FutureState<T>* s) noexcept : s_(s) { s_->ref(); }
+
+  // For the *_threadsafe setters: runs `set` (which stores the outcome) and
+  // completes the future on the loop thread, if it is still pending then.
+  // The closure's own Future keeps the state alive until it has run, or
+  // until the loop drops it unrun (the loop destroyed first).
+  template <class F>
+  void post(F set) const {
+    s_->loop->call_soon_threadsafe([f = Future(s_), set = std::move(set)]() mutable {
+      if (!f.s_->done) {
+        set(f.s_);
+        f.s_->complete();
+      }
+    });
+  }
 
   internal::FutureState<T>* s_;
 };

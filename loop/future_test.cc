@@ -387,5 +387,45 @@ TEST(FutureThreadsafe, CopiesMayBeDroppedOnAnyThread) {
   EXPECT_EQ(f.result(), 1);
 }
 
+// A value set from another thread whose post never runs (the loop is
+// destroyed first) is released with the loop's queue: the posted closure
+// used to hold a raw counted pointer that only running it released.
+struct Counted {
+  explicit Counted(std::atomic<int>& live) : live(&live) { ++live; }
+  Counted(const Counted& o) : live(o.live) { ++*live; }
+  Counted(Counted&& o) noexcept : live(o.live) { ++*live; }
+  ~Counted() { --*live; }
+  std::atomic<int>* live;
+};
+
+TEST(FutureThreadsafe, ASetResultPostedToALoopDestroyedUnrunLeaksNothing) {
+  std::atomic<int> live{0};
+  {
+    EventLoop loop;
+    Future<Counted> f(loop);
+    f.add_done_callback([c = Counted(live)](const Future<Counted>&) {});  // owned by the state
+    f.set_result_threadsafe(Counted(live));                               // posted; the loop never runs
+  }
+  EXPECT_EQ(live.load(), 0);
+}
+
+TEST(FutureThreadsafe, ASetExceptionPostedToALoopDestroyedUnrunLeaksNothing) {
+  std::atomic<int> live{0};
+  {
+    EventLoop loop;
+    Future<Counted> f(loop);
+    f.set_exception_threadsafe(std::make_exception_ptr(std::runtime_error("x")));
+    f.set_result(Counted(live));  // the state owns one now
+  }
+  EXPECT_EQ(live.load(), 0);
+}
+
+CO_TEST(FutureThreadsafe, SetExceptionThreadsafeWithNullThrowsInvalidStateError) {
+  Future<int> f;
+  EXPECT_THROW(f.set_exception_threadsafe(nullptr), InvalidStateError);
+  co_await sleep(0ms);
+  EXPECT_FALSE(f.done());
+}
+
 }  // namespace
 }  // namespace corio
