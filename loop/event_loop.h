@@ -120,6 +120,26 @@ constexpr Duration to_duration(std::chrono::duration<Rep, Period> delay) {
   }
 }
 
+}  // namespace internal
+
+// Delay: how the timeouts and waits (timeout, wait_for, wait, AsCompleted)
+// take a length of time. Any std::chrono duration converts to it, integral
+// or floating-point, saturating at Duration::max()/min() instead of
+// wrapping around, so that a thousand years means "never", as in sleep().
+// Errors: std::invalid_argument for a floating-point NaN.
+class Delay {
+ public:
+  template <class Rep, class Period>
+  Delay(std::chrono::duration<Rep, Period> d) : d_(internal::to_duration(d)) {}  // implicit on purpose
+  operator Duration() const noexcept { return d_; }
+  Duration duration() const noexcept { return d_; }
+
+ private:
+  Duration d_;
+};
+
+namespace internal {
+
 // State behind Handle/TimerHandle: a callback that may be cancelled before
 // it runs. Reference-counted by the loop's queues and the user's handle.
 // Kept small (a million pending timers are a million of these).

@@ -130,5 +130,45 @@ CO_TEST(LongDelay, WaitWithATimeoutOfDurationMaxWaitsForTheTasks) {
   EXPECT_TRUE(r.pending.empty());
 }
 
+// Delays in other units than nanoseconds: timeouts and waits took a
+// Duration, so std::chrono's conversion wrapped a thousand years around to a
+// negative delay and they expired at once.
+CO_TEST(LongDelay, TimeoutOfAThousandYearsNeverExpires) {
+  const TimePoint start = current_loop().time();
+  co_await timeout(kThousandYears, sleep_for(1h));
+  EXPECT_EQ(current_loop().time() - start, 1h);
+}
+
+CO_TEST(LongDelay, WaitForOfAThousandYearsWaitsForTheTask) {
+  auto h = create_task(sleep_for(1h));
+  co_await wait_for(h, kThousandYears);
+  EXPECT_TRUE(h.done());
+}
+
+CO_TEST(LongDelay, WaitWithATimeoutOfAThousandYearsWaitsForTheTasks) {
+  std::vector<TaskHandle<void>> tasks{create_task(sleep_for(1h))};
+  auto r = co_await wait(tasks, ReturnWhen::kAllCompleted, kThousandYears);
+  EXPECT_EQ(r.done.size(), 1u);
+  EXPECT_TRUE(r.pending.empty());
+}
+
+CO_TEST(LongDelay, AsCompletedWithATimeoutOfAThousandYearsHandsOutTheTask) {
+  AsCompleted<void> ac({create_task(sleep_for(1h))}, kThousandYears);
+  co_await ac.next();  // would raise TimeoutError
+  EXPECT_TRUE(ac.empty());
+}
+
+CO_TEST(LongDelay, WaitForTakesAFloatingPointDelay) {
+  const TimePoint start = current_loop().time();
+  bool timed_out = false;
+  try {
+    co_await wait_for(sleep_for(1h), std::chrono::duration<double>(0.5));
+  } catch (const TimeoutError&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(current_loop().time() - start, 500ms);
+}
+
 }  // namespace
 }  // namespace corio

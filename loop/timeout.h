@@ -46,7 +46,7 @@ class Timeout {
 
   explicit Timeout(std::optional<TimePoint> when) noexcept : when_(when) {}
   // A deadline `delay` after the scope is entered.
-  explicit Timeout(Duration delay) noexcept : delay_(delay) {}
+  explicit Timeout(Delay delay) noexcept : delay_(delay.duration()) {}
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
   ~Timeout() { cancel_timer(); }
@@ -162,37 +162,44 @@ requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeou
 }
 
 // timeout(delay, body): a deadline `delay` after the returned Task starts
-// (is awaited), as asyncio.timeout; nullopt: no deadline.
+// (is awaited), as asyncio.timeout; nullopt: no deadline. `delay` is any
+// std::chrono duration (see Delay: one too long for the clock is "never").
 template <class T>
-Task<T> timeout(std::optional<Duration> delay, Task<T> body) {
+Task<T> timeout(std::optional<Delay> delay, Task<T> body) {
   auto run = [b = std::move(body)](Timeout&) mutable { return std::move(b); };
   if (!delay) return internal::run_timeout_scope<T>(std::optional<TimePoint>(), std::move(run));
-  return internal::run_timeout_scope<T>(*delay, std::move(run));
+  return internal::run_timeout_scope<T>(delay->duration(), std::move(run));
 }
 template <class F>
-requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout(std::optional<Duration> delay,
-                                                                                  F body) {
+requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout(std::optional<Delay> delay, F body) {
   if (!delay) return internal::run_timeout_scope<internal::ScopeResult<F>>(std::optional<TimePoint>(), std::move(body));
-  return internal::run_timeout_scope<internal::ScopeResult<F>>(*delay, std::move(body));
+  return internal::run_timeout_scope<internal::ScopeResult<F>>(delay->duration(), std::move(body));
 }
 
 // wait_for(aw, delay): awaits a Task<T> or TaskHandle<T> for at most
-// `delay`. On expiry the work is cancelled, waited for, and TimeoutError is
-// raised (asyncio.wait_for).
+// `delay` (any std::chrono duration, see Delay). On expiry the work is
+// cancelled, waited for, and TimeoutError is raised (asyncio.wait_for).
+// A move-only result of a TaskHandle is moved out of the task.
 template <class T>
-Task<T> wait_for(Task<T> aw, Duration delay) {
+Task<T> wait_for(Task<T> aw, Delay delay) {
   return timeout(delay, std::move(aw));
 }
 template <class T>
-Task<T> wait_for(TaskHandle<T> aw, Duration delay) {
-  return timeout(delay, [h = std::move(aw)](Timeout&) -> Task<T> { co_return co_await h; });
+Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
+  return timeout(delay, [h = std::move(aw)](Timeout&) mutable -> Task<T> {
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      co_return co_await h;
+    } else {
+      co_return co_await std::move(h);  // a move-only result is moved out, as shield() does
+    }
+  });
 }
 // wait_for(future, delay): the future's result (a copy), its exception, or
 // TimeoutError once `delay` has passed. On expiry only the wait ends: the
 // future stays pending and can still be completed (corio never cancels a
 // Future for one of its awaiters; call future.cancel() for that).
 template <class T>
-Task<T> wait_for(Future<T> aw, Duration delay) {
+Task<T> wait_for(Future<T> aw, Delay delay) {
   return timeout(delay, [f = std::move(aw)](Timeout&) -> Task<T> { co_return co_await f; });
 }
 

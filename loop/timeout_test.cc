@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -413,6 +414,19 @@ CO_TEST(TimeoutTest, RelativeDeadlineIsMeasuredFromEntry) {
   const TimePoint start = current_loop().time();
   EXPECT_THROW(co_await std::move(bounded), TimeoutError);
   EXPECT_EQ(current_loop().time() - start, 100ms);
+}
+
+// wait_for on a handle to a move-only result: it used to copy the result and
+// so did not compile.
+Task<std::unique_ptr<int>> boxed_after(Duration d, int v) {
+  co_await sleep(d);
+  co_return std::make_unique<int>(v);
+}
+
+CO_TEST(WaitFor, AHandleToAMoveOnlyResultGivesTheResult) {
+  auto h = create_task(boxed_after(5ms, 4));
+  std::unique_ptr<int> p = co_await wait_for(std::move(h), 10ms);
+  EXPECT_EQ(*p, 4);
 }
 
 }  // namespace

@@ -39,11 +39,13 @@ struct WaitResult {
 // all done), kAllCompleted; or until `timeout` passes. Never raises the
 // tasks' errors and never cancels them: look at `done`, act on `pending`.
 // H is TaskHandle<T> or TaskRef.
-// Errors: std::invalid_argument for an empty set.
+// Errors: std::invalid_argument for an empty set; RuntimeError with a
+//   timeout and no loop running on this thread.
+// Thread safety: awaited by a task on the tasks' loop.
 // Cancellation: the wait stops; the tasks keep running.
 template <class H>
 Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWhen::kAllCompleted,
-                         std::optional<Duration> timeout = std::nullopt) {
+                         std::optional<Delay> timeout = std::nullopt) {
   if (tasks.empty()) throw std::invalid_argument("corio::wait: the set of tasks is empty");
   std::vector<TaskRef> refs(tasks.begin(), tasks.end());
   {
@@ -87,7 +89,7 @@ Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWh
 template <class T>
 class AsCompleted {
  public:
-  explicit AsCompleted(std::vector<TaskHandle<T>> tasks, std::optional<Duration> timeout = std::nullopt)
+  explicit AsCompleted(std::vector<TaskHandle<T>> tasks, std::optional<Delay> timeout = std::nullopt)
       : s_(std::make_unique<State>(std::move(tasks))) {
     if (timeout) s_->deadline = internal::deadline_after(current_loop().time(), *timeout);
   }
