@@ -497,8 +497,20 @@ void EventLoop::drain_threadsafe() {
 
 void EventLoop::call_exception_handler(const ErrorContext& context) {
   if (exception_handler_) {
+    // The handler runs from a local, so that it may replace or clear itself
+    // (its closure would otherwise be destroyed while it runs); it goes back
+    // afterwards unless it was replaced meanwhile.
+    struct Running {
+      EventLoop* loop;
+      ExceptionHandler handler;
+      std::uint64_t sets;
+      ~Running() {
+        if (loop->exception_handler_sets_ == sets) loop->exception_handler_ = std::move(handler);
+      }
+    } running{this, std::move(exception_handler_), exception_handler_sets_};
+    exception_handler_ = nullptr;
     try {
-      exception_handler_(*this, context);
+      running.handler(*this, context);
       return;
     } catch (...) {
       ErrorContext inner;

@@ -425,9 +425,15 @@ class EventLoop {
 
   // The handler for errors nobody else can receive: exceptions thrown by
   // callbacks, tasks whose exception was never retrieved, slow steps in
-  // debug mode. The default prints to stderr.
+  // debug mode. The default prints to stderr. A handler may replace or clear
+  // itself while it runs; a report made from inside the handler goes to the
+  // default one. Errors: none of its own; an exception the handler throws
+  // is reported through the default handler, with the original report.
   using ExceptionHandler = std::function<void(EventLoop&, const ErrorContext&)>;
-  void set_exception_handler(ExceptionHandler h) { exception_handler_ = std::move(h); }
+  void set_exception_handler(ExceptionHandler h) {
+    exception_handler_ = std::move(h);
+    ++exception_handler_sets_;
+  }
   void call_exception_handler(const ErrorContext& context);
   static void default_exception_handler(const ErrorContext& context);
 
@@ -584,6 +590,7 @@ class EventLoop {
   std::vector<SignalSlot> signals_;
 
   ExceptionHandler exception_handler_;
+  std::uint64_t exception_handler_sets_ = 0;  // set_exception_handler calls
   std::unique_ptr<ThreadPoolExecutor> executor_;
   std::shared_ptr<internal::LoopLink> link_;
   std::size_t executor_workers_ = 0;

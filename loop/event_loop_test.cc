@@ -595,6 +595,49 @@ TEST(EventLoopExceptionHandler, CancelledErrorFromACallbackIsReported) {
   EXPECT_TRUE(cancelled_seen);
 }
 
+// A handler that uninstalls or replaces itself while it runs (a one-shot
+// handler) finishes on its own closure: it used to run on after
+// set_exception_handler had destroyed it (ASan: heap-use-after-free).
+TEST(EventLoopExceptionHandler, AHandlerThatClearsItselfFinishesAndIsGone) {
+  EventLoop loop;
+  std::vector<std::string> seen;
+  const std::string tag(64, 'h');  // a capture on the heap
+  loop.set_exception_handler([&seen, &loop, tag](EventLoop&, const ErrorContext& ctx) {
+    loop.set_exception_handler(nullptr);
+    seen.push_back(tag + ":" + ctx.message);
+  });
+  loop.call_soon([] { throw std::runtime_error("first"); });
+  loop.call_soon([] { throw std::runtime_error("second"); });  // to the default handler (stderr)
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(seen, ElementsAre(std::string(64, 'h') + ":Exception in callback"));
+}
+
+TEST(EventLoopExceptionHandler, AHandlerThatReplacesItselfLeavesItsReplacementInstalled) {
+  EventLoop loop;
+  std::vector<std::string> seen;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext&) {
+    loop.set_exception_handler([&](EventLoop&, const ErrorContext&) { seen.push_back("second handler"); });
+    seen.push_back("first handler");
+  });
+  loop.call_soon([] { throw std::runtime_error("1"); });
+  loop.call_soon([] { throw std::runtime_error("2"); });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_THAT(seen, ElementsAre("first handler", "second handler"));
+}
+
+TEST(EventLoopExceptionHandler, AHandlerStaysInstalledAfterItRuns) {
+  EventLoop loop;
+  int calls = 0;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext&) { ++calls; });
+  loop.call_soon([] { throw std::runtime_error("1"); });
+  loop.call_soon([] { throw std::runtime_error("2"); });
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  EXPECT_EQ(calls, 2);
+}
+
 TEST(EventLoopExceptionHandler, AThrowingHandlerDoesNotStopTheLoop) {
   EventLoop loop;
   int handler_calls = 0;
