@@ -1,6 +1,7 @@
 // sleep / sleep_until / yield_now: suspend the current task for a while.
 //
 // Errors: RuntimeError outside a task.
+// Thread safety: awaited by a task, on its loop's thread.
 // Cancellation: the timer is removed at once; CancelledError is raised.
 // Example: co_await corio::sleep(std::chrono::milliseconds(10));
 #ifndef CORIO_LOOP_SLEEP_H_
@@ -18,8 +19,13 @@ namespace internal {
 
 class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
  public:
-  // `yield_only`: no timer; the task goes to the back of the ready queue.
-  SleepAwaiter(TimePoint when, bool yield_only) noexcept : Suspension(&SleepAwaiter::detach), yield_(yield_only) {
+  enum class Kind : unsigned char {
+    kUntil,  // until an absolute deadline
+    kFor,    // for a delay counted from the await
+    kYield,  // no timer: to the back of the ready queue
+  };
+  SleepAwaiter(Kind kind, TimePoint when, Duration delay) noexcept
+      : Suspension(&SleepAwaiter::detach), delay_(delay), kind_(kind) {
     deadline = when.time_since_epoch().count();
     fire = &SleepAwaiter::on_fire;
   }
@@ -29,7 +35,14 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
     if (!suspend(h)) return false;
     TaskBase* t = task();
     loop_ = t->loop();
-    if (yield_ || deadline <= loop_->time().time_since_epoch().count()) {
+    // Reads the clock only for a timer that may be needed.
+    bool due = kind_ == Kind::kYield || (kind_ == Kind::kFor && delay_ <= Duration::zero());
+    if (!due) {
+      const TimePoint now = loop_->time();
+      if (kind_ == Kind::kFor) deadline = deadline_after(now, delay_).time_since_epoch().count();
+      due = deadline <= now.time_since_epoch().count();
+    }
+    if (due) {
       // Already due: run again after what is ready now (asyncio.sleep(0)).
       // A cancel meanwhile is delivered at resume.
       t->cancel_target_ = nullptr;
@@ -48,19 +61,20 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
   }
   static void on_fire(TimerNode* n) noexcept { static_cast<SleepAwaiter*>(n)->wake(); }
   EventLoop* loop_ = nullptr;
-  bool yield_;
+  Duration delay_;
+  Kind kind_;
 };
 
 }  // namespace internal
 
-// Suspends the current task for `delay` on the loop's clock. A zero or
-// negative delay yields once, like asyncio.sleep(0); one too long for
-// Duration (such as Duration::max()) waits until cancelled.
+// Suspends the current task for `delay` on the loop's clock, counted from
+// when the result is awaited (as asyncio.sleep, a coroutine, starts its
+// clock when awaited). A zero or negative delay yields once, like
+// asyncio.sleep(0); one too long for Duration (such as Duration::max())
+// waits until cancelled.
 // Errors: std::invalid_argument for a NaN delay.
 inline internal::SleepAwaiter sleep(Duration delay) {
-  EventLoop* l = EventLoop::current();
-  TimePoint now = l ? l->time() : TimePoint();
-  return internal::SleepAwaiter(internal::deadline_after(now, delay), delay <= Duration::zero());
+  return internal::SleepAwaiter(internal::SleepAwaiter::Kind::kFor, TimePoint(), delay);
 }
 template <class Rep, class Period>
 internal::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) {
@@ -68,10 +82,14 @@ internal::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) {
 }
 
 // Suspends the current task until `when` on the loop's clock.
-inline internal::SleepAwaiter sleep_until(TimePoint when) { return internal::SleepAwaiter(when, false); }
+inline internal::SleepAwaiter sleep_until(TimePoint when) {
+  return internal::SleepAwaiter(internal::SleepAwaiter::Kind::kUntil, when, Duration::zero());
+}
 
 // Lets every other ready task run once, then continues (asyncio.sleep(0)).
-inline internal::SleepAwaiter yield_now() { return internal::SleepAwaiter(TimePoint(), true); }
+inline internal::SleepAwaiter yield_now() {
+  return internal::SleepAwaiter(internal::SleepAwaiter::Kind::kYield, TimePoint(), Duration::zero());
+}
 
 }  // namespace corio
 
