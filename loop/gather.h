@@ -15,6 +15,9 @@
 //   retrieved (still readable through their handles). With
 //   `return_exceptions`, gather waits for all and returns an Outcome<T> per
 //   child instead.
+//   RuntimeError if a Task<T> argument is given with no loop running on this
+//   thread (it could not be scheduled).
+// Thread safety: call and await on the loop's thread, from a task.
 // Cancellation: cancelling the task awaiting gather cancels every child, waits
 //   until they have all finished, then raises CancelledError.
 #ifndef CORIO_LOOP_GATHER_H_
@@ -255,15 +258,25 @@ auto gather(ReturnExceptions, A&&... awaitables) {
 // gather over a vector of Task<T> (moved in) or TaskHandle<T>:
 // Task<std::vector<ValueOf<T>>>, in the vector's order.
 template <class T>
-Task<std::vector<ValueOf<T>>> gather(std::vector<Task<T>> tasks) {
+Task<std::vector<ValueOf<T>>> gather(std::vector<Task<T>>&& tasks) {
   return internal::gather_vector<T>(internal::gather_children(std::move(tasks)));
+}
+// A vector of Task<T> is consumed, and Tasks cannot be copied: pass it with
+// std::move (these two say so, instead of an error deep in libstdc++).
+template <class T>
+void gather(std::vector<Task<T>>&) {
+  static_assert(sizeof(T*) == 0, "corio::gather: pass a vector of Task<T> with std::move");
+}
+template <class T>
+void gather(ReturnExceptions, std::vector<Task<T>>&) {
+  static_assert(sizeof(T*) == 0, "corio::gather: pass a vector of Task<T> with std::move");
 }
 template <class T>
 Task<std::vector<ValueOf<T>>> gather(const std::vector<TaskHandle<T>>& tasks) {
   return internal::gather_vector<T>(internal::gather_children(tasks));
 }
 template <class T>
-Task<std::vector<Outcome<T>>> gather(ReturnExceptions, std::vector<Task<T>> tasks) {
+Task<std::vector<Outcome<T>>> gather(ReturnExceptions, std::vector<Task<T>>&& tasks) {
   return internal::gather_vector_outcomes<T>(internal::gather_children(std::move(tasks)));
 }
 template <class T>
