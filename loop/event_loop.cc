@@ -753,6 +753,7 @@ void EventLoop::set_default_executor_workers(std::size_t max_workers) {
 
 void EventLoop::cancel_all_tasks(const std::string& message) {
   std::vector<internal::TaskBase*> pending;
+  pending.reserve(tasks_.size());  // so no push below throws with references taken
   tasks_.for_each([&](internal::TaskBase* t) {
     t->ref();
     pending.push_back(t);

@@ -280,6 +280,7 @@ class Handle {
   // Prevents the callback from running if it has not started. Idempotent.
   // Thread safety: loop thread only.
   void cancel() noexcept;
+  // True once cancel() was called (false for an empty handle).
   bool cancelled() const noexcept { return s_ != nullptr && s_->cancelled; }
 
  protected:
@@ -345,9 +346,7 @@ class EventLoop {
   void stop_threadsafe();
   bool is_running() const noexcept { return running_; }
 
-  // Runs the loop until the awaitable (a Task, TaskHandle or Future)
-  // completes and returns its result or rethrows its exception. Defined in
-  // run.h. Errors: as the awaitable; RuntimeError if the loop stopped first.
+  // run_until_complete(loop, task) is a free function: see run.h.
 
   // The loop's monotonic time (virtual when the virtual clock is on).
   TimePoint time() const noexcept { return TimePoint(Duration(now_ns())); }
@@ -437,9 +436,13 @@ class EventLoop {
   void call_exception_handler(const ErrorContext& context);
   static void default_exception_handler(const ErrorContext& context);
 
+  // Debug mode (asyncio's): a callback or task step that runs longer than
+  // the slow-callback duration (100 ms unless set) is reported through the
+  // exception handler, with the task's name. Loop thread only.
   void set_debug(bool on) noexcept { debug_ = on; }
   bool get_debug() const noexcept { return debug_; }
   void set_slow_callback_duration(Duration d) noexcept { slow_callback_ns_ = d.count(); }
+  // True if the loop runs on the virtual clock (LoopOptions::virtual_clock).
   bool virtual_clock() const noexcept { return virtual_clock_; }
 
   // The executor for run_in_executor/to_thread, made on first use with
@@ -457,11 +460,15 @@ class EventLoop {
   // Loop thread only. Errors: std::bad_alloc.
   const std::shared_ptr<internal::LoopLink>& link();
 
-  // Requests cancellation of every pending task (asyncio's shutdown step).
+  // Requests cancellation of every pending task (asyncio's shutdown step);
+  // each sees CancelledError (with `message`) at its next step. Loop thread
+  // only. Errors: std::bad_alloc, before any task is cancelled.
   void cancel_all_tasks(const std::string& message = {});
   // Number of tasks created on this loop and not yet done.
   std::size_t pending_task_count() const noexcept { return tasks_.size(); }
-  // The tasks not yet done (asyncio.all_tasks), oldest first.
+  // The tasks not yet done (asyncio.all_tasks), oldest first, as raw
+  // pointers valid until the loop next runs: wrap one in a TaskRef to keep
+  // it. Loop thread only. Errors: std::bad_alloc.
   std::vector<internal::TaskBase*> pending_tasks() {
     std::vector<internal::TaskBase*> out;
     out.reserve(tasks_.size());

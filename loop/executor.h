@@ -37,7 +37,8 @@ namespace corio {
 //
 // At most `max_workers` threads, started on demand; jobs wait in FIFO order
 // for a free thread.
-// Errors: submit() after shutdown() throws RuntimeError.
+// Errors: the constructor throws std::invalid_argument for 0 workers;
+//   submit() after shutdown() throws RuntimeError.
 // Thread safety: submit() and shutdown() from any thread.
 class ThreadPoolExecutor {
  public:
@@ -47,6 +48,10 @@ class ThreadPoolExecutor {
   // Runs every queued job, then joins the threads.
   ~ThreadPoolExecutor();
 
+  // Queues `job` to run on one of the threads (starting one if all are
+  // busy and fewer than max_workers run). The job must not throw.
+  // Errors: RuntimeError after shutdown() (`job` is destroyed unrun);
+  // std::bad_alloc.
   void submit(internal::UniqueFunction job);
   // Stops accepting jobs and joins the threads once their running jobs end;
   // with `wait` the queued jobs run first, without it they are destroyed
@@ -129,6 +134,8 @@ class ExecutorCompletion {
 // Errors: the future rethrows what `fn` threw; RuntimeError if the executor
 //   is shut down. A job the executor drops unrun (shutdown(wait=false))
 //   cancels the future: its awaiters get CancelledError.
+// Thread safety: call on `loop`'s thread (it uses the loop's default
+//   executor and its link); the executor may be shared by several loops.
 // Cancellation: cancelling the awaiting task stops the wait at once; the
 //   job itself cannot be interrupted and runs to the end, its result dropped.
 //   The awaiting frame may unwind while the job still runs, so give the job

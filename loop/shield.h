@@ -6,8 +6,12 @@
 // If the awaiting task is cancelled, it gets CancelledError at once and the
 // shielded task keeps running (keep its handle to collect the result later;
 // an exception it raises unobserved is reported as never retrieved).
+// A copyable result is copied; a move-only one is moved out of the task, so
+// a handle kept to collect it later sees a moved-from value.
 // Errors: whatever the shielded task raises (CancelledError if it was itself
-//   cancelled directly).
+//   cancelled directly); shield(Task) throws RuntimeError with no loop
+//   running on this thread.
+// Thread safety: on the loop's thread, awaited by a task of that loop.
 #ifndef CORIO_LOOP_SHIELD_H_
 #define CORIO_LOOP_SHIELD_H_
 
