@@ -27,6 +27,22 @@ using testing::settle;
 
 Task<> receive_into(Channel<int>& ch, std::vector<int>& got) { got.push_back(co_await ch.receive()); }
 
+// Runs `f` on a new thread whose every allocation fails; true if it threw
+// std::bad_alloc.
+template <class F>
+bool throws_bad_alloc_on_a_thread_without_memory(F f) {
+  bool threw = false;
+  std::thread([&] {
+    NoMemory no_memory;
+    try {
+      f();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+  }).join();
+  return threw;
+}
+
 // Grows the channel's buffer, so that a later push needs no allocation.
 Task<> warm_up(Channel<int>& ch) {
   ch.send_nowait(0);
@@ -39,16 +55,7 @@ CO_TEST(ChannelOutOfMemory, SendFromAThreadThatCannotPostTheWakeUpChangesNothing
   std::vector<int> got;
   auto r = create_task(receive_into(ch, got));
   co_await settle();  // parked
-  bool threw = false;
-  std::thread([&] {
-    NoMemory no_memory;
-    try {
-      ch.send_nowait(1);
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-  }).join();
-  EXPECT_TRUE(threw);
+  EXPECT_TRUE(throws_bad_alloc_on_a_thread_without_memory([&] { ch.send_nowait(1); }));
   EXPECT_EQ(ch.size(), 0u);
   std::thread([&] { ch.send_nowait(2); }).join();
   co_await settle();
@@ -61,16 +68,7 @@ CO_TEST(ChannelOutOfMemory, CloseFromAThreadThatCannotPostTheWakeUpChangesNothin
   std::vector<int> got;
   auto r = create_task(receive_into(ch, got));
   co_await settle();  // parked
-  bool threw = false;
-  std::thread([&] {
-    NoMemory no_memory;
-    try {
-      ch.close();
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-  }).join();
-  EXPECT_TRUE(threw);
+  EXPECT_TRUE(throws_bad_alloc_on_a_thread_without_memory([&] { ch.close(); }));
   EXPECT_FALSE(ch.closed());
   std::thread([&] { ch.close(); }).join();
   co_await settle();
