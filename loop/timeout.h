@@ -7,6 +7,8 @@
 //   });
 //   int w = co_await corio::wait_for(handle, 100ms);           // a TaskHandle
 //   int x = co_await corio::wait_for(future, 100ms);           // a Future
+//   Job j = co_await corio::wait_for(jobs.get(), 100ms);       // a sync wait
+//   co_await corio::timeout(2s, [&]() -> corio::Task<> { ... });  // no Timeout&
 //
 // How it works: the body runs inline in the current task. When the deadline
 // passes, the scope cancels the task; as the CancelledError leaves the body
@@ -22,6 +24,7 @@
 #ifndef CORIO_LOOP_TIMEOUT_H_
 #define CORIO_LOOP_TIMEOUT_H_
 
+#include <concepts>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -31,6 +34,7 @@
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
+#include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task.h"
@@ -146,6 +150,41 @@ Task<T> run_timeout_scope(Deadline deadline, Body body) {
 template <class F>
 using ScopeResult = typename std::invoke_result_t<F&, Timeout&>::value_type;
 
+template <class A>
+inline constexpr bool kTaskLike = false;
+template <class T>
+inline constexpr bool kTaskLike<Task<T>> = true;
+template <class T>
+inline constexpr bool kTaskLike<TaskHandle<T>> = true;
+template <class T>
+inline constexpr bool kTaskLike<Future<T>> = true;
+
+// What `co_await a` gives for an rvalue A.
+template <class A>
+using AwaitResultOf = std::remove_cvref_t<decltype(std::declval<AwaiterOf<A>&>().await_resume())>;
+
+// An awaitable other than a Task, TaskHandle or Future that can be passed
+// by value: a sync wait (q.get(), lock.acquire(), ev.wait()), or an
+// awaitable of another library.
+template <class A>
+concept OtherAwaitable = !kTaskLike<A> && std::move_constructible<A> && requires {
+  typename AwaitResultOf<A>;
+};
+
+// A Task that awaits `aw`.
+template <class R, class A>
+Task<R> await_moved(A aw) {
+  co_return co_await std::move(aw);
+}
+
+// A body that takes no Timeout&, for the scopes that expect one.
+template <class F>
+concept NullaryBody = std::is_invocable_v<F&> && !std::is_invocable_v<F&, Timeout&>;
+template <class F>
+auto with_scope_parameter(F f) {
+  return [f = std::move(f)](Timeout&) mutable { return f(); };
+}
+
 }  // namespace internal
 
 // timeout_at(when, body): runs `body` (a Task<T>, or a callable taking
@@ -159,6 +198,11 @@ template <class F>
 requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when,
                                                                                      F body) {
   return internal::run_timeout_scope<internal::ScopeResult<F>>(when, std::move(body));
+}
+// A body that does not use the scope may take no parameter.
+template <internal::NullaryBody F>
+auto timeout_at(std::optional<TimePoint> when, F body) {
+  return timeout_at(when, internal::with_scope_parameter(std::move(body)));
 }
 
 // timeout(delay, body): a deadline `delay` after the returned Task starts
@@ -174,6 +218,19 @@ template <class F>
 requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout(std::optional<Delay> delay, F body) {
   if (!delay) return internal::run_timeout_scope<internal::ScopeResult<F>>(std::optional<TimePoint>(), std::move(body));
   return internal::run_timeout_scope<internal::ScopeResult<F>>(delay->duration(), std::move(body));
+}
+// A body that does not use the scope may take no parameter.
+template <internal::NullaryBody F>
+auto timeout(std::optional<Delay> delay, F body) {
+  return timeout(delay, internal::with_scope_parameter(std::move(body)));
+}
+// Any other awaitable that can be moved, such as a sync wait:
+//   Job j = co_await corio::timeout(1s, jobs.get());
+// On expiry its wait is cancelled (a sync wait then takes nothing). One of
+// another library cannot be interrupted: TimeoutError comes when it ends.
+template <internal::OtherAwaitable A>
+Task<internal::AwaitResultOf<A>> timeout(std::optional<Delay> delay, A aw) {
+  return timeout(delay, internal::await_moved<internal::AwaitResultOf<A>>(std::move(aw)));
 }
 
 // wait_for(aw, delay): awaits a Task<T> or TaskHandle<T> for at most
@@ -201,6 +258,13 @@ Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
 template <class T>
 Task<T> wait_for(Future<T> aw, Delay delay) {
   return timeout(delay, [f = std::move(aw)](Timeout&) -> Task<T> { co_return co_await f; });
+}
+// wait_for(aw, delay) over any other awaitable that can be moved, as
+// timeout(delay, aw): asyncio's `await wait_for(q.get(), 0.1)` is
+//   Job j = co_await corio::wait_for(jobs.get(), 100ms);
+template <internal::OtherAwaitable A>
+Task<internal::AwaitResultOf<A>> wait_for(A aw, Delay delay) {
+  return timeout(delay, std::move(aw));
 }
 
 }  // namespace corio

@@ -3,6 +3,7 @@
 #include "corio/loop/timeout.h"
 
 #include <chrono>
+#include <coroutine>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -427,6 +428,37 @@ CO_TEST(WaitFor, AHandleToAMoveOnlyResultGivesTheResult) {
   auto h = create_task(boxed_after(5ms, 4));
   std::unique_ptr<int> p = co_await wait_for(std::move(h), 10ms);
   EXPECT_EQ(*p, 4);
+}
+
+// timeout and wait_for over an awaitable that is not a Task, TaskHandle or
+// Future (here one of "another library", which corio relays), and timeout
+// over a body that takes no Timeout&.
+struct ReadyFive {
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  int await_resume() const noexcept { return 5; }
+};
+
+CO_TEST(WaitFor, AnyOtherAwaitableGivesItsResult) { EXPECT_EQ(co_await wait_for(ReadyFive{}, 10ms), 5); }
+
+CO_TEST(Timeout, AnyOtherAwaitableGivesItsResult) { EXPECT_EQ(co_await timeout(10ms, ReadyFive{}), 5); }
+
+CO_TEST(Timeout, ABodyWithoutATimeoutParameterGivesItsValue) {
+  int v = co_await timeout(10ms, []() -> Task<int> { co_return 3; });
+  EXPECT_EQ(v, 3);
+}
+
+CO_TEST(Timeout, ABodyWithoutATimeoutParameterTimesOut) {
+  const TimePoint start = current_loop().time();
+  EXPECT_THROW(co_await timeout(10ms, []() -> Task<int> { co_return co_await sleep_then(1h, 3); }), TimeoutError);
+  EXPECT_EQ(current_loop().time() - start, 10ms);
+}
+
+CO_TEST(TimeoutAt, ABodyWithoutATimeoutParameterTimesOut) {
+  const TimePoint deadline = current_loop().time() + 10ms;
+  EXPECT_THROW(co_await timeout_at(deadline, []() -> Task<int> { co_return co_await sleep_then(1h, 3); }),
+               TimeoutError);
+  EXPECT_EQ(current_loop().time(), deadline);
 }
 
 }  // namespace

@@ -724,5 +724,35 @@ TEST(QueueTeardown, DestroyedLoopPutsBackAnItemHandedToAFrameThatNeverRan) {
   EXPECT_EQ(q.get_nowait(), "item");
 }
 
+// asyncio's `await wait_for(q.get(), 0.1)`: on expiry the get is cancelled
+// and takes nothing; in time it gives the item.
+CO_TEST(QueueWaitFor, AGetThatTimesOutLeavesNoGetterAndTakesNothing) {
+  Queue<int> q;
+  EXPECT_THROW(co_await wait_for(q.get(), 10ms), TimeoutError);
+  EXPECT_EQ(q.getters(), 0u);
+  q.put_nowait(1);
+  EXPECT_EQ(q.qsize(), 1u);
+}
+
+Task<> put_after(Queue<int>& q, Duration d, int v) {
+  co_await sleep(d);
+  q.put_nowait(v);
+}
+
+CO_TEST(QueueWaitFor, AGetInTimeGivesTheItem) {
+  Queue<int> q;
+  auto p = create_task(put_after(q, 5ms, 7));
+  EXPECT_EQ(co_await wait_for(q.get(), 10ms), 7);
+  co_await p;
+}
+
+CO_TEST(QueueWaitFor, APutIntoAFullQueueThatTimesOutPutsNothing) {
+  Queue<int> q(1);
+  q.put_nowait(1);
+  EXPECT_THROW(co_await timeout(10ms, q.put(2)), TimeoutError);
+  EXPECT_EQ(q.qsize(), 1u);
+  EXPECT_EQ(q.get_nowait(), 1);
+}
+
 }  // namespace
 }  // namespace corio
