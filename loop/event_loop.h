@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <ratio>
@@ -100,7 +101,6 @@ constexpr TimePoint deadline_after(TimePoint now, Duration delay) noexcept {
 // Errors: std::invalid_argument for a floating-point NaN.
 template <class Rep, class Period>
 constexpr Duration to_duration(std::chrono::duration<Rep, Period> delay) {
-  using D = std::chrono::duration<Rep, Period>;
   if constexpr (std::is_floating_point_v<Rep>) {
     const double ns = std::chrono::duration<double, std::nano>(delay).count();
     if (ns != ns) throw std::invalid_argument("corio: delay is NaN");
@@ -109,14 +109,21 @@ constexpr Duration to_duration(std::chrono::duration<Rep, Period> delay) {
     if (ns >= kLimit) return Duration::max();
     if (ns <= -kLimit) return Duration::min();
     return Duration(static_cast<std::int64_t>(ns));
-  } else if constexpr (std::ratio_less_equal_v<Period, std::nano>) {
-    return std::chrono::duration_cast<Duration>(delay);  // divides: cannot overflow
   } else {
-    constexpr D kMax = std::chrono::duration_cast<D>(Duration::max());  // rounds toward zero
-    constexpr D kMin = std::chrono::duration_cast<D>(Duration::min());
-    if (delay > kMax) return Duration::max();
-    if (delay < kMin) return Duration::min();
-    return std::chrono::duration_cast<Duration>(delay);
+    // In 128 bits, exact for any count of 64 bits or fewer, signed or not
+    // (an unsigned count above INT64_MAX must saturate too); truncated
+    // toward zero, as duration_cast does.
+    static_assert(sizeof(Rep) <= 8, "corio: a delay's count must fit in 64 bits");
+    using R = std::ratio_divide<Period, std::nano>;
+    const __int128 count = static_cast<__int128>(delay.count());
+    __int128 ns;
+    if (__builtin_mul_overflow(count, static_cast<__int128>(R::num), &ns)) {
+      return count > 0 ? Duration::max() : Duration::min();
+    }
+    ns /= R::den;
+    if (ns > std::numeric_limits<std::int64_t>::max()) return Duration::max();
+    if (ns < std::numeric_limits<std::int64_t>::min()) return Duration::min();
+    return Duration(static_cast<std::int64_t>(ns));
   }
 }
 
@@ -426,7 +433,7 @@ class EventLoop {
   // callbacks, tasks whose exception was never retrieved, slow steps in
   // debug mode. The default prints to stderr. A handler may replace or clear
   // itself while it runs; a report made from inside the handler goes to the
-  // default one. Errors: none of its own; an exception the handler throws
+  // handler it installed, if any, else to the default one. Errors: none of its own; an exception the handler throws
   // is reported through the default handler, with the original report.
   using ExceptionHandler = std::function<void(EventLoop&, const ErrorContext&)>;
   void set_exception_handler(ExceptionHandler h) {

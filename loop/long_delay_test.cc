@@ -3,6 +3,7 @@
 // add it to the clock unchecked; the sum wrapped around to a deadline long
 // past, so a "forever" sleep, timer or timeout fired at once.
 #include <chrono>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -39,6 +40,19 @@ TEST(ToDuration, ConvertsInRangeDelaysExactly) {
   EXPECT_EQ(internal::to_duration(2h), Duration(7'200'000'000'000));
   EXPECT_EQ(internal::to_duration(std::chrono::duration<double>(0.25)), 250ms);
   EXPECT_EQ(internal::to_duration(std::chrono::duration<long long, std::pico>(2500)), 2ns);
+}
+
+// Unsigned counts: one above INT64_MAX nanoseconds used to wrap around to a
+// negative delay, and a small one in seconds to saturate at Duration::min().
+TEST(ToDuration, SaturatesUnsignedCountsInsteadOfWrappingAround) {
+  constexpr auto kMaxU64 = std::numeric_limits<std::uint64_t>::max();
+  EXPECT_EQ(internal::to_duration(std::chrono::duration<std::uint64_t, std::nano>(kMaxU64)), Duration::max());
+  EXPECT_EQ(internal::to_duration(std::chrono::duration<std::uint64_t, std::milli>(kMaxU64)), Duration::max());
+}
+
+TEST(ToDuration, ConvertsSmallUnsignedCountsExactly) {
+  EXPECT_EQ(internal::to_duration(std::chrono::duration<unsigned, std::ratio<1>>(5)), 5s);
+  EXPECT_EQ(internal::to_duration(std::chrono::duration<std::uint64_t, std::nano>(7)), 7ns);
 }
 
 TEST(ToDuration, RejectsNaN) {
