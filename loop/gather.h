@@ -259,8 +259,10 @@ auto gather(ReturnExceptions, A&&... awaitables) {
 // Task<std::vector<ValueOf<T>>>, in the vector's order.
 template <class T>
 Task<std::vector<ValueOf<T>>> gather(std::vector<Task<T>>&& tasks) {
-  return internal::gather_vector<T>(internal::gather_children(std::move(tasks)));
+  return internal::gather_vector<T>(internal::gather_children(std::vector<Task<T>>(std::move(tasks))));
 }
+// (The vector overloads take the caller's vector over, leaving it empty for
+// the next batch.)
 // A vector of Task<T> is consumed, and Tasks cannot be copied: pass it with
 // std::move (these two say so, instead of an error deep in libstdc++).
 template <class T>
@@ -277,7 +279,7 @@ Task<std::vector<ValueOf<T>>> gather(const std::vector<TaskHandle<T>>& tasks) {
 }
 template <class T>
 Task<std::vector<Outcome<T>>> gather(ReturnExceptions, std::vector<Task<T>>&& tasks) {
-  return internal::gather_vector_outcomes<T>(internal::gather_children(std::move(tasks)));
+  return internal::gather_vector_outcomes<T>(internal::gather_children(std::vector<Task<T>>(std::move(tasks))));
 }
 template <class T>
 Task<std::vector<Outcome<T>>> gather(ReturnExceptions, const std::vector<TaskHandle<T>>& tasks) {

@@ -338,5 +338,19 @@ CO_TEST(GatherTest, AcceptsFuturesBesideTasks) {
   EXPECT_EQ(c, std::monostate{});
 }
 
+// The usual batching loop: the vector handed to gather is left empty, ready
+// for the next batch.
+CO_TEST(GatherTest, AVectorOfTasksMovedInIsLeftEmptyForTheNextBatch) {
+  Log log;
+  std::vector<Task<int>> batch;
+  batch.push_back(logged_after(log, std::chrono::milliseconds(1), 1));
+  std::vector<int> first = co_await gather(std::move(batch));
+  EXPECT_TRUE(batch.empty());  // gather took the vector's contents over
+  batch.push_back(logged_after(log, std::chrono::milliseconds(1), 2));
+  std::vector<int> second = co_await gather(std::move(batch));
+  EXPECT_EQ(first, std::vector<int>{1});
+  EXPECT_EQ(second, std::vector<int>{2});
+}
+
 }  // namespace
 }  // namespace corio
