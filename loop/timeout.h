@@ -224,6 +224,31 @@ template <internal::NullaryBody F>
 auto timeout(std::optional<Delay> delay, F body) {
   return timeout(delay, internal::with_scope_parameter(std::move(body)));
 }
+// A TaskHandle: on expiry the task is cancelled and waited for (as
+// wait_for). A copyable result is copied; a move-only one is moved out of
+// the task, as shield() does.
+template <class T>
+Task<T> timeout(std::optional<Delay> delay, TaskHandle<T> h) {
+  return timeout(delay, [h = std::move(h)](Timeout&) mutable -> Task<T> {
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      co_return co_await h;
+    } else {
+      co_return co_await std::move(h);
+    }
+  });
+}
+// A Future: on expiry only the wait ends (see wait_for). A copyable result
+// is copied; a move-only one is moved out.
+template <class T>
+Task<T> timeout(std::optional<Delay> delay, Future<T> f) {
+  return timeout(delay, [f = std::move(f)](Timeout&) mutable -> Task<T> {
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      co_return co_await f;
+    } else {
+      co_return co_await std::move(f);
+    }
+  });
+}
 // Any other awaitable that can be moved, such as a sync wait:
 //   Job j = co_await corio::timeout(1s, jobs.get());
 // On expiry its wait is cancelled (a sync wait then takes nothing). One of
@@ -243,21 +268,16 @@ Task<T> wait_for(Task<T> aw, Delay delay) {
 }
 template <class T>
 Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
-  return timeout(delay, [h = std::move(aw)](Timeout&) mutable -> Task<T> {
-    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
-      co_return co_await h;
-    } else {
-      co_return co_await std::move(h);  // a move-only result is moved out, as shield() does
-    }
-  });
+  return timeout(delay, std::move(aw));
 }
-// wait_for(future, delay): the future's result (a copy), its exception, or
+// wait_for(future, delay): the future's result (a copy; moved out if it
+// cannot be copied), its exception, or
 // TimeoutError once `delay` has passed. On expiry only the wait ends: the
 // future stays pending and can still be completed (corio never cancels a
 // Future for one of its awaiters; call future.cancel() for that).
 template <class T>
 Task<T> wait_for(Future<T> aw, Delay delay) {
-  return timeout(delay, [f = std::move(aw)](Timeout&) -> Task<T> { co_return co_await f; });
+  return timeout(delay, std::move(aw));
 }
 // wait_for(aw, delay) over any other awaitable that can be moved, as
 // timeout(delay, aw): asyncio's `await wait_for(q.get(), 0.1)` is

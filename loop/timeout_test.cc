@@ -461,5 +461,31 @@ CO_TEST(TimeoutAt, ABodyWithoutATimeoutParameterTimesOut) {
   EXPECT_EQ(current_loop().time(), deadline);
 }
 
+// timeout over a TaskHandle or a Future, and wait_for over a Future of a
+// move-only result (which used to be copied, and so did not compile).
+CO_TEST(Timeout, AHandleThatFinishesInTimeGivesItsValue) {
+  auto h = create_task(sleep_then(5ms, 8));
+  EXPECT_EQ(co_await timeout(10ms, h), 8);
+}
+
+CO_TEST(Timeout, AHandleThatTakesTooLongIsCancelled) {
+  auto h = create_task(sleep_then(1h, 8));
+  EXPECT_THROW(co_await timeout(10ms, h), TimeoutError);
+  EXPECT_TRUE(h.cancelled());
+}
+
+CO_TEST(Timeout, AFutureNeverSetTimesOutAndStaysPending) {
+  Future<int> f;
+  EXPECT_THROW(co_await timeout(10ms, f), TimeoutError);
+  EXPECT_FALSE(f.done());
+}
+
+CO_TEST(WaitFor, AFutureOfAMoveOnlyResultGivesTheResult) {
+  Future<std::unique_ptr<int>> f;
+  f.set_result(std::make_unique<int>(6));
+  std::unique_ptr<int> p = co_await wait_for(f, 10ms);
+  EXPECT_EQ(*p, 6);
+}
+
 }  // namespace
 }  // namespace corio
