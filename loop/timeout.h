@@ -177,6 +177,19 @@ Task<R> await_moved(A aw) {
   co_return co_await std::move(aw);
 }
 
+// A scope body awaiting `shared` (a TaskHandle<T> or Future<T>): copies a
+// copyable result, moves a move-only one out.
+template <class T, class Shared>
+auto await_result_of(Shared shared) {
+  return [shared = std::move(shared)](Timeout&) mutable -> Task<T> {
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      co_return co_await shared;
+    } else {
+      co_return co_await std::move(shared);
+    }
+  };
+}
+
 // A body that takes no Timeout&, for the scopes that expect one.
 template <class F>
 concept NullaryBody = std::is_invocable_v<F&> && !std::is_invocable_v<F&, Timeout&>;
@@ -225,29 +238,15 @@ auto timeout(std::optional<Delay> delay, F body) {
   return timeout(delay, internal::with_scope_parameter(std::move(body)));
 }
 // A TaskHandle: on expiry the task is cancelled and waited for (as
-// wait_for). A copyable result is copied; a move-only one is moved out of
-// the task, as shield() does.
+// wait_for). A Future: on expiry only the wait ends (see wait_for). A
+// copyable result is copied; a move-only one is moved out, as shield() does.
 template <class T>
 Task<T> timeout(std::optional<Delay> delay, TaskHandle<T> h) {
-  return timeout(delay, [h = std::move(h)](Timeout&) mutable -> Task<T> {
-    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
-      co_return co_await h;
-    } else {
-      co_return co_await std::move(h);
-    }
-  });
+  return timeout(delay, internal::await_result_of<T>(std::move(h)));
 }
-// A Future: on expiry only the wait ends (see wait_for). A copyable result
-// is copied; a move-only one is moved out.
 template <class T>
 Task<T> timeout(std::optional<Delay> delay, Future<T> f) {
-  return timeout(delay, [f = std::move(f)](Timeout&) mutable -> Task<T> {
-    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
-      co_return co_await f;
-    } else {
-      co_return co_await std::move(f);
-    }
-  });
+  return timeout(delay, internal::await_result_of<T>(std::move(f)));
 }
 // Any other awaitable that can be moved, such as a sync wait:
 //   Job j = co_await corio::timeout(1s, jobs.get());
