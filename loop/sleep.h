@@ -29,6 +29,10 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
     deadline = when.time_since_epoch().count();
     fire = &SleepAwaiter::on_fire;
   }
+  // Movable until it is awaited, so that a sleep can be handed to
+  // wait_for or timeout; the copy is a fresh, unawaited sleep.
+  SleepAwaiter(SleepAwaiter&& o) noexcept : SleepAwaiter(o.kind_, TimePoint(Duration(o.deadline)), o.delay_) {}
+  SleepAwaiter& operator=(SleepAwaiter&&) = delete;
   ~SleepAwaiter() { abandon(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {

@@ -202,7 +202,9 @@ auto with_scope_parameter(F f) {
 
 // timeout_at(when, body): runs `body` (a Task<T>, or a callable taking
 // Timeout& and returning Task<T>) with an absolute deadline on the loop's
-// clock; nullopt means none (the scope can still be rescheduled).
+// clock; nullopt means none (the scope can still be rescheduled). A
+// deadline already past expires on the next loop iteration (a body that
+// finishes without suspending is not interrupted), as in asyncio.
 template <class T>
 Task<T> timeout_at(std::optional<TimePoint> when, Task<T> body) {
   return internal::run_timeout_scope<T>(when, [b = std::move(body)](Timeout&) mutable { return std::move(b); });
@@ -216,6 +218,21 @@ requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeou
 template <internal::NullaryBody F>
 auto timeout_at(std::optional<TimePoint> when, F body) {
   return timeout_at(when, internal::with_scope_parameter(std::move(body)));
+}
+
+// A TaskHandle, a Future or any other movable awaitable, as for timeout()
+// below.
+template <class T>
+Task<T> timeout_at(std::optional<TimePoint> when, TaskHandle<T> h) {
+  return timeout_at(when, internal::await_result_of<T>(std::move(h)));
+}
+template <class T>
+Task<T> timeout_at(std::optional<TimePoint> when, Future<T> f) {
+  return timeout_at(when, internal::await_result_of<T>(std::move(f)));
+}
+template <internal::OtherAwaitable A>
+Task<internal::AwaitResultOf<A>> timeout_at(std::optional<TimePoint> when, A aw) {
+  return timeout_at(when, internal::await_moved<internal::AwaitResultOf<A>>(std::move(aw)));
 }
 
 // timeout(delay, body): a deadline `delay` after the returned Task starts

@@ -487,5 +487,48 @@ CO_TEST(WaitFor, AFutureOfAMoveOnlyResultGivesTheResult) {
   EXPECT_EQ(*p, 6);
 }
 
+// timeout_at over a TaskHandle, a Future and any other awaitable, as
+// timeout() takes them.
+CO_TEST(TimeoutAt, AHandleThatTakesTooLongIsCancelled) {
+  auto h = create_task(sleep_then(1h, 8));
+  const TimePoint deadline = now() + 10ms;
+  EXPECT_THROW(co_await timeout_at(deadline, h), TimeoutError);
+  EXPECT_EQ(now(), deadline);
+  EXPECT_TRUE(h.cancelled());
+}
+
+CO_TEST(TimeoutAt, AHandleThatFinishesInTimeGivesItsValue) {
+  auto h = create_task(sleep_then(5ms, 8));
+  EXPECT_EQ(co_await timeout_at(now() + 10ms, h), 8);
+}
+
+CO_TEST(TimeoutAt, AFutureNeverSetTimesOutAndStaysPending) {
+  Future<int> f;
+  EXPECT_THROW(co_await timeout_at(now() + 10ms, f), TimeoutError);
+  EXPECT_FALSE(f.done());
+}
+
+CO_TEST(TimeoutAt, AnyOtherAwaitableGivesItsResult) { EXPECT_EQ(co_await timeout_at(now() + 10ms, ReadyFive{}), 5); }
+
+// A sleep can be handed over by value (it used to be immovable, so this did
+// not compile); its delay counts from when wait_for awaits it.
+CO_TEST(WaitFor, ASleepLongerThanTheDeadlineTimesOut) {
+  const TimePoint start = now();
+  EXPECT_THROW(co_await wait_for(sleep(1h), 10ms), TimeoutError);
+  EXPECT_EQ(now() - start, 10ms);
+}
+
+CO_TEST(WaitFor, ASleepShorterThanTheDeadlineEndsNormally) {
+  const TimePoint start = now();
+  co_await wait_for(sleep(5ms), 10ms);
+  EXPECT_EQ(now() - start, 5ms);
+}
+
+CO_TEST(TimeoutAt, ASleepUntilPastTheDeadlineTimesOut) {
+  const TimePoint deadline = now() + 10ms;
+  EXPECT_THROW(co_await timeout_at(deadline, sleep_until(deadline + 1h)), TimeoutError);
+  EXPECT_EQ(now(), deadline);
+}
+
 }  // namespace
 }  // namespace corio
