@@ -473,9 +473,9 @@ class EventLoop {
   void cancel_all_tasks(const std::string& message = {});
   // Number of tasks created on this loop and not yet done.
   std::size_t pending_task_count() const noexcept { return tasks_.size(); }
-  // The tasks not yet done (asyncio.all_tasks), oldest first, as raw
-  // pointers valid until the loop next runs: wrap one in a TaskRef to keep
-  // it. Loop thread only. Errors: std::bad_alloc.
+  // Internal: the tasks not yet done, oldest first, as raw pointers valid
+  // until the loop next runs. Use corio::all_tasks (task_handle.h), which
+  // gives TaskRefs. Loop thread only. Errors: std::bad_alloc.
   std::vector<internal::TaskBase*> pending_tasks() {
     std::vector<internal::TaskBase*> out;
     out.reserve(tasks_.size());

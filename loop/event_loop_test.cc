@@ -748,6 +748,50 @@ TEST(EventLoopTasks, PendingTaskCountFollowsTaskLifetimes) {
   EXPECT_EQ(loop.pending_task_count(), 0u);
 }
 
+TEST(EventLoopTasks, AllTasksListsThePendingTasksOldestFirst) {
+  EventLoop loop(virtual_clock());
+  auto a = create_task(loop, add_later(1, 1), "a");
+  auto b = create_task(loop, add_later(2, 2), "b");
+  std::vector<TaskRef> all = all_tasks(loop);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_TRUE(all[0] == a);
+  EXPECT_TRUE(all[1] == b);
+}
+
+TEST(EventLoopTasks, AllTasksLeavesOutFinishedTasks) {
+  EventLoop loop(virtual_clock());
+  auto a = create_task(loop, add_later(1, 1));
+  auto b = create_task(loop, []() -> Task<> { co_await sleep(1h); }());
+  run_until_complete(loop, a);
+  std::vector<TaskRef> all = all_tasks(loop);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0] == b);
+  b.cancel();
+  EXPECT_THROW(run_until_complete(loop, b), CancelledError);
+}
+
+// The refs keep the tasks' states alive: reading one after the task ended
+// and its handle went away is safe (ASan checks this).
+TEST(EventLoopTasks, AllTasksRefsOutliveTheirTasks) {
+  EventLoop loop(virtual_clock());
+  std::vector<TaskRef> all;
+  {
+    auto a = create_task(loop, add_later(1, 1), "a");
+    all = all_tasks(loop);
+  }
+  run_until_complete(loop, []() -> Task<> { co_await sleep(1h); }());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].done());
+  EXPECT_EQ(all[0].get_name(), "a");
+}
+
+CO_TEST(EventLoopTasks, AllTasksWithoutALoopArgumentUsesTheCurrentLoop) {
+  std::vector<TaskRef> all = all_tasks();
+  EXPECT_EQ(all.size(), 1u);
+  EXPECT_TRUE(!all.empty() && all[0] == current_task());
+  co_return;
+}
+
 TEST(EventLoopTasks, CancelAllTasksCancelsEveryPendingTask) {
   EventLoop loop(virtual_clock());
   auto a = create_task(loop, add_later(1, 1));

@@ -7,8 +7,7 @@ namespace corio {
 
 void shutdown_tasks(EventLoop& loop) {
   if (loop.pending_task_count() == 0) return;
-  std::vector<TaskRef> pending;
-  for (internal::TaskBase* t : loop.pending_tasks()) pending.emplace_back(t);
+  std::vector<TaskRef> pending = all_tasks(loop);
   auto remaining = std::make_shared<std::size_t>(pending.size());
   for (TaskRef& t : pending) {
     t.add_done_callback([&loop, remaining](const TaskRef&) {

@@ -19,6 +19,7 @@
 #include <exception>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
@@ -317,6 +318,18 @@ TaskHandle<T> create_task(Task<T> coro, std::string name) {
 
 // The task running now (asyncio.current_task), or an empty TaskRef.
 inline TaskRef current_task() noexcept { return TaskRef(internal::current_task_base()); }
+
+// The tasks of `loop` not yet done (asyncio.all_tasks), oldest first. Each
+// TaskRef keeps its task's state alive, so the list stays safe to use
+// after the loop has run on. Loop thread only. Errors: std::bad_alloc;
+// RuntimeError from the overload without a loop when none is running.
+inline std::vector<TaskRef> all_tasks(EventLoop& loop) {
+  std::vector<TaskRef> out;
+  out.reserve(loop.pending_task_count());
+  for (internal::TaskBase* t : loop.pending_tasks()) out.emplace_back(t);
+  return out;
+}
+inline std::vector<TaskRef> all_tasks() { return all_tasks(current_loop()); }
 
 }  // namespace corio
 
