@@ -50,9 +50,9 @@ class TaskState final : public TaskBase {
 }  // namespace internal
 
 // TaskRef: the untyped part of a task handle (no result access).
-// An empty handle (default-constructed or moved from) may only be tested
-// (operator bool), compared, assigned and destroyed: its other members must
-// not be called (they dereference the missing task).
+// An empty handle (default-constructed or moved from) can be tested
+// (operator bool), compared, assigned and destroyed; its other members,
+// and co_await of it, throw RuntimeError.
 class TaskRef {
  public:
   TaskRef() noexcept = default;
@@ -72,25 +72,25 @@ class TaskRef {
   friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.t_ == b.t_; }
 
   // True once the task finished: value, exception or cancelled.
-  bool done() const noexcept { return t_->done(); }
+  bool done() const { return live()->done(); }
   // True if the task finished by CancelledError.
-  bool cancelled() const noexcept { return t_->cancelled(); }
+  bool cancelled() const { return live()->cancelled(); }
   // Requests cancellation: CancelledError is raised at the task's current
   // suspension point (or the next one; before it starts, it never runs).
   // Returns false if the task is already done (a no-op then). A task whose
   // wait had already completed (a lock, an item, a child's result handed
   // to it) and that returns before suspending again ends with its value,
   // not cancelled: unlike asyncio, corio never discards a finished result.
-  bool cancel(std::string message = {}) noexcept { return t_->cancel(std::move(message)); }
+  bool cancel(std::string message = {}) { return live()->cancel(std::move(message)); }
   // Pending cancel() requests (asyncio Task.cancelling()).
-  std::uint32_t cancelling() const noexcept { return t_->cancelling(); }
+  std::uint32_t cancelling() const { return live()->cancelling(); }
   // Withdraws one cancel() request and returns those left (asyncio).
-  std::uint32_t uncancel() noexcept { return t_->uncancel(); }
+  std::uint32_t uncancel() { return live()->uncancel(); }
   // The task's name: the one given, or "Task-<n>" (n counts the tasks
   // created on this thread) when none or an empty one was given.
-  std::string get_name() const { return t_->name(); }
+  std::string get_name() const { return live()->name(); }
   // Renames the task. Errors: std::bad_alloc.
-  void set_name(std::string name) { t_->set_name(std::move(name)); }
+  void set_name(std::string name) { live()->set_name(std::move(name)); }
 
   // The task's exception, or null if it returned a value. Counts as
   // retrieving it. Errors: InvalidStateError if not done; CancelledError if
@@ -107,7 +107,7 @@ class TaskRef {
   // exception handler.
   template <class F>
   void add_done_callback(F fn) {
-    if (t_->done()) {
+    if (live()->done()) {
       t_->loop()->call_soon([fn = std::move(fn), self = *this]() mutable { fn(self); });
       return;
     }
@@ -117,8 +117,17 @@ class TaskRef {
   internal::TaskBase* base() const noexcept { return t_; }
 
  protected:
+  // The task, or RuntimeError for an empty handle.
+  internal::TaskBase* live() const {
+    if (t_ == nullptr) [[unlikely]]
+      throw_empty();
+    return t_;
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_empty() {
+    throw RuntimeError("corio: use of an empty task handle (default-constructed or moved from)");
+  }
   void check_done() const {
-    if (!t_->done()) throw InvalidStateError("corio: task " + t_->name() + " is not done");
+    if (!live()->done()) throw InvalidStateError("corio: task " + t_->name() + " is not done");
   }
 
   template <class F>
@@ -245,13 +254,12 @@ class TaskHandle : public TaskRef {
   // Awaiting an lvalue handle copies the value; awaiting an rvalue
   // (co_await std::move(h), co_await create_task(...)) moves it out, for
   // move-only results: do that only as the task's sole awaiter.
-  internal::JoinAwaiter<T, false> operator co_await() const& noexcept {
-    return internal::JoinAwaiter<T, false>(state());
-  }
-  internal::JoinAwaiter<T, true> operator co_await() && noexcept { return internal::JoinAwaiter<T, true>(state()); }
+  internal::JoinAwaiter<T, false> operator co_await() const& { return internal::JoinAwaiter<T, false>(live_state()); }
+  internal::JoinAwaiter<T, true> operator co_await() && { return internal::JoinAwaiter<T, true>(live_state()); }
 
  private:
   internal::TaskState<T>* state() const noexcept { return static_cast<internal::TaskState<T>*>(t_); }
+  internal::TaskState<T>* live_state() const { return static_cast<internal::TaskState<T>*>(live()); }
 };
 
 namespace internal {

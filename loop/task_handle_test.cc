@@ -333,6 +333,39 @@ TEST(TaskHandleTest, CreateTaskOfAnEmptyTaskThrows) {
   EXPECT_THROW(create_task(loop, Task<int>()), RuntimeError);
 }
 
+// An empty handle (default-constructed or moved from) raises RuntimeError
+// rather than dereferencing the missing task.
+TEST(TaskHandleEmpty, QueriesThrowRuntimeError) {
+  TaskHandle<int> h;
+  EXPECT_THROW(h.done(), RuntimeError);
+  EXPECT_THROW(h.cancelled(), RuntimeError);
+  EXPECT_THROW(h.cancelling(), RuntimeError);
+  EXPECT_THROW(h.get_name(), RuntimeError);
+}
+
+TEST(TaskHandleEmpty, ChangesThrowRuntimeError) {
+  TaskHandle<int> h;
+  EXPECT_THROW(h.cancel(), RuntimeError);
+  EXPECT_THROW(h.uncancel(), RuntimeError);
+  EXPECT_THROW(h.set_name("x"), RuntimeError);
+  EXPECT_THROW(h.add_done_callback([](const TaskRef&) {}), RuntimeError);
+}
+
+TEST(TaskHandleEmpty, ResultsThrowRuntimeError) {
+  TaskHandle<int> h;
+  EXPECT_THROW(h.result(), RuntimeError);
+  EXPECT_THROW(h.take_result(), RuntimeError);
+  EXPECT_THROW(h.exception(), RuntimeError);
+}
+
+CO_TEST(TaskHandleEmpty, AwaitingAMovedFromHandleThrowsRuntimeError) {
+  auto h = create_task(after(1ms, 1));
+  auto moved = std::move(h);
+  EXPECT_THROW(co_await h, RuntimeError);
+  EXPECT_THROW(co_await std::move(h), RuntimeError);
+  EXPECT_EQ(co_await moved, 1);
+}
+
 CO_TEST(TaskHandleTest, AwaitingItselfThrowsRuntimeError) {
   auto slot = std::make_shared<TaskHandle<std::string>>();
   *slot = create_task([](std::shared_ptr<TaskHandle<std::string>> self) -> Task<std::string> {
