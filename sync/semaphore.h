@@ -77,8 +77,9 @@ class Semaphore {
     // common release tests one number. A bound of 0 has no permit to give,
     // to a waiter or to the count.
     if (value_ >= bound_) [[unlikely]] {
-      internal::throw_value_error(bound_ == kUnbounded ? "corio: Semaphore released past its largest value (INT64_MAX)"
-                                                       : "corio: BoundedSemaphore released too many times");
+      internal::throw_value_error(bound_ == kUnbounded
+                                      ? "corio: Semaphore (or BoundedSemaphore of INT64_MAX) released past INT64_MAX"
+                                      : "corio: BoundedSemaphore released too many times");
     }
     release_held();
   }

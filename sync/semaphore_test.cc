@@ -268,7 +268,22 @@ CO_TEST(Semaphore, ReleaseAtTheLargestValueThrowsValueErrorNamingSemaphore) {
   } catch (const ValueError& e) {
     what = e.what();
   }
-  EXPECT_EQ(what, "corio: Semaphore released past its largest value (INT64_MAX)");
+  EXPECT_EQ(what, "corio: Semaphore (or BoundedSemaphore of INT64_MAX) released past INT64_MAX");
+  EXPECT_EQ(sem.value(), std::numeric_limits<std::int64_t>::max());
+  co_return;
+}
+
+// A BoundedSemaphore whose bound is that same largest value: the message
+// fits it too (it used to name only the plain Semaphore).
+CO_TEST(Semaphore, BoundedAtTheLargestValueThrowsValueErrorNamingBoth) {
+  BoundedSemaphore sem(std::numeric_limits<std::int64_t>::max());
+  std::string what;
+  try {
+    sem.release();
+  } catch (const ValueError& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("BoundedSemaphore"), std::string::npos) << what;
   EXPECT_EQ(sem.value(), std::numeric_limits<std::int64_t>::max());
   co_return;
 }
