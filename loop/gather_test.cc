@@ -352,5 +352,23 @@ CO_TEST(GatherTest, AVectorOfTasksMovedInIsLeftEmptyForTheNextBatch) {
   EXPECT_EQ(second, std::vector<int>{2});
 }
 
+// An empty handle among gather's arguments is a RuntimeError, checked
+// before any task is watched, so the others are left untouched (this used
+// to dereference null).
+CO_TEST(GatherTest, AnEmptyHandleThrowsRuntimeError) {
+  auto ok = create_task(after(5ms, 1));
+  EXPECT_THROW((co_await gather(ok, TaskHandle<int>())), RuntimeError);
+  EXPECT_EQ(co_await ok, 1);
+}
+
+CO_TEST(GatherTest, AnEmptyHandleInAVectorThrowsRuntimeError) {
+  std::vector<TaskHandle<int>> hs;
+  hs.push_back(create_task(after(5ms, 1)));
+  hs.emplace_back();
+  auto first = hs[0];
+  EXPECT_THROW(co_await gather(std::move(hs)), RuntimeError);
+  EXPECT_EQ(co_await first, 1);
+}
+
 }  // namespace
 }  // namespace corio

@@ -10,7 +10,8 @@
 // a handle kept to collect it later sees a moved-from value.
 // Errors: whatever the shielded task raises (CancelledError if it was itself
 //   cancelled directly); shield(Task) throws RuntimeError with no loop
-//   running on this thread.
+//   running on this thread, shield(TaskHandle) for an empty handle (and
+//   co_await then RuntimeError for a moved-from shield).
 // Thread safety: on the loop's thread, awaited by a task of that loop.
 #ifndef CORIO_LOOP_SHIELD_H_
 #define CORIO_LOOP_SHIELD_H_
@@ -18,6 +19,7 @@
 #include <coroutine>
 #include <utility>
 
+#include "corio/loop/errors.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -27,11 +29,18 @@ namespace corio {
 template <class T>
 class [[nodiscard]] ShieldAwaiter final : internal::Suspension, internal::DoneWaiter {
  public:
-  explicit ShieldAwaiter(TaskHandle<T> inner) noexcept : Suspension(&ShieldAwaiter::detach), inner_(std::move(inner)) {
+  // Errors: RuntimeError for an empty handle.
+  explicit ShieldAwaiter(TaskHandle<T> inner) : Suspension(&ShieldAwaiter::detach), inner_(std::move(inner)) {
+    if (!inner_) throw RuntimeError("corio::shield of an empty task handle (default-constructed or moved from)");
     on_done = &ShieldAwaiter::on_done_impl;
   }
+  // Movable until it is awaited (so that wait_for(shield(h), d) works).
+  ShieldAwaiter(ShieldAwaiter&& o) noexcept : Suspension(&ShieldAwaiter::detach), inner_(std::move(o.inner_)) {
+    on_done = &ShieldAwaiter::on_done_impl;
+  }
+  ShieldAwaiter& operator=(ShieldAwaiter&&) = delete;
   ~ShieldAwaiter() { abandon(); }
-  bool await_ready() const noexcept { return inner_.done(); }
+  bool await_ready() const { return inner_.done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;
     inner_.base()->add_waiter(this);

@@ -161,5 +161,21 @@ TEST(ShieldTest, LoopTornDownWhileAwaitingAShieldLeavesNothingBehind) {
   EXPECT_TRUE(*guard_destroyed);
 }
 
+// An empty handle is a RuntimeError, not a crash (await_ready used to call
+// the handle's done() inside a noexcept function, ending the process).
+CO_TEST(ShieldTest, ShieldOfAnEmptyHandleThrowsRuntimeError) {
+  EXPECT_THROW((void)shield(TaskHandle<int>()), RuntimeError);
+  co_return;
+}
+
+// A shield can be handed to wait_for (it used to be immovable): on expiry
+// the wait ends and the shielded task runs on.
+CO_TEST(ShieldTest, WaitForOverAShieldTimesOutAndTheInnerRunsOn) {
+  auto inner = create_task(after(20ms, 4));
+  EXPECT_THROW(co_await wait_for(shield(inner), 10ms), TimeoutError);
+  EXPECT_FALSE(inner.cancelled());
+  EXPECT_EQ(co_await inner, 4);
+}
+
 }  // namespace
 }  // namespace corio

@@ -440,5 +440,16 @@ CO_TEST(AsCompletedTest, TimeoutWakesEveryWaitingNext) {
   hs[2].cancel();
 }
 
+// An empty handle in wait's set is a RuntimeError, checked before any task
+// is watched (this used to dereference null).
+CO_TEST(WaitTest, AnEmptyHandleThrowsRuntimeError) {
+  std::vector<TaskHandle<int>> hs;
+  hs.push_back(create_task(after(5ms, 1)));
+  hs.emplace_back();
+  auto first = hs[0];
+  EXPECT_THROW(co_await wait(std::move(hs)), RuntimeError);
+  EXPECT_EQ(co_await first, 1);
+}
+
 }  // namespace
 }  // namespace corio

@@ -26,7 +26,13 @@ enum class WatchUntil {
 
 class TaskWatch {
  public:
-  TaskWatch(const std::vector<TaskRef>& tasks, WatchUntil until) : until_(until), nodes_(tasks.size()) {
+  // Errors: RuntimeError for an empty handle among `tasks` (checked before
+  // any is watched); std::bad_alloc.
+  TaskWatch(const std::vector<TaskRef>& tasks, WatchUntil until) : until_(until) {
+    for (const TaskRef& t : tasks) {
+      if (!t) throw RuntimeError("corio: gather/wait of an empty task handle (default-constructed or moved from)");
+    }
+    nodes_ = std::vector<Node>(tasks.size());
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       Node& n = nodes_[i];
       n.owner = this;
