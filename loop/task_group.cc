@@ -1,5 +1,8 @@
 #include "corio/loop/task_group.h"
 
+#include <string>
+#include <utility>
+
 namespace corio {
 
 TaskGroup::~TaskGroup() {
@@ -108,8 +111,9 @@ void TaskGroup::finish(std::exception_ptr body_error) {
     // leaves the request pending: it is raised at the task's next
     // suspension point (with the message it came with).
     if (parent_->cancelling() > 0) {
+      std::string cancel_message = parent_->cancel_message();  // uncancel() to zero clears it
       parent_->uncancel();
-      parent_->cancel();
+      parent_->cancel(std::move(cancel_message));
     }
     throw ExceptionGroup(std::move(message), std::move(errors));
   }

@@ -268,7 +268,10 @@ Task<T> timeout(std::optional<Delay> delay, Future<T> f) {
 // Any other awaitable that can be moved, such as a sync wait:
 //   Job j = co_await corio::timeout(1s, jobs.get());
 // On expiry its wait is cancelled (a sync wait then takes nothing). One of
-// another library cannot be interrupted: TimeoutError comes when it ends.
+// another library cannot be interrupted: it runs to its end and its result
+// is returned even past the deadline, as asyncio.timeout returns what a
+// body gives back despite the cancel (corio never drops a finished result);
+// the scope withdraws its cancel, so none is left pending.
 template <internal::OtherAwaitable A>
 Task<internal::AwaitResultOf<A>> timeout(std::optional<Delay> delay, A aw) {
   return timeout(delay, internal::await_moved<internal::AwaitResultOf<A>>(std::move(aw)));

@@ -530,5 +530,54 @@ CO_TEST(TimeoutAt, ASleepUntilPastTheDeadlineTimesOut) {
   EXPECT_EQ(now(), deadline);
 }
 
+// An awaitable of another library cannot be interrupted: past the deadline
+// its result still comes back, and the scope's cancel is withdrawn. (The
+// header used to promise a TimeoutError here, which never came.)
+struct ResumedLater {
+  Duration after;
+  int v;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const {
+    current_loop().call_later(after, [h] { h.resume(); });
+  }
+  int await_resume() const noexcept { return v; }
+};
+
+CO_TEST(Timeout, AForeignAwaitablePastTheDeadlineGivesItsResultWhenItEnds) {
+  const TimePoint start = now();
+  EXPECT_EQ(co_await timeout(10ms, ResumedLater{60ms, 5}), 5);
+  EXPECT_GE(now() - start, 60ms);
+}
+
+CO_TEST(Timeout, AForeignAwaitablePastTheDeadlineLeavesNoCancelPending) {
+  EXPECT_EQ(co_await wait_for(ResumedLater{60ms, 5}, 10ms), 5);
+  EXPECT_EQ(current_task().cancelling(), 0u);
+  co_await yield_now();  // would raise a cancel left pending
+}
+
+// A timeout's cancel does not carry the message of an earlier cancel that
+// was caught and withdrawn (uncancel() down to zero clears it).
+CO_TEST(Timeout, ExpiryDoesNotCarryTheMessageOfAnEarlierWithdrawnCancel) {
+  current_task().cancel("old reason");
+  try {
+    co_await yield_now();
+  } catch (const CancelledError&) {
+    current_task().uncancel();
+  }
+  std::string seen = "none";
+  try {
+    co_await timeout(10ms, [&]() -> Task<> {
+      try {
+        co_await sleep(1h);
+      } catch (const CancelledError& e) {
+        seen = e.message();
+        throw;
+      }
+    });
+  } catch (const TimeoutError&) {
+  }
+  EXPECT_EQ(seen, "");
+}
+
 }  // namespace
 }  // namespace corio

@@ -124,10 +124,15 @@ class TaskBase : public ListNode, public FrameAllocated {
   // asyncio Task.cancel(): see the protocol above. False if already done.
   bool cancel(std::string message = {}) noexcept;
   // asyncio Task.uncancel(): undoes one cancel() request; returns the count
-  // left. At zero a still-pending request is dropped.
+  // left. At zero a still-pending request is dropped, and so is the cancel
+  // message: it belonged to requests now all withdrawn, and a later cancel
+  // without one (a timeout's) must not carry it.
   std::uint32_t uncancel() noexcept {
     if (cancelling_ > 0) --cancelling_;
-    if (cancelling_ == 0) must_cancel_ = false;
+    if (cancelling_ == 0) {
+      must_cancel_ = false;
+      if (extras_) extras_->cancel_message.clear();
+    }
     return cancelling_;
   }
   std::uint32_t cancelling() const noexcept { return cancelling_; }
@@ -172,7 +177,8 @@ class TaskBase : public ListNode, public FrameAllocated {
   std::uint64_t id() const noexcept { return id_; }
   // Errors: std::bad_alloc.
   void set_name(std::string name);
-  // The message of the latest cancel() that gave one, or "".
+  // The message of the latest cancel() that gave one since the requests
+  // were last all withdrawn (uncancel() down to zero), or "".
   const std::string& cancel_message() const noexcept;
 
   // The task's exception (CancelledError included) once done; marks it as
