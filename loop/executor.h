@@ -45,17 +45,22 @@ class ThreadPoolExecutor {
   explicit ThreadPoolExecutor(std::size_t max_workers);
   ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
   ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
-  // Runs every queued job, then joins the threads.
+  // Runs every queued job, then joins the threads. Must not run on one of
+  // the pool's own threads (from a job).
   ~ThreadPoolExecutor();
 
   // Queues `job` to run on one of the threads (starting one if all are
-  // busy and fewer than max_workers run). The job must not throw.
+  // busy and fewer than max_workers run). An exception escaping `job` is
+  // printed to stderr (the pool has no loop to report to) and the worker
+  // goes on; run_in_executor and to_thread deliver theirs to the caller.
   // Errors: RuntimeError after shutdown() (`job` is destroyed unrun);
   // std::bad_alloc.
   void submit(internal::UniqueFunction job);
   // Stops accepting jobs and joins the threads once their running jobs end;
   // with `wait` the queued jobs run first, without it they are destroyed
-  // unrun (run_in_executor cancels their futures).
+  // unrun (run_in_executor cancels their futures). Called from one of the
+  // pool's jobs, it joins the other threads and lets its own end after the
+  // job returns.
   void shutdown(bool wait = true);
   std::size_t max_workers() const noexcept { return max_workers_; }
 
@@ -68,6 +73,7 @@ class ThreadPoolExecutor {
   std::size_t max_workers_;
   std::size_t idle_ = 0;
   bool shutdown_ = false;
+  std::thread::id detached_;  // a worker that called shutdown() from its job
 };
 
 namespace internal {

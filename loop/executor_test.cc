@@ -289,6 +289,42 @@ TEST(ThreadPool, DestructorRunsTheQueuedJobs) {
   EXPECT_EQ(ran.load(), 5);
 }
 
+// An exception escaping a raw submit()'s job is printed, and the worker
+// goes on with the next job (it used to end the process).
+TEST(ThreadPool, AJobThatThrowsDoesNotStopThePool) {
+  ThreadPoolExecutor pool(1);
+  std::atomic<int> ran{0};
+  ::testing::internal::CaptureStderr();
+  pool.submit([] { throw std::runtime_error("job failed"); });
+  pool.submit([&] { ++ran; });
+  pool.shutdown(/*wait=*/true);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_NE(err.find("job failed"), std::string::npos) << err;
+}
+
+// shutdown() from one of the pool's own jobs joins the other threads and
+// lets its own end (a thread joining itself used to throw and terminate);
+// the destructor then waits for that thread to be done with the pool.
+TEST(ThreadPool, ShutdownFromItsOwnJobReturnsAndTheQueuedJobsStillRun) {
+  std::atomic<int> ran{0};
+  std::atomic<bool> returned{false};
+  std::atomic<bool> go{false};
+  {
+    ThreadPoolExecutor pool(2);
+    pool.submit([&] {
+      while (!go.load()) std::this_thread::yield();  // until the others are queued
+      pool.shutdown(/*wait=*/true);
+      returned = true;
+    });
+    pool.submit([&] { ++ran; });
+    pool.submit([&] { ++ran; });
+    go = true;
+  }
+  EXPECT_TRUE(returned.load());
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(ThreadPool, ShutdownWithoutWaitDropsTheQueuedJobs) {
   ThreadPoolExecutor pool(1);
   Gate release;
