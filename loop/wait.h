@@ -85,7 +85,8 @@ Task<WaitResult<H>> wait(std::vector<H> tasks, ReturnWhen return_when = ReturnWh
 //   destroyed before it returns, the task goes to the next waiter or back to
 //   the front for a later next().
 // Thread safety: loop thread only; must not outlive the loop, and must
-//   outlive every next() awaiting it.
+//   outlive every next() awaiting it. The constructor throws RuntimeError
+//   for an empty handle, and for a timeout with no loop running.
 template <class T>
 class AsCompleted {
  public:
@@ -124,6 +125,11 @@ class AsCompleted {
   class ReadyAwaiter;
   struct State {
     explicit State(std::vector<TaskHandle<T>> t) : tasks(std::move(t)), nodes(tasks.size()) {
+      // All checked before any node is linked: a throw halfway would leave
+      // linked nodes behind in the tasks' waiter lists.
+      for (const TaskHandle<T>& h : tasks) {
+        if (!h) throw RuntimeError("corio::AsCompleted of an empty task handle (default-constructed or moved from)");
+      }
       for (std::size_t i = 0; i < tasks.size(); ++i) {
         nodes[i].s = this;
         nodes[i].i = i;

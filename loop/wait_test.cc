@@ -451,5 +451,17 @@ CO_TEST(WaitTest, AnEmptyHandleThrowsRuntimeError) {
   EXPECT_EQ(co_await first, 1);
 }
 
+// An empty handle after a live one: the constructor throws before it
+// watches any task, so none is left with a dangling waiter (ASan checks
+// this: the live task finishes after the AsCompleted is gone).
+CO_TEST(AsCompletedTest, AnEmptyHandleThrowsRuntimeErrorAndLeavesTheOthersUnwatched) {
+  std::vector<TaskHandle<int>> hs;
+  hs.push_back(create_task(after(5ms, 1)));
+  hs.emplace_back();
+  auto first = hs[0];
+  EXPECT_THROW(AsCompleted<int>(std::move(hs)), RuntimeError);
+  EXPECT_EQ(co_await first, 1);
+}
+
 }  // namespace
 }  // namespace corio
