@@ -601,6 +601,7 @@ void EventLoop::remove_io_waiter(int fd, std::uint32_t direction, internal::IoWa
 }
 
 void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<void()> f) {
+  if (!f) throw std::invalid_argument("corio: empty fd callback");
   FdState& st = fd_state(fd);
   internal::IoWaiter* existing = direction == EPOLLIN ? st.reader : st.writer;
   for (auto& cw : callback_waiters_) {

@@ -299,8 +299,12 @@ class Handle {
 class TimerHandle : public Handle {
  public:
   using Handle::Handle;
-  // The deadline on the loop's clock.
-  TimePoint when() const noexcept { return TimePoint(Duration(static_cast<internal::TimerState*>(s_)->deadline)); }
+  // The deadline on the loop's clock. Errors: RuntimeError for an empty
+  // (default-constructed) handle.
+  TimePoint when() const {
+    if (s_ == nullptr) throw RuntimeError("corio: TimerHandle::when() of an empty handle");
+    return TimePoint(Duration(static_cast<internal::TimerState*>(s_)->deadline));
+  }
 };
 
 // What the loop's exception handler is told (asyncio's context dict).
@@ -412,7 +416,9 @@ class EventLoop {
 
   // Calls `f` on the loop thread whenever `fd` is readable (writable), until
   // removed. One reader and one writer per fd; adding replaces the callback.
+  // An exception from `f` goes to the exception handler. Loop thread only.
   // Errors: RuntimeError if a task is awaiting the same fd and direction;
+  //   std::invalid_argument for a negative fd or an empty `f`;
   //   std::system_error if epoll rejects the fd (e.g. a regular file).
   void add_reader(int fd, std::function<void()> f);
   void add_writer(int fd, std::function<void()> f);
@@ -422,9 +428,11 @@ class EventLoop {
 
   // Runs `f` on the loop thread each time signal `sig` arrives (self-pipe,
   // so the handler body is not limited to async-signal-safe calls).
-  // Replaces a previous handler for `sig` on this loop.
-  // Errors: std::invalid_argument for SIGKILL/SIGSTOP or an out-of-range
-  //   number; RuntimeError if another loop already handles `sig`.
+  // Replaces a previous handler for `sig` on this loop. An exception from
+  // `f` goes to the exception handler. Loop thread only.
+  // Errors: std::invalid_argument for SIGKILL/SIGSTOP, an out-of-range
+  //   number or an empty `f`; RuntimeError if another loop already handles
+  //   `sig`; std::system_error if pipe2, sigaction or epoll_ctl fails.
   void add_signal_handler(int sig, std::function<void()> f);
   // Restores the previous disposition. True if a handler was removed.
   bool remove_signal_handler(int sig);
@@ -440,7 +448,10 @@ class EventLoop {
     exception_handler_ = std::move(h);
     ++exception_handler_sets_;
   }
+  // Reports `context` through the handler (asyncio's
+  // call_exception_handler); never throws. Loop thread only.
   void call_exception_handler(const ErrorContext& context);
+  // Prints `context` to stderr: the handler used when none is set.
   static void default_exception_handler(const ErrorContext& context);
 
   // Debug mode (asyncio's): a callback or task step that runs longer than
@@ -499,11 +510,14 @@ class EventLoop {
   //   own callbacks) or another loop runs on this thread.
   void run_once(bool block = true);
 
-  // ---- For awaitables built on the loop (sync, streams, net). ----
+  // ---- Internal: for awaitables built on the loop (sync, streams, net). ----
+  // Not for applications: these take corio::internal types, and their
+  // contracts are those of internal/task_base.h. Loop thread only.
   internal::TaskBase* current_task() const noexcept { return current_task_; }
   // Queues a task's next step: never allocates (the task's promised slot),
   // never fails.
   void schedule(internal::TaskBase* t) noexcept { ready_.push({&EventLoop::step_task, t}); }
+  // Queues a timer node. Errors: std::bad_alloc (the node is not queued).
   void add_timer(internal::TimerNode* n) { timers_.push(n); }
   void remove_timer(internal::TimerNode* n) noexcept {
     if (n->queued()) timers_.erase(n);
@@ -522,6 +536,7 @@ class EventLoop {
     tasks_.push_back(t);
     ready_.push_promised({&EventLoop::step_task, t});
   }
+  // Drops a finished task from the loop's list (adopt_task's reverse).
   void forget_task(internal::TaskBase* t) noexcept {
     tasks_.erase(t);
     ready_.release();
@@ -626,8 +641,14 @@ inline internal::TaskBase* internal::current_task_base() noexcept {
 
 // Awaitable: suspends the current task until `fd` is readable (EPOLLIN), or
 // writable (EPOLLOUT), or in error/hang-up (the next I/O call tells which).
-// Errors: RuntimeError if another task already waits on the same fd and
-//   direction. Cancellation: the waiter is removed; nothing else changes.
+// Made by wait_readable / wait_writable below; the fd stays the caller's.
+// Errors: RuntimeError outside a task, or if another task (or an
+//   add_reader/add_writer callback) already waits on the same fd and
+//   direction; std::invalid_argument for a negative fd; std::system_error
+//   if epoll rejects the fd (EPERM for a regular file, EBADF for a closed
+//   one). Each is raised by the co_await.
+// Thread safety: awaited by a task on its loop's thread.
+// Cancellation: the waiter is removed; nothing else changes.
 class [[nodiscard]] FdReady : private internal::Suspension, private internal::IoWaiter {
  public:
   FdReady(int fd, std::uint32_t direction) noexcept
@@ -658,6 +679,9 @@ class [[nodiscard]] FdReady : private internal::Suspension, private internal::Io
   EventLoop* loop_ = nullptr;
 };
 
+// co_await wait_readable(fd): the current task waits until `fd` is
+// readable; wait_writable until it is writable (see FdReady for errors).
+//   co_await corio::wait_readable(sock);  // then read(sock, ...) won't block
 FdReady wait_readable(int fd) noexcept;
 FdReady wait_writable(int fd) noexcept;
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -368,6 +369,18 @@ CO_TEST_REAL_CLOCK(FdCallback, RemoveWithoutRegistrationReturnsFalse) {
   loop.add_reader(p.r, [] {});
   EXPECT_TRUE(loop.remove_reader(p.r));
   EXPECT_FALSE(loop.remove_reader(p.r));
+  co_return;
+}
+
+// An empty callback is refused at once (it used to be registered, and each
+// readiness then reported std::bad_function_call).
+CO_TEST_REAL_CLOCK(FdCallback, AnEmptyCallbackThrowsInvalidArgument) {
+  Pipe p;
+  EventLoop& loop = current_loop();
+  EXPECT_THROW(loop.add_reader(p.r, std::function<void()>()), std::invalid_argument);
+  EXPECT_THROW(loop.add_writer(p.w, std::function<void()>()), std::invalid_argument);
+  EXPECT_FALSE(loop.remove_reader(p.r));
+  EXPECT_FALSE(loop.remove_writer(p.w));
   co_return;
 }
 

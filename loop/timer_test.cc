@@ -639,5 +639,11 @@ TEST(LoopTimers, ABurstOfTimersLeavesItsSlabsFree) {
 }
 #endif  // CORIO_FRAME_CACHE
 
+// when() of an empty handle is a RuntimeError, not a null dereference.
+TEST(TimerHandleTest, WhenOfAnEmptyHandleThrowsRuntimeError) {
+  TimerHandle h;
+  EXPECT_THROW(h.when(), RuntimeError);
+}
+
 }  // namespace
 }  // namespace corio
