@@ -190,6 +190,8 @@ class Future {
   }
 
   // Calls fn(Future) via call_soon once done (at once if already done).
+  // An exception from `fn` goes to the loop's exception handler.
+  // Errors: std::bad_alloc. Thread safety: the future's loop thread.
   template <class F>
   void add_done_callback(F fn) {
     if (s_->done) {

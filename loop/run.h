@@ -8,6 +8,10 @@
 // Errors: whatever `main` throws; RuntimeError when called on a thread that
 //   is already running a loop.
 // Thread safety: runs on the calling thread; one loop per thread.
+// Leftover tasks are awaited to the end: one that catches CancelledError
+// and goes on waiting, or that sits in an await that cannot be cancelled
+// (a foreign awaitable, a to_thread job), keeps run() from returning until
+// it finishes, as in asyncio.
 #ifndef CORIO_LOOP_RUN_H_
 #define CORIO_LOOP_RUN_H_
 
@@ -55,7 +59,10 @@ T run_until_complete(EventLoop& loop, Task<T> coro) {
 }
 
 // Cancels every pending task on `loop` and runs it until all have finished
-// (the clean-up half of corio::run).
+// (the clean-up half of corio::run), tasks created meanwhile included.
+// Errors: std::bad_alloc; whatever run_forever raises (an error in the
+//   loop itself, not a task's). Thread safety: the loop's thread, with the
+//   loop not running.
 void shutdown_tasks(EventLoop& loop);
 
 // asyncio.run. `options` sets the virtual clock and debug mode.

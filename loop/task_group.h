@@ -75,7 +75,7 @@ class TaskGroup {
   // Children not yet finished.
   std::size_t size() const noexcept { return children_.size(); }
 
-  // ---- Used by task_group(). ----
+  // ---- Internal: used by task_group(); not for applications. ----
   void enter();
   // Called when the body finished; returns an awaitable that waits for the
   // children and then raises as documented above via finish().

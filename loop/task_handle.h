@@ -114,6 +114,7 @@ class TaskRef {
     t_->add_waiter(new DoneCallback<F>(t_, std::move(fn)));
   }
 
+  // Internal: the task's state (null for an empty handle).
   internal::TaskBase* base() const noexcept { return t_; }
 
  protected:
@@ -233,7 +234,8 @@ class TaskHandle : public TaskRef {
   explicit TaskHandle(internal::TaskState<T>* t) noexcept : TaskRef(t) {}
 
   // The task's value. Errors: InvalidStateError if not done; rethrows the
-  // task's exception (CancelledError if cancelled).
+  // task's exception (CancelledError if cancelled). The reference stays
+  // valid while any handle to the task (or a TaskRef) exists.
   decltype(auto) result() const& {
     check_done();
     state()->exception_retrieved();
@@ -244,7 +246,8 @@ class TaskHandle : public TaskRef {
     }
   }
 
-  // As result(), but moves the value out (for move-only results).
+  // As result(), but moves the value out (for move-only results): a later
+  // result() or take_result() sees the moved-from value.
   T take_result() {
     check_done();
     state()->exception_retrieved();

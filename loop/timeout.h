@@ -17,7 +17,9 @@
 // each report their own expiry, and an outer cancel() or an outer timeout
 // that fired at the same time still propagates as CancelledError.
 //
-// Errors: TimeoutError on expiry; whatever the body throws otherwise.
+// Errors: TimeoutError on expiry; whatever the body throws otherwise;
+//   RuntimeError when the returned Task is awaited outside a task.
+// Thread safety: awaited by a task, on its loop's thread.
 // Cancellation: a cancel() from elsewhere propagates as CancelledError.
 // A body awaiting a TaskHandle cancels that task on expiry and waits for it
 // to finish (asyncio.wait_for): nothing keeps running behind the timeout.
@@ -69,7 +71,7 @@ class Timeout {
   // True once the deadline has passed and the scope cancelled the task.
   bool expired() const noexcept { return state_ == State::kExpiring || state_ == State::kExpired; }
 
-  // ---- Used by timeout()/timeout_at(). ----
+  // ---- Internal: used by timeout()/timeout_at(); not for applications. ----
   void enter() {
     task_ = internal::current_task_base();
     if (task_ == nullptr) throw RuntimeError("corio::timeout used outside a task");
