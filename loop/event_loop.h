@@ -319,7 +319,9 @@ struct LoopOptions {
   // Virtual clock (Trio's MockClock with autojump): time only moves when
   // nothing is runnable, no fd waiter and no executor job is pending; it then
   // jumps straight to the next timer. With fd waiters or executor jobs
-  // pending it waits for real and advances by the real time waited.
+  // pending it waits for real and advances by the real time waited. It
+  // starts at the real clock's reading when the loop is made, not at zero:
+  // measure intervals (time() - start), not absolute times.
   bool virtual_clock = false;
   // Debug mode: report any callback (call_soon, timers, threadsafe posts,
   // add_reader/add_writer) or task step slower than slow_callback_duration
