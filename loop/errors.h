@@ -58,6 +58,14 @@ class RuntimeError : public Error {
   using Error::Error;
 };
 
+// ClosedResourceError: the resource a task was waiting on was closed under
+// it, e.g. a socket's IoRegistration deregistered while a task awaited its
+// readiness (Trio's name for it).
+class ClosedResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
 // ExceptionGroup: several tasks failed together (TaskGroup). `exceptions()`
 // holds each child's exception in the order they failed.
 class ExceptionGroup : public Error {

@@ -1,7 +1,6 @@
 #include "corio/loop/event_loop.h"
 
 #include <fcntl.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "corio/loop/executor.h"
+#include "corio/loop/io_registration.h"
 
 namespace corio {
 
@@ -39,9 +39,9 @@ namespace {
 constexpr std::uint32_t kIoPollInterval = 61;
 // How far ahead run_ready prefetches the next callbacks' states.
 constexpr std::size_t kReadyPrefetchAhead = 8;
-constexpr int kMaxEvents = 256;
-constexpr std::uint64_t kWakeTag = ~0ULL;
-constexpr std::uint64_t kSignalTag = ~0ULL - 1;
+// Level-table tokens of the loop's own fds (an fd's token is its number).
+constexpr std::uint64_t kWakeTag = std::uint64_t{1} << 62;
+constexpr std::uint64_t kSignalTag = kWakeTag + 1;
 
 // Signal number -> write end of the self-pipe of the loop handling it.
 std::atomic<int> g_signal_fd[NSIG];
@@ -104,7 +104,7 @@ struct EventLoop::CallbackWaiter : internal::IoWaiter {
   std::function<void()> fn;
   EventLoop* loop;
   int fd;
-  std::uint32_t direction;
+  Interest direction;
 };
 
 EventLoop::EventLoop(LoopOptions options)
@@ -115,14 +115,15 @@ EventLoop::EventLoop(LoopOptions options)
   std::call_once(g_signal_init, [] {
     for (auto& fd : g_signal_fd) fd.store(-1);
   });
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw RuntimeError(std::string("corio: epoll_create1: ") + std::strerror(errno));
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw RuntimeError(std::string("corio: eventfd: ") + std::strerror(errno));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) throw_errno("epoll_ctl(eventfd)");
+  bool in_set = false;
+  try {
+    reactor_.set_interest(wake_fd_, kWakeTag, Interest::kReadable, in_set);
+  } catch (...) {
+    ::close(wake_fd_);
+    throw;
+  }
 }
 
 EventLoop::~EventLoop() {
@@ -170,8 +171,8 @@ EventLoop::~EventLoop() {
     ::close(signal_pipe_[0]);
     ::close(signal_pipe_[1]);
   }
+  free_retired();
   ::close(wake_fd_);
-  ::close(epoll_fd_);
 }
 
 void EventLoop::drop_ready() noexcept {
@@ -276,21 +277,28 @@ void EventLoop::run_iteration(bool block) {
 }
 
 void EventLoop::poll_io(std::int64_t timeout_ns) {
-  epoll_event events[kMaxEvents];
   const std::int64_t start = virtual_clock_ && timeout_ns != 0 ? real_now_ns() : 0;
-  int n;
-  if (timeout_ns < 0) {
-    n = ::epoll_wait(epoll_fd_, events, kMaxEvents, -1);
-  } else if (timeout_ns == 0) {
-    n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 0);
-  } else {
-    timespec ts{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
-    n = ::epoll_pwait2(epoll_fd_, events, kMaxEvents, &ts, nullptr);
-    if (n < 0 && errno == ENOSYS) {
-      const std::int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
-      n = ::epoll_wait(epoll_fd_, events, kMaxEvents, ms > INT_MAX ? INT_MAX : static_cast<int>(ms));
+  struct Level {
+    EventLoop* loop;
+    void operator()(std::uint64_t token, Readiness r) const {
+      if (token == kWakeTag) {
+        loop->drain_threadsafe();
+      } else if (token == kSignalTag) {
+        loop->read_signals();
+      } else {
+        loop->dispatch_level(static_cast<int>(token), r);
+      }
     }
+  };
+  int n;
+  try {
+    n = reactor_.wait(timeout_ns, Level{this});
+  } catch (...) {
+    free_retired();
+    throw;
   }
+  (void)n;
+  free_retired();
   if (virtual_clock_ && timeout_ns != 0) {
     // Saturating: the clock may have jumped to a deadline near the end of
     // TimePoint.
@@ -298,41 +306,65 @@ void EventLoop::poll_io(std::int64_t timeout_ns) {
       virtual_now_ns_ = std::numeric_limits<std::int64_t>::max() - 1;
     }
   }
-  if (n < 0) {
-    if (errno == EINTR) return;
-    throw_errno("epoll_wait");
-  }
-  for (int i = 0; i < n; ++i) {
-    const std::uint64_t tag = events[i].data.u64;
-    if (tag == kWakeTag) {
-      drain_threadsafe();
-      continue;
-    }
-    if (tag == kSignalTag) {
-      read_signals();
-      continue;
-    }
-    const int fd = static_cast<int>(tag);
-    const std::uint32_t ev = events[i].events;
-    const bool err = (ev & (EPOLLERR | EPOLLHUP)) != 0;
-    if ((ev & EPOLLIN) || err) dispatch_io(fd, EPOLLIN, ev);
-    if ((ev & EPOLLOUT) || err) dispatch_io(fd, EPOLLOUT, ev);
-    try {
-      update_interest(fd, fds_[fd]);
-    } catch (...) {
-      // The fd was closed under us; it has left the epoll set by itself.
-      fds_[fd].in_epoll = false;
-      fds_[fd].registered = 0;
-    }
+}
+
+void EventLoop::dispatch_level(int fd, Readiness r) {
+  if (r.readable()) dispatch_io(fd, Interest::kReadable, r);
+  if (r.writable()) dispatch_io(fd, Interest::kWritable, r);
+  try {
+    update_interest(fd, fds_[fd]);
+  } catch (...) {
+    // The fd was closed under us; it has left the epoll set by itself.
+    fds_[fd].in_epoll = false;
+    fds_[fd].registered = Interest::kNone;
   }
 }
 
-void EventLoop::dispatch_io(int fd, std::uint32_t direction, std::uint32_t events) noexcept {
+void EventLoop::free_retired() noexcept {
+  for (internal::RegistrationState* s : retired_) delete s;
+  retired_.clear();
+}
+
+void EventLoop::retire_registration(internal::RegistrationState* s) {
+  // Room is kept for every live registration (watch_fd reserves it), so
+  // this push does not allocate.
+  retired_.push_back(s);
+}
+
+void EventLoop::watch_fd(int fd, internal::IoSource* source) {
+  FdState& st = fd_state(fd);
+  if (st.reader != nullptr || st.writer != nullptr) {
+    throw RuntimeError("corio: fd " + std::to_string(fd) +
+                       " has a reader or writer (add_reader, wait_readable, ...); it cannot also be registered");
+  }
+  ++watched_count_;
+  try {
+    retired_.reserve(watched_count_);
+    // A record left by a closed fd whose number came back: the kernel has
+    // already dropped it from the set.
+    st.in_epoll = false;
+    st.registered = Interest::kNone;
+    reactor_.watch(fd, source);
+  } catch (...) {
+    --watched_count_;
+    throw;
+  }
+  st.watched = true;
+}
+
+void EventLoop::unwatch_fd(int fd) noexcept {
+  --watched_count_;
+  reactor_.unwatch(fd);
+  if (static_cast<std::size_t>(fd) < fds_.size()) fds_[fd].watched = false;
+}
+
+void EventLoop::dispatch_io(int fd, Interest direction, Readiness events) noexcept {
   FdState& st = fds_[fd];
-  internal::IoWaiter* w = direction == EPOLLIN ? st.reader : st.writer;
+  internal::IoWaiter*& slot = direction == Interest::kReadable ? st.reader : st.writer;
+  internal::IoWaiter* w = slot;
   if (w == nullptr) return;
   if (!w->persistent) {
-    (direction == EPOLLIN ? st.reader : st.writer) = nullptr;
+    slot = nullptr;
     --io_waiters_;
   }
   w->ready(w, events);
@@ -547,32 +579,23 @@ EventLoop::FdState& EventLoop::fd_state(int fd) {
 }
 
 void EventLoop::update_interest(int fd, FdState& st) {
-  std::uint32_t want = (st.reader ? EPOLLIN : 0u) | (st.writer ? EPOLLOUT : 0u);
-  if (want == st.registered && (want != 0) == st.in_epoll) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = static_cast<std::uint64_t>(fd);
-  if (want == 0) {
-    // Removing interest: the fd may already be closed (EBADF/ENOENT): fine.
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
-    st.in_epoll = false;
-    st.registered = 0;
-    return;
-  }
-  int rc = ::epoll_ctl(epoll_fd_, st.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
-  if (rc != 0 && errno == ENOENT) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  if (rc != 0 && errno == EEXIST) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
-  if (rc != 0) throw_errno("epoll_ctl");
-  st.in_epoll = true;
+  const Interest want = (st.reader ? Interest::kReadable : Interest::kNone) |
+                        (st.writer ? Interest::kWritable : Interest::kNone);
+  if (want == st.registered && (want != Interest::kNone) == st.in_epoll) return;
+  reactor_.set_interest(fd, static_cast<std::uint64_t>(fd), want, st.in_epoll);
   st.registered = want;
 }
 
-void EventLoop::add_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) {
+void EventLoop::add_io_waiter(int fd, Interest direction, internal::IoWaiter* w) {
   FdState& st = fd_state(fd);
-  internal::IoWaiter*& slot = direction == EPOLLIN ? st.reader : st.writer;
+  if (st.watched) {
+    throw RuntimeError("corio: fd " + std::to_string(fd) +
+                       " has an IoRegistration: await its readable()/writable() instead");
+  }
+  internal::IoWaiter*& slot = direction == Interest::kReadable ? st.reader : st.writer;
   if (slot != nullptr) {
     throw RuntimeError("corio: fd " + std::to_string(fd) + " already has a " +
-                       (direction == EPOLLIN ? "reader" : "writer"));
+                       (direction == Interest::kReadable ? "reader" : "writer"));
   }
   slot = w;
   try {
@@ -584,10 +607,10 @@ void EventLoop::add_io_waiter(int fd, std::uint32_t direction, internal::IoWaite
   ++io_waiters_;
 }
 
-void EventLoop::remove_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) noexcept {
+void EventLoop::remove_io_waiter(int fd, Interest direction, internal::IoWaiter* w) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdState& st = fds_[fd];
-  internal::IoWaiter*& slot = direction == EPOLLIN ? st.reader : st.writer;
+  internal::IoWaiter*& slot = direction == Interest::kReadable ? st.reader : st.writer;
   if (slot != w) return;
   slot = nullptr;
   --io_waiters_;
@@ -596,14 +619,14 @@ void EventLoop::remove_io_waiter(int fd, std::uint32_t direction, internal::IoWa
   } catch (...) {
     // A closed fd has already left the epoll set.
     st.in_epoll = false;
-    st.registered = 0;
+    st.registered = Interest::kNone;
   }
 }
 
-void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<void()> f) {
+void EventLoop::set_callback_io(int fd, Interest direction, std::function<void()> f) {
   if (!f) throw std::invalid_argument("corio: empty fd callback");
   FdState& st = fd_state(fd);
-  internal::IoWaiter* existing = direction == EPOLLIN ? st.reader : st.writer;
+  internal::IoWaiter* existing = direction == Interest::kReadable ? st.reader : st.writer;
   for (auto& cw : callback_waiters_) {
     if (cw.get() == existing) {
       cw->fn = std::move(f);
@@ -616,13 +639,13 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
   cw->fd = fd;
   cw->direction = direction;
   cw->persistent = true;
-  cw->ready = [](internal::IoWaiter* self, std::uint32_t) noexcept {
+  cw->ready = [](internal::IoWaiter* self, Readiness) noexcept {
     auto* c = static_cast<CallbackWaiter*>(self);
     // Copy: the callback may remove (and so destroy) its own registration.
     std::function<void()> fn = c->fn;
     EventLoop* loop = c->loop;
     const int fd = c->fd;
-    const bool reader = c->direction == EPOLLIN;
+    const bool reader = c->direction == Interest::kReadable;
     // Runs straight from the poll, not from the ready queue: debug mode
     // times it here.
     const bool timed = loop->debug_;
@@ -647,10 +670,10 @@ void EventLoop::set_callback_io(int fd, std::uint32_t direction, std::function<v
   callback_waiters_.push_back(std::move(cw));
 }
 
-bool EventLoop::remove_callback_io(int fd, std::uint32_t direction) {
+bool EventLoop::remove_callback_io(int fd, Interest direction) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return false;
   FdState& st = fds_[fd];
-  internal::IoWaiter* existing = direction == EPOLLIN ? st.reader : st.writer;
+  internal::IoWaiter* existing = direction == Interest::kReadable ? st.reader : st.writer;
   for (std::size_t i = 0; i < callback_waiters_.size(); ++i) {
     if (callback_waiters_[i].get() == existing) {
       remove_io_waiter(fd, direction, existing);
@@ -661,10 +684,10 @@ bool EventLoop::remove_callback_io(int fd, std::uint32_t direction) {
   return false;
 }
 
-void EventLoop::add_reader(int fd, std::function<void()> f) { set_callback_io(fd, EPOLLIN, std::move(f)); }
-void EventLoop::add_writer(int fd, std::function<void()> f) { set_callback_io(fd, EPOLLOUT, std::move(f)); }
-bool EventLoop::remove_reader(int fd) { return remove_callback_io(fd, EPOLLIN); }
-bool EventLoop::remove_writer(int fd) { return remove_callback_io(fd, EPOLLOUT); }
+void EventLoop::add_reader(int fd, std::function<void()> f) { set_callback_io(fd, Interest::kReadable, std::move(f)); }
+void EventLoop::add_writer(int fd, std::function<void()> f) { set_callback_io(fd, Interest::kWritable, std::move(f)); }
+bool EventLoop::remove_reader(int fd) { return remove_callback_io(fd, Interest::kReadable); }
+bool EventLoop::remove_writer(int fd) { return remove_callback_io(fd, Interest::kWritable); }
 
 void EventLoop::add_signal_handler(int sig, std::function<void()> f) {
   if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
@@ -673,10 +696,8 @@ void EventLoop::add_signal_handler(int sig, std::function<void()> f) {
   if (!f) throw std::invalid_argument("corio: empty signal handler");
   if (signal_pipe_[0] < 0) {
     if (::pipe2(signal_pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw_errno("pipe2");
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kSignalTag;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_pipe_[0], &ev) != 0) throw_errno("epoll_ctl(signal pipe)");
+    bool in_set = false;
+    reactor_.set_interest(signal_pipe_[0], kSignalTag, Interest::kReadable, in_set);
   }
   if (signals_.size() <= static_cast<std::size_t>(sig)) signals_.resize(static_cast<std::size_t>(sig) + 1);
   SignalSlot& slot = signals_[sig];
@@ -765,7 +786,7 @@ void EventLoop::cancel_all_tasks(const std::string& message) {
   }
 }
 
-FdReady wait_readable(int fd) noexcept { return FdReady(fd, EPOLLIN); }
-FdReady wait_writable(int fd) noexcept { return FdReady(fd, EPOLLOUT); }
+FdReady wait_readable(int fd) noexcept { return FdReady(fd, Interest::kReadable); }
+FdReady wait_writable(int fd) noexcept { return FdReady(fd, Interest::kWritable); }
 
 }  // namespace corio

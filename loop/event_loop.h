@@ -46,7 +46,9 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/epoll_reactor.h"
 #include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/reactor.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/internal/timer_queue.h"
@@ -187,12 +189,15 @@ class SoonState : public HandleState {
   explicit SoonState(EventLoop* loop) noexcept : HandleState(loop, false) {}
 };
 
-// One-shot waiters are unregistered before `ready` runs; persistent ones
-// (add_reader/add_writer) stay registered.
+// A waiter on the loop's level-triggered fd table (add_reader/add_writer,
+// wait_readable/wait_writable). One-shot waiters are unregistered before
+// `ready` runs; persistent ones (add_reader/add_writer) stay registered.
 struct IoWaiter {
-  void (*ready)(IoWaiter* self, std::uint32_t epoll_events) noexcept = nullptr;
+  void (*ready)(IoWaiter* self, Readiness events) noexcept = nullptr;
   bool persistent = false;
 };
+
+struct RegistrationState;
 
 struct ReadyEntry {
   void (*fn)(void*) noexcept;
@@ -524,10 +529,24 @@ class EventLoop {
   void remove_timer(internal::TimerNode* n) noexcept {
     if (n->queued()) timers_.erase(n);
   }
-  // Registers a one-shot waiter for fd readiness (EPOLLIN or EPOLLOUT).
-  // Errors: RuntimeError if the direction already has a waiter.
-  void add_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w);
-  void remove_io_waiter(int fd, std::uint32_t direction, internal::IoWaiter* w) noexcept;
+  // Registers a one-shot waiter for fd readiness (kReadable or kWritable).
+  // Errors: RuntimeError if the direction already has a waiter, or the fd
+  // has an IoRegistration.
+  void add_io_waiter(int fd, Interest direction, internal::IoWaiter* w);
+  void remove_io_waiter(int fd, Interest direction, internal::IoWaiter* w) noexcept;
+  // The reactor backend (internal/reactor.h), for IoRegistration.
+  internal::EpollReactor& reactor() noexcept { return reactor_; }
+  // Marks `fd` as owned by an IoRegistration (watched edge-triggered), so
+  // the level-triggered table refuses it. Errors: as EpollReactor::watch;
+  // RuntimeError if the table has a waiter or callback on the fd.
+  void watch_fd(int fd, internal::IoSource* source);
+  void unwatch_fd(int fd) noexcept;
+  // A task suspended on an IoRegistration (the virtual clock does not jump
+  // while one waits: the fd may become ready at any moment).
+  void io_wait_begin() noexcept { ++io_waiters_; }
+  void io_wait_end() noexcept { --io_waiters_; }
+  // Frees a registration's state after the poll batch under way.
+  void retire_registration(internal::RegistrationState* s);
   // Executor jobs in flight (the virtual clock does not jump over them).
   void begin_external_work() noexcept { ++external_work_; }
   void end_external_work() noexcept { --external_work_; }
@@ -548,8 +567,9 @@ class EventLoop {
   struct FdState {
     internal::IoWaiter* reader = nullptr;
     internal::IoWaiter* writer = nullptr;
-    std::uint32_t registered = 0;  // events in the epoll set
+    Interest registered = Interest::kNone;  // level interest in the reactor
     bool in_epoll = false;
+    bool watched = false;  // owned by an IoRegistration
   };
   struct CallbackWaiter;
   class RunningScope;
@@ -570,7 +590,9 @@ class EventLoop {
   void wake_threadsafe() noexcept;
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);
-  void dispatch_io(int fd, std::uint32_t direction, std::uint32_t events) noexcept;
+  void dispatch_io(int fd, Interest direction, Readiness events) noexcept;
+  void dispatch_level(int fd, Readiness r);
+  void free_retired() noexcept;
   void fire_timers();
   void run_ready(std::size_t n);
   void run_ready_debug(std::size_t n);
@@ -583,8 +605,8 @@ class EventLoop {
   void update_interest(int fd, FdState& st);
   FdState& fd_state(int fd);
   void read_signals();
-  void set_callback_io(int fd, std::uint32_t direction, std::function<void()> f);
-  bool remove_callback_io(int fd, std::uint32_t direction);
+  void set_callback_io(int fd, Interest direction, std::function<void()> f);
+  bool remove_callback_io(int fd, Interest direction);
 
   static thread_local EventLoop* tls_current_;
 
@@ -596,13 +618,15 @@ class EventLoop {
   std::int64_t slow_callback_ns_;
   std::uint32_t io_countdown_ = 1;  // iterations left until a busy loop polls I/O
   std::size_t io_waiters_ = 0;
+  std::size_t watched_count_ = 0;  // live IoRegistrations
   std::size_t external_work_ = 0;
   bool virtual_clock_;
   bool debug_;
   bool running_ = false;
   bool stopping_ = false;
 
-  int epoll_fd_ = -1;
+  internal::EpollReactor reactor_;
+  std::vector<internal::RegistrationState*> retired_;
   int wake_fd_ = -1;
   int signal_pipe_[2] = {-1, -1};
   std::vector<FdState> fds_;
@@ -641,9 +665,15 @@ inline internal::TaskBase* internal::current_task_base() noexcept {
   return l ? l->current_task() : nullptr;
 }
 
-// Awaitable: suspends the current task until `fd` is readable (EPOLLIN), or
-// writable (EPOLLOUT), or in error/hang-up (the next I/O call tells which).
-// Made by wait_readable / wait_writable below; the fd stays the caller's.
+// Awaitable: suspends the current task until `fd` is readable, or
+// writable, or in error/hang-up (the next I/O call tells which). Made by
+// wait_readable / wait_writable below; the fd stays the caller's.
+//
+// This is asyncio's one-shot wait: each wait adds the fd to the reactor and
+// removes it again (two epoll_ctl calls). Code that waits on the same fd
+// again and again (a socket) keeps an IoRegistration (io_registration.h)
+// instead, which registers once. An fd that has an IoRegistration cannot
+// be awaited here (RuntimeError).
 // Errors: RuntimeError outside a task, or if another task (or an
 //   add_reader/add_writer callback) already waits on the same fd and
 //   direction; std::invalid_argument for a negative fd; std::system_error
@@ -653,7 +683,7 @@ inline internal::TaskBase* internal::current_task_base() noexcept {
 // Cancellation: the waiter is removed; nothing else changes.
 class [[nodiscard]] FdReady : private internal::Suspension, private internal::IoWaiter {
  public:
-  FdReady(int fd, std::uint32_t direction) noexcept
+  FdReady(int fd, Interest direction) noexcept
       : Suspension(&FdReady::detach), IoWaiter{&FdReady::on_ready, false}, fd_(fd), direction_(direction) {}
   ~FdReady() { abandon(); }
   bool await_ready() const noexcept { return false; }
@@ -663,7 +693,7 @@ class [[nodiscard]] FdReady : private internal::Suspension, private internal::Io
     try {
       loop_->add_io_waiter(fd_, direction_, this);
     } catch (...) {
-      task()->cancel_target_ = nullptr;
+      unpark();
       throw;
     }
     return true;
@@ -675,9 +705,9 @@ class [[nodiscard]] FdReady : private internal::Suspension, private internal::Io
     auto* self = static_cast<FdReady*>(s);
     self->loop_->remove_io_waiter(self->fd_, self->direction_, self);
   }
-  static void on_ready(IoWaiter* w, std::uint32_t) noexcept { static_cast<FdReady*>(w)->wake(); }
+  static void on_ready(IoWaiter* w, Readiness) noexcept { static_cast<FdReady*>(w)->wake(); }
   int fd_;
-  std::uint32_t direction_;
+  Interest direction_;
   EventLoop* loop_ = nullptr;
 };
 

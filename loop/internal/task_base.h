@@ -303,6 +303,10 @@ class Suspension : public CancelTarget {
     return true;
   }
 
+  // Undoes a suspend() that returned true, for an await_suspend that then
+  // fails to link itself to its source and throws instead of suspending.
+  void unpark() noexcept { task_->cancel_target_ = nullptr; }
+
   // Wakes the task normally (the source has already unlinked this waiter).
   void wake() noexcept {
     task_->cancel_target_ = nullptr;

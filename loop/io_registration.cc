@@ -1,0 +1,92 @@
+#include "corio/loop/io_registration.h"
+
+#include <string>
+
+namespace corio {
+
+namespace internal {
+
+void RegistrationState::unref() noexcept {
+  if (--refs == 0) loop->retire_registration(this);
+}
+
+bool IoReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
+  if (s_ == nullptr || !s_->registered) return false;  // await_resume raises
+  if (!suspend(h)) return false;
+  if (slot() != nullptr) {
+    unpark();
+    throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
+                       (dir_ == Interest::kReadable ? "readable" : "writable"));
+  }
+  slot() = this;
+  s_->loop->io_wait_begin();
+  return true;
+}
+
+void IoReadyAwaiter::throw_closed() const {
+  if (s_ == nullptr) throw RuntimeError("corio: awaited an empty IoRegistration");
+  throw ClosedResourceError("corio: fd " + std::to_string(s_->fd) + " was deregistered");
+}
+
+void IoReadyAwaiter::detach(Suspension* self) noexcept {
+  auto* a = static_cast<IoReadyAwaiter*>(self);
+  if (a->slot() == a) {
+    a->slot() = nullptr;
+    a->s_->loop->io_wait_end();
+  }
+}
+
+namespace {
+
+void on_events(IoSource* src, Readiness r) noexcept {
+  auto* s = static_cast<RegistrationState*>(src);
+  if (!s->registered) return;  // deregistered earlier in this batch
+  s->ready |= r.bits;
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready)) {
+    s->reader = nullptr;
+    s->loop->io_wait_end();
+    w->on_wake();
+  }
+  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready)) {
+    s->writer = nullptr;
+    s->loop->io_wait_end();
+    w->on_wake();
+  }
+}
+
+RegistrationState* make_state(EventLoop& loop, int fd, Readiness assume) {
+  if (fd < 0) throw std::invalid_argument("corio: negative file descriptor");
+  auto* s = new RegistrationState(&loop, fd, assume.bits);
+  s->on_events = &on_events;
+  try {
+    loop.watch_fd(fd, s);
+  } catch (...) {
+    delete s;
+    throw;
+  }
+  return s;
+}
+
+}  // namespace
+}  // namespace internal
+
+IoRegistration::IoRegistration(int fd, Readiness assume) : IoRegistration(current_loop(), fd, assume) {}
+
+IoRegistration::IoRegistration(EventLoop& loop, int fd, Readiness assume)
+    : s_(internal::make_state(loop, fd, assume)) {}
+
+void IoRegistration::deregister() noexcept {
+  internal::RegistrationState* s = std::exchange(s_, nullptr);
+  if (s == nullptr) return;
+  s->registered = false;
+  s->loop->unwatch_fd(s->fd);
+  for (internal::IoReadyAwaiter** slot : {&s->reader, &s->writer}) {
+    if (internal::IoReadyAwaiter* w = std::exchange(*slot, nullptr)) {
+      s->loop->io_wait_end();
+      w->on_wake();
+    }
+  }
+  s->unref();
+}
+
+}  // namespace corio

@@ -1,0 +1,172 @@
+// IoRegistration: a persistent registration of one file descriptor with the
+// loop's reactor, owned by whatever owns the fd (a socket, a pipe end) for
+// the fd's whole life. The model is Tokio's Registration/PollEvented.
+//
+//   corio::IoRegistration reg(fd);                 // once: one epoll_ctl
+//   for (;;) {
+//     co_await reg.readable();                     // no syscall if known ready
+//     ssize_t n = ::read(fd, buf, sizeof buf);
+//     if (n < 0 && errno == EAGAIN) { reg.clear_readable(); continue; }
+//     if (n >= 0 && n < ssize_t(sizeof buf)) reg.clear_readable();  // drained
+//     ...
+//   }
+//   reg.deregister();  ::close(fd);                // waiters get ClosedResourceError
+//
+// The fd is watched edge-triggered in both directions from registration to
+// deregistration, so waiting costs no epoll_ctl. Readiness reported by the
+// reactor is cached per direction: a wait on a direction already known to
+// be ready returns at once, without suspending or a system call. The cache
+// is only ever cleared by the caller (clear_readable/clear_writable), after
+// an I/O call that met EAGAIN, or after a short read or write, which for a
+// stream socket means its buffer was emptied (filled): the next edge will
+// report the change. Forgetting to clear after EAGAIN makes the next wait
+// return at once again (a busy loop), never a missed wake-up.
+//
+// An error or hang-up on the fd satisfies a wait in either direction: the
+// next read or write tells which.
+//
+// Errors: construction throws RuntimeError outside a running loop (the
+//   one-argument form) and std::system_error if the reactor rejects the fd
+//   (EPERM for a regular file, EEXIST if already registered, EBADF).
+//   Awaiting readable()/writable() raises RuntimeError on an empty
+//   registration or if another task already waits in that direction, and
+//   ClosedResourceError if the registration is (or becomes, while waiting)
+//   deregistered.
+// Thread safety: the loop's thread only.
+// Cancellation: a task cancelled while waiting stops waiting; the cached
+//   readiness is unchanged, so the next wait sees what arrived meanwhile.
+#ifndef CORIO_LOOP_IO_REGISTRATION_H_
+#define CORIO_LOOP_IO_REGISTRATION_H_
+
+#include <coroutine>
+#include <cstdint>
+#include <utility>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/reactor.h"
+#include "corio/loop/internal/task_base.h"
+
+namespace corio {
+
+namespace internal {
+
+class IoReadyAwaiter;
+
+// The part of a registration the reactor points at; stays at its address
+// while the registration or an awaiter made from it holds a reference.
+// The last reference hands it to the loop, which frees it after the poll
+// batch under way (a report for it may still be in that batch).
+struct RegistrationState : IoSource, FrameAllocated {
+  EventLoop* loop;
+  int fd;
+  std::uint32_t refs = 1;
+  std::uint8_t ready;  // Readiness bits
+  bool registered = true;
+  IoReadyAwaiter* reader = nullptr;
+  IoReadyAwaiter* writer = nullptr;
+  RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
+  void ref() noexcept { ++refs; }
+  void unref() noexcept;  // (io_registration.cc)
+};
+
+// co_await reg.readable() / writable(): see IoRegistration. Holds a
+// reference to the state, so it may outlive the registration.
+class [[nodiscard]] IoReadyAwaiter : private Suspension {
+ public:
+  IoReadyAwaiter(RegistrationState* s, Interest dir) noexcept
+      : Suspension(&IoReadyAwaiter::detach), s_(s), dir_(dir) {
+    if (s_ != nullptr) s_->ref();
+  }
+  IoReadyAwaiter(IoReadyAwaiter&& o) noexcept : IoReadyAwaiter(o.s_, o.dir_) {}
+  ~IoReadyAwaiter() {
+    abandon();
+    if (s_ != nullptr) s_->unref();
+  }
+
+  bool await_ready() const noexcept { return s_ != nullptr && s_->registered && satisfied(s_->ready); }
+  bool await_suspend(std::coroutine_handle<> h);
+  Readiness await_resume() {
+    check_cancelled_or_pending();
+    if (s_ == nullptr || !s_->registered) [[unlikely]]
+      throw_closed();
+    return Readiness{s_->ready};
+  }
+
+  // Whether `bits` satisfy a wait in direction `dir_`.
+  bool satisfied(std::uint8_t bits) const noexcept {
+    const std::uint8_t want =
+        dir_ == Interest::kReadable ? (Readiness::kReadable | Readiness::kReadClosed | Readiness::kError)
+                                    : (Readiness::kWritable | Readiness::kWriteClosed | Readiness::kError);
+    return (bits & want) != 0;
+  }
+  // The reactor reported readiness in this awaiter's direction, or the
+  // registration ended (await_resume then raises ClosedResourceError).
+  void on_wake() noexcept { wake(); }
+
+ private:
+  [[noreturn]] void throw_closed() const;
+  static void detach(Suspension* self) noexcept;
+  IoReadyAwaiter*& slot() const noexcept { return dir_ == Interest::kReadable ? s_->reader : s_->writer; }
+
+  RegistrationState* s_;
+  Interest dir_;
+};
+
+}  // namespace internal
+
+class IoRegistration {
+ public:
+  // Empty: registered() is false; awaiting it raises RuntimeError.
+  IoRegistration() noexcept = default;
+  // Registers `fd` with the running loop's reactor. `assume` is the
+  // readiness to start from (for example Readiness::kWritable for a socket
+  // known to be connected): waits in those directions return at once until
+  // cleared; by default both are learnt from the reactor.
+  explicit IoRegistration(int fd, Readiness assume = {});
+  IoRegistration(EventLoop& loop, int fd, Readiness assume = {});
+  IoRegistration(IoRegistration&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  IoRegistration& operator=(IoRegistration&& o) noexcept {
+    if (this != &o) {
+      deregister();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  IoRegistration(const IoRegistration&) = delete;
+  IoRegistration& operator=(const IoRegistration&) = delete;
+  // Deregisters (see deregister()).
+  ~IoRegistration() { deregister(); }
+
+  // Waits until the fd is readable (writable), or in error or hung up;
+  // returns the cached readiness. See the header comment for errors.
+  internal::IoReadyAwaiter readable() noexcept { return internal::IoReadyAwaiter(s_, Interest::kReadable); }
+  internal::IoReadyAwaiter writable() noexcept { return internal::IoReadyAwaiter(s_, Interest::kWritable); }
+
+  // The cached readiness (empty for an empty registration).
+  Readiness readiness() const noexcept { return Readiness{s_ != nullptr ? s_->ready : std::uint8_t{0}}; }
+  // Forgets that the fd is readable (writable): call after EAGAIN or a
+  // short read (write). The hang-up and error bits stay.
+  void clear_readable() noexcept {
+    if (s_ != nullptr) s_->ready &= static_cast<std::uint8_t>(~Readiness::kReadable);
+  }
+  void clear_writable() noexcept {
+    if (s_ != nullptr) s_->ready &= static_cast<std::uint8_t>(~Readiness::kWritable);
+  }
+
+  // Removes the fd from the reactor, before its owner closes it. A task
+  // waiting on it wakes with ClosedResourceError. The fd itself stays open.
+  // Idempotent; a no-op on an empty registration.
+  void deregister() noexcept;
+
+  bool registered() const noexcept { return s_ != nullptr; }
+  int fd() const noexcept { return s_ != nullptr ? s_->fd : -1; }
+
+ private:
+  internal::RegistrationState* s_ = nullptr;
+};
+
+}  // namespace corio
+
+#endif  // CORIO_LOOP_IO_REGISTRATION_H_
