@@ -15,7 +15,13 @@
 #include <system_error>
 #include <thread>
 
+#include <poll.h>
+
+#include <condition_variable>
+
+#include "corio/loop/event_source.h"
 #include "corio/loop/executor.h"
+#include "corio/loop/loop_handle.h"
 #include "corio/loop/io_registration.h"
 
 namespace corio {
@@ -99,6 +105,70 @@ void Handle::cancel() noexcept {
   }
 }
 
+// Waits on the reactor's descriptor while the loop waits in its event
+// source, and wakes the source when the reactor has events. Armed by the
+// loop each time it is about to block in the source; after each wake-up it
+// waits to be armed again, so it never spins on events the loop has not
+// harvested yet.
+class EventLoop::Watcher {
+ public:
+  Watcher(int reactor_fd, EventSource* source) : fd_(reactor_fd), source_(source) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Watcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    // A watcher in poll() returns when the loop's eventfd is written: the
+    // caller (the loop's destructor, set_event_source) does that first.
+    thread_.join();
+  }
+  // Loop thread: the loop is about to block in the source.
+  void arm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != kIdle) return;
+    state_ = kArmed;
+    cv_.notify_one();
+  }
+  // Loop thread: true if the watcher saw reactor events since last asked.
+  bool take_fired() noexcept { return fired_.exchange(false, std::memory_order_acq_rel); }
+  void set_source(EventSource* s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    source_ = s;
+  }
+
+ private:
+  enum State { kIdle, kArmed, kPolling };
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || state_ == kArmed; });
+      if (stop_) return;
+      state_ = kPolling;
+      lock.unlock();
+      pollfd p{fd_, POLLIN, 0};
+      int r = ::poll(&p, 1, -1);
+      lock.lock();
+      if (stop_) return;
+      state_ = kIdle;
+      if (r > 0) {
+        fired_.store(true, std::memory_order_release);
+        if (source_ != nullptr) source_->wake();
+      }
+    }
+  }
+  const int fd_;
+  EventSource* source_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  State state_ = kIdle;
+  bool stop_ = false;
+  std::atomic<bool> fired_{false};
+  std::thread thread_;
+};
+
 // A persistent add_reader/add_writer registration.
 struct EventLoop::CallbackWaiter : internal::IoWaiter {
   std::function<void()> fn;
@@ -151,7 +221,11 @@ EventLoop::~EventLoop() {
   // owns) drops what it would post. The tasks that awaited it are gone.
   if (link_) {
     std::lock_guard<std::mutex> lock(link_->mu);
-    link_->loop = nullptr;
+    link_->loop.store(nullptr, std::memory_order_relaxed);
+  }
+  if (watcher_) {
+    wake_threadsafe();  // ends the watcher's poll()
+    watcher_.reset();
   }
   executor_.reset();  // joins worker threads
   try {
@@ -240,6 +314,7 @@ void EventLoop::run_iteration(bool block) {
     io_countdown_ = kIoPollInterval;
     poll = true;
   }
+  if (source_ != nullptr) source_->poll();
   if (poll) {
     std::int64_t timeout = 0;
     if (!busy && block) {
@@ -260,7 +335,11 @@ void EventLoop::run_iteration(bool block) {
         }
       }
     }
-    poll_io(timeout);
+    if (source_ != nullptr && timeout != 0) {
+      wait_on_source(timeout);
+    } else {
+      poll_io(timeout);
+    }
   } else if (wake_pending_.load(std::memory_order_relaxed)) {
     drain_threadsafe();
   }
@@ -306,6 +385,30 @@ void EventLoop::poll_io(std::int64_t timeout_ns) {
       virtual_now_ns_ = std::numeric_limits<std::int64_t>::max() - 1;
     }
   }
+}
+
+void EventLoop::wait_on_source(std::int64_t timeout_ns) {
+  if (!watcher_) watcher_ = std::make_unique<Watcher>(reactor_.fd(), source_);
+  watcher_->arm();
+  const std::int64_t start = real_now_ns();
+  const TimePoint deadline = timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
+  source_->wait(deadline);
+  if (virtual_clock_) {
+    if (__builtin_add_overflow(virtual_now_ns_, real_now_ns() - start, &virtual_now_ns_)) {
+      virtual_now_ns_ = std::numeric_limits<std::int64_t>::max() - 1;
+    }
+  }
+  // The reactor's events (sockets, signals, posts from other threads) that
+  // woke the source, or arrived meanwhile.
+  if (watcher_->take_fired() || wake_pending_.load(std::memory_order_relaxed)) poll_io(0);
+}
+
+void EventLoop::set_event_source(EventSource* source) {
+  if (source != nullptr && source_ != nullptr && source != source_) {
+    throw RuntimeError("corio: this event loop already has an event source");
+  }
+  source_ = source;
+  if (watcher_) watcher_->set_source(source);
 }
 
 void EventLoop::dispatch_level(int fd, Readiness r) {
@@ -788,5 +891,30 @@ void EventLoop::cancel_all_tasks(const std::string& message) {
 
 FdReady wait_readable(int fd) noexcept { return FdReady(fd, Interest::kReadable); }
 FdReady wait_writable(int fd) noexcept { return FdReady(fd, Interest::kWritable); }
+
+}  // namespace corio
+
+namespace corio {
+
+bool LoopHandle::alive() const noexcept {
+  return link_ != nullptr && link_->loop.load(std::memory_order_relaxed) != nullptr;
+}
+
+ExternalWork LoopHandle::begin_external_work() const {
+  if (!link_) return ExternalWork();
+  const bool posted = link_->post([](EventLoop& l) { l.begin_external_work(); });
+  return posted ? ExternalWork(link_) : ExternalWork();
+}
+
+void ExternalWork::reset() noexcept {
+  std::shared_ptr<internal::LoopLink> link = std::move(link_);
+  if (!link) return;
+  EventLoop* here = EventLoop::current();
+  if (here != nullptr && here == link->loop.load(std::memory_order_relaxed)) {
+    here->end_external_work();  // on the loop's own thread: it exists
+    return;
+  }
+  link->post([](EventLoop& l) { l.end_external_work(); });
+}
 
 }  // namespace corio

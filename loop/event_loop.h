@@ -58,6 +58,7 @@ namespace corio {
 
 class ThreadPoolExecutor;
 class EventLoop;
+class EventSource;
 
 // The loop's clock: monotonic, nanosecond resolution.
 using Clock = std::chrono::steady_clock;
@@ -72,17 +73,20 @@ inline constexpr TimePoint kNever = TimePoint::max();
 
 namespace internal {
 
-// See EventLoop::link(). `loop` is cleared, under `mu`, as the loop is
-// destroyed; a poster holds `mu` for the length of its post.
+// See EventLoop::link() and LoopHandle (loop_handle.h). `loop` is cleared,
+// under `mu`, as the loop is destroyed; a poster holds `mu` for the length
+// of its post. (Atomic so that the loop's own thread may read it without
+// the lock: only that thread clears it.)
 struct LoopLink {
   std::mutex mu;
-  EventLoop* loop;
+  std::atomic<EventLoop*> loop{nullptr};
   // Runs post(*loop) if the loop still exists; returns whether it did.
   template <class Post>
   bool post(Post&& post) {
     std::lock_guard<std::mutex> lock(mu);
-    if (loop == nullptr) return false;
-    std::forward<Post>(post)(*loop);
+    EventLoop* l = loop.load(std::memory_order_relaxed);
+    if (l == nullptr) return false;
+    std::forward<Post>(post)(*l);
     return true;
   }
 };
@@ -509,6 +513,14 @@ class EventLoop {
   // monitoring.
   std::size_t ready_capacity() const noexcept { return ready_.capacity(); }
 
+  // Lets `source` (event_source.h) be driven by this loop: polled every
+  // iteration and, when the loop has nothing to run, waited on in place of
+  // the reactor (a watcher thread then waits on the reactor and wakes the
+  // source). Null removes it. The source must outlive its registration.
+  // Errors: RuntimeError if another source is set. Loop thread only.
+  void set_event_source(EventSource* source);
+  EventSource* event_source() const noexcept { return source_; }
+
   // Runs one iteration: polls I/O (without blocking if `block` is false or
   // something is ready), fires due timers, runs the callbacks ready at its
   // start. Exposed for tests and for embedding the loop in another one: the
@@ -547,9 +559,14 @@ class EventLoop {
   void io_wait_end() noexcept { --io_waiters_; }
   // Frees a registration's state after the poll batch under way.
   void retire_registration(internal::RegistrationState* s);
-  // Executor jobs in flight (the virtual clock does not jump over them).
-  void begin_external_work() noexcept { ++external_work_; }
-  void end_external_work() noexcept { --external_work_; }
+  // Work on other threads that owes the loop a result (the virtual clock
+  // does not jump over it). Public form: ExternalWork (loop_handle.h).
+  // Any thread; end_external_work wakes the loop when the count reaches 0.
+  void begin_external_work() noexcept { external_work_.fetch_add(1, std::memory_order_relaxed); }
+  void end_external_work() noexcept {
+    if (external_work_.fetch_sub(1, std::memory_order_acq_rel) == 1 && tls_current_ != this) wake_threadsafe();
+  }
+  std::size_t external_work() const noexcept { return external_work_.load(std::memory_order_relaxed); }
   // Registers a new task (the loop keeps a reference until it is done).
   // Errors: std::bad_alloc; then the loop has not taken the task.
   void adopt_task(internal::TaskBase* t) {
@@ -590,6 +607,8 @@ class EventLoop {
   void wake_threadsafe() noexcept;
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);
+  void wait_on_source(std::int64_t timeout_ns);
+  class Watcher;
   void dispatch_io(int fd, Interest direction, Readiness events) noexcept;
   void dispatch_level(int fd, Readiness r);
   void free_retired() noexcept;
@@ -619,7 +638,7 @@ class EventLoop {
   std::uint32_t io_countdown_ = 1;  // iterations left until a busy loop polls I/O
   std::size_t io_waiters_ = 0;
   std::size_t watched_count_ = 0;  // live IoRegistrations
-  std::size_t external_work_ = 0;
+  std::atomic<std::size_t> external_work_{0};
   bool virtual_clock_;
   bool debug_;
   bool running_ = false;
@@ -649,6 +668,9 @@ class EventLoop {
   std::unique_ptr<ThreadPoolExecutor> executor_;
   std::shared_ptr<internal::LoopLink> link_;
   std::size_t executor_workers_ = 0;
+
+  EventSource* source_ = nullptr;
+  std::unique_ptr<Watcher> watcher_;
 };
 
 // The loop running on this thread. Errors: RuntimeError if none.

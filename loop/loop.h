@@ -7,6 +7,7 @@
 #include "corio/loop/executor.h"
 #include "corio/loop/future.h"
 #include "corio/loop/io_registration.h"
+#include "corio/loop/loop_handle.h"
 #include "corio/loop/gather.h"
 #include "corio/loop/run.h"
 #include "corio/loop/shield.h"
