@@ -305,6 +305,9 @@ void EventLoop::run_once(bool block) {
 }
 
 void EventLoop::run_iteration(bool block) {
+  // A source is polled first: what it wakes makes the loop busy, so it must
+  // not then block.
+  if (source_ != nullptr) source_->poll();
   const bool busy = !ready_.empty() || stopping_;
   // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
   // iterations only; a non-blocking run_once() asked for a poll, so it
@@ -314,7 +317,6 @@ void EventLoop::run_iteration(bool block) {
     io_countdown_ = kIoPollInterval;
     poll = true;
   }
-  if (source_ != nullptr) source_->poll();
   if (poll) {
     std::int64_t timeout = 0;
     if (!busy && block) {

@@ -12,6 +12,7 @@ PACKAGES=(
   libgrpc++-dev
   protobuf-compiler
   protobuf-compiler-grpc
+  grpc-proto
   libprotobuf-dev
   libgtest-dev
   libgmock-dev

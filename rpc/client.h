@@ -1,0 +1,225 @@
+// Coroutine gRPC client calls on a corio loop.
+//
+//   corio::rpc::ClientQueue queue;              // once per loop (not needed on a server's loops)
+//   auto stub = kv::KV::NewStub(channel);
+//   corio::rpc::Reply<kv::GetReply> r =
+//       co_await corio::rpc::unary(*stub, &kv::KV::Stub::PrepareAsyncGet, req, {.timeout = 1s});
+//   if (!r) std::cerr << r.status().error_message();
+//
+//   auto watch = co_await corio::rpc::server_streaming(*stub, &kv::KV::Stub::PrepareAsyncWatch, req);
+//   while (auto ev = co_await watch.read()) { ... }
+//   grpc::Status st = co_await watch.finish();
+//
+// Calls run on the completion queue that the current loop drives: a
+// server's loop has one already; any other loop gets one from a
+// ClientQueue. Each call owns its grpc::ClientContext, configured from
+// CallOptions, so the context outlives every operation gRPC still holds.
+//
+// The request is taken by value: a call is a lazy coroutine that may start
+// after the caller's temporaries are gone (create_task).
+//
+// Errors: calls give a Reply (unary) or a Status (streams) for every RPC
+//   failure; RuntimeError if the loop drives no completion queue.
+// Thread safety: the loop's thread.
+// Cancellation: cancelling the calling task cancels the RPC (the server
+//   sees it cancelled); nothing is leaked.
+#ifndef CORIO_RPC_CLIENT_H_
+#define CORIO_RPC_CLIENT_H_
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/task.h"
+#include "corio/rpc/internal/cq_driver.h"
+#include "corio/rpc/internal/op.h"
+#include "corio/rpc/reply.h"
+
+namespace corio::rpc {
+
+// How a client call's context is set up.
+struct CallOptions {
+  // Relative deadline; none by default.
+  std::optional<std::chrono::nanoseconds> timeout;
+  // Metadata sent with the call (lower-case keys; "-bin" keys are binary).
+  std::vector<std::pair<std::string, std::string>> metadata;
+  // Called last with the context, for anything else (compression, ...).
+  std::function<void(grpc::ClientContext&)> configure;
+};
+
+// ClientQueue
+//
+// Gives the running loop a completion queue for client calls, for as long
+// as it lives; on a loop that already drives one (a server's) it does
+// nothing. Create it at the start of the loop's main task.
+// Errors: RuntimeError if no loop runs, or the loop has another kind of
+//   event source. Thread safety: the loop's thread.
+class ClientQueue {
+ public:
+  ClientQueue() : loop_(&current_loop()) {
+    EventSource* s = loop_->event_source();
+    if (s != nullptr) {
+      if (dynamic_cast<internal::CqDriver*>(s) == nullptr) {
+        throw RuntimeError("corio::rpc: this loop already has another event source");
+      }
+      return;
+    }
+    owned_ = std::make_unique<internal::CqDriver>(std::make_unique<grpc::CompletionQueue>());
+    loop_->set_event_source(owned_.get());
+  }
+  // Waits for the calls still in flight to hand their tags back.
+  ~ClientQueue() {
+    if (!owned_) return;
+    loop_->set_event_source(nullptr);
+    owned_.reset();  // shuts the queue down and drains it
+  }
+  ClientQueue(const ClientQueue&) = delete;
+  ClientQueue& operator=(const ClientQueue&) = delete;
+
+ private:
+  EventLoop* loop_;
+  std::unique_ptr<internal::CqDriver> owned_;
+};
+
+namespace internal {
+
+// The completion queue of the running loop. Errors: RuntimeError.
+inline grpc::CompletionQueue* loop_cq() {
+  auto* d = dynamic_cast<CqDriver*>(current_loop().event_source());
+  if (d == nullptr) throw RuntimeError("corio::rpc: this loop drives no completion queue (make a ClientQueue)");
+  if (d->shutting_down()) throw RuntimeError("corio::rpc: this loop's completion queue is shut down");
+  return d->cq();
+}
+
+inline void configure(grpc::ClientContext& ctx, const CallOptions& o) {
+  if (o.timeout) ctx.set_deadline(std::chrono::system_clock::now() + *o.timeout);
+  for (const auto& [k, v] : o.metadata) ctx.AddMetadata(k, v);
+  if (o.configure) o.configure(ctx);
+}
+
+struct ClientCallBase : RefCounted {
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  OpTag start_tag, read_tag, write_tag, finish_tag;
+  ClientCallBase() {
+    for (OpTag* t : {&start_tag, &read_tag, &write_tag, &finish_tag}) {
+      t->owner = this;
+      t->cancel_ctx = &ctx;
+    }
+  }
+};
+
+// Keeps a call alive for its owner.
+template <class C>
+class Owned {
+ public:
+  explicit Owned(C* c) noexcept : c_(c) {}
+  Owned(Owned&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  Owned& operator=(Owned&& o) noexcept {
+    std::swap(c_, o.c_);
+    return *this;
+  }
+  ~Owned() {
+    if (c_ == nullptr) return;
+    // Abandoned with operations in flight: cancel, so they end promptly.
+    c_->ctx.TryCancel();
+    c_->unref();
+  }
+  C* operator->() const noexcept { return c_; }
+  C* get() const noexcept { return c_; }
+
+ private:
+  C* c_;
+};
+
+}  // namespace internal
+
+// A unary call: the reply, or the status the call ended with.
+template <class Stub, class Req, class Resp>
+Task<Reply<Resp>> unary(Stub& stub,
+                        std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(
+                            grpc::ClientContext*, const Req&, grpc::CompletionQueue*),
+                        Req request, CallOptions options = {}) {
+  struct Call : internal::ClientCallBase {
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+    Resp reply;
+  };
+  internal::Owned<Call> call(new Call);
+  internal::configure(call->ctx, options);
+  call->reader = (stub.*prepare)(&call->ctx, request, internal::loop_cq());
+  call->reader->StartCall();
+  Call* c = call.get();
+  co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->reader->Finish(&c->reply, &c->status, tag); });
+  if (!c->status.ok()) co_return Reply<Resp>(c->status);
+  co_return Reply<Resp>(std::move(c->reply));
+}
+
+// The reading side of a server-streaming call.
+template <class Resp>
+class ClientReader {
+ public:
+  struct Call : internal::ClientCallBase {
+    std::unique_ptr<grpc::ClientAsyncReader<Resp>> stream;
+    Resp buf;
+    bool ended = false;
+  };
+  explicit ClientReader(internal::Owned<Call> call) : call_(std::move(call)) {}
+
+  // The next message, or std::nullopt once the stream has ended (then call
+  // finish() for its status). Errors: RuntimeError if a read is already in
+  // flight.
+  Task<std::optional<Resp>> read() {
+    Call* c = call_.get();
+    if (c->ended) co_return std::nullopt;
+    if (c->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
+    const bool ok = co_await internal::OpAwaiter(c->read_tag, [c](void* tag) { c->stream->Read(&c->buf, tag); });
+    if (!ok) {
+      c->ended = true;
+      co_return std::nullopt;
+    }
+    co_return std::move(c->buf);
+  }
+  // The call's final status; reads the rest of the stream first if needed.
+  Task<grpc::Status> finish() {
+    Call* c = call_.get();
+    while (!c->ended) co_await read();
+    co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    co_return c->status;
+  }
+  // Cancels the call (the server's handler is cancelled).
+  void cancel() { call_->ctx.TryCancel(); }
+  grpc::ClientContext& context() { return call_->ctx; }
+
+ private:
+  internal::Owned<Call> call_;
+};
+
+// Starts a server-streaming call; read its messages from the result.
+template <class Stub, class Req, class Resp>
+Task<ClientReader<Resp>> server_streaming(Stub& stub,
+                                          std::unique_ptr<grpc::ClientAsyncReader<Resp>> (Stub::*prepare)(
+                                              grpc::ClientContext*, const Req&, grpc::CompletionQueue*),
+                                          Req request, CallOptions options = {}) {
+  using Call = typename ClientReader<Resp>::Call;
+  internal::Owned<Call> call(new Call);
+  internal::configure(call->ctx, options);
+  Call* c = call.get();
+  c->stream = (stub.*prepare)(&c->ctx, request, internal::loop_cq());
+  const bool ok = co_await internal::OpAwaiter(c->start_tag, [c](void* tag) { c->stream->StartCall(tag); });
+  if (!ok) c->ended = true;  // finish() gives the status
+  co_return ClientReader<Resp>(std::move(call));
+}
+
+}  // namespace corio::rpc
+
+#endif  // CORIO_RPC_CLIENT_H_

@@ -1,0 +1,87 @@
+#include "corio/rpc/internal/cq_driver.h"
+
+#include <grpc/support/time.h>
+
+#include <chrono>
+
+namespace corio::rpc::internal {
+
+CqDriver::CqDriver(std::unique_ptr<grpc::CompletionQueue> cq) : cq_(std::move(cq)) {
+  wake_tag_.fire = &CqDriver::on_wake;
+  wake_tag_.driver = this;
+}
+
+CqDriver::~CqDriver() {
+  // The queue must be shut down and drained before it is destroyed (gRPC's
+  // rule); an owner that did not do so gets it done here.
+  shutdown();
+  while (!drained_) {
+    void* tag;
+    bool ok;
+    if (!cq_->Next(&tag, &ok)) break;
+    static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
+  }
+}
+
+bool CqDriver::next(gpr_timespec deadline) {
+  void* tag;
+  bool ok;
+  switch (cq_->AsyncNext(&tag, &ok, deadline)) {
+    case grpc::CompletionQueue::GOT_EVENT:
+      static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
+      return true;
+    case grpc::CompletionQueue::SHUTDOWN:
+      drained_ = true;
+      return false;
+    case grpc::CompletionQueue::TIMEOUT:
+      return false;
+  }
+  return false;
+}
+
+std::size_t CqDriver::poll() {
+  if (drained_) return 0;
+  const gpr_timespec past = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  std::size_t n = 0;
+  while (next(past)) ++n;
+  return n;
+}
+
+std::size_t CqDriver::wait(TimePoint deadline) {
+  if (drained_) return 0;
+  gpr_timespec d;
+  if (deadline == kNever) {
+    d = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  } else {
+    // gRPC's monotonic clock has its own origin: pass the time left.
+    const auto left = deadline - std::chrono::time_point_cast<Duration>(Clock::now());
+    const std::int64_t ns = left.count() > 0 ? left.count() : 0;
+    d = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns, GPR_TIMESPAN));
+  }
+  if (!next(d)) return 0;
+  return 1 + poll();
+}
+
+void CqDriver::wake() noexcept {
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (wake_set_ || closed_.load(std::memory_order_relaxed)) return;
+  wake_set_ = true;
+  alarm_.Set(cq_.get(), gpr_inf_past(GPR_CLOCK_MONOTONIC), &wake_tag_);
+}
+
+void CqDriver::on_wake(CqTag* self, bool) noexcept {
+  CqDriver* d = static_cast<WakeTag*>(self)->driver;
+  std::lock_guard<std::mutex> lock(d->wake_mu_);
+  d->wake_set_ = false;
+}
+
+void CqDriver::shutdown() noexcept {
+  {
+    // Under the wake lock: no alarm may be set on a queue shutting down.
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  }
+  cq_->Shutdown();
+}
+
+}  // namespace corio::rpc::internal

@@ -1,0 +1,75 @@
+// CqDriver: a gRPC completion queue driven by a corio loop, on the loop's
+// own thread (the loop's EventSource, loop/event_source.h).
+//
+// Every operation corio starts on the queue carries a CqTag; when the queue
+// hands the tag back, the driver calls tag->fire(tag, ok) on the loop
+// thread, which typically wakes the task that awaits the operation. The
+// loop polls the queue (AsyncNext with a deadline in the past) on every
+// iteration and, when it has nothing else to do, blocks in AsyncNext until
+// its next timer; wake() injects an already-expired grpc::Alarm so that a
+// blocked AsyncNext returns (the way asio-grpc wakes its queue).
+//
+// Thread safety: poll/wait on the loop thread; wake() and shutdown() from
+// any thread.
+#ifndef CORIO_RPC_INTERNAL_CQ_DRIVER_H_
+#define CORIO_RPC_INTERNAL_CQ_DRIVER_H_
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/completion_queue.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+
+#include "corio/loop/event_loop.h"
+#include "corio/loop/event_source.h"
+
+namespace corio::rpc::internal {
+
+// What corio passes to gRPC as an operation's tag.
+struct CqTag {
+  void (*fire)(CqTag* self, bool ok) noexcept = nullptr;
+};
+
+class CqDriver final : public EventSource {
+ public:
+  // Takes the queue; a ServerCompletionQueue serves client calls as well.
+  explicit CqDriver(std::unique_ptr<grpc::CompletionQueue> cq);
+  ~CqDriver() override;
+  CqDriver(const CqDriver&) = delete;
+  CqDriver& operator=(const CqDriver&) = delete;
+
+  grpc::CompletionQueue* cq() const noexcept { return cq_.get(); }
+
+  std::size_t poll() override;
+  std::size_t wait(TimePoint deadline) override;
+  void wake() noexcept override;
+
+  // Shuts the queue down (any thread, once): operations still in flight
+  // complete, then the queue reports its end and drained() turns true.
+  // No operation may be started after this.
+  void shutdown() noexcept;
+  bool shutting_down() const noexcept { return closed_.load(std::memory_order_acquire); }
+  // True once the queue has handed back every tag after shutdown().
+  bool drained() const noexcept { return drained_; }
+
+ private:
+  // One event; false when the queue reported no event (or its end).
+  bool next(gpr_timespec deadline);
+  static void on_wake(CqTag* self, bool ok) noexcept;
+
+  std::unique_ptr<grpc::CompletionQueue> cq_;
+  struct WakeTag : CqTag {
+    CqDriver* driver;
+  } wake_tag_;
+  grpc::Alarm alarm_;
+  std::mutex wake_mu_;
+  bool wake_set_ = false;  // under wake_mu_: the alarm is set, its tag not yet back
+  std::atomic<bool> closed_{false};
+  bool drained_ = false;
+};
+
+}  // namespace corio::rpc::internal
+
+#endif  // CORIO_RPC_INTERNAL_CQ_DRIVER_H_

@@ -1,0 +1,216 @@
+#include "corio/rpc/server.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace corio::rpc {
+
+namespace internal {
+
+ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
+  for (OpTag* t : {&request_tag, &done_tag, &read_tag, &write_tag, &finish_tag}) t->owner = this;
+  ++shard->live_calls;
+}
+
+ServerCallBase::~ServerCallBase() { --shard->live_calls; }
+
+namespace {
+
+// The done tag: the call is over (finished, cancelled, or past its
+// deadline). A handler still running on a cancelled call is cancelled.
+void on_done(CqTag* tag, bool) noexcept {
+  auto* t = static_cast<OpTag*>(tag);
+  auto* call = static_cast<ServerCallBase*>(t->owner);
+  t->in_flight = false;
+  if (call->ctx.IsCancelled() && call->handler && !call->handler.done()) {
+    call->handler.cancel("corio::rpc: the call was cancelled (by the client, its deadline or shutdown)");
+  }
+  call->unref();
+}
+
+}  // namespace
+
+void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept {
+  ServerShard* shard = call->shard;
+  if (!ok) {
+    // The server is shutting down: the call never started, so gRPC hands
+    // back neither its done tag nor any other (grpc#10136).
+    delete call;
+    return;
+  }
+  // The done tag now will come back: it holds a reference from here.
+  call->done_tag.fire = &on_done;
+  call->done_tag.begin();
+  // Keep the method's requests posted.
+  if (shard->accepting) {
+    try {
+      method->request(shard);
+    } catch (...) {
+      shard->loop().call_exception_handler({"corio::rpc: could not post a new request for " + method->name,
+                                            std::current_exception(), {}});
+    }
+  }
+  try {
+    call->handler = create_task(shard->loop(), make(CallRef(call)), method->name);
+  } catch (...) {
+    // Out of memory: the call is cancelled; its tags release it.
+    call->ctx.TryCancel();
+  }
+  call->unref();  // the request's reference; the task holds its own
+}
+
+ServerShard::ServerShard(std::unique_ptr<grpc::ServerCompletionQueue> cq)
+    : cq_(cq.get()), driver_(std::unique_ptr<grpc::CompletionQueue>(cq.release())) {}
+
+void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method) {
+  EventLoop loop;
+  loop_ = &loop;
+  loop.set_event_source(&driver_);
+  for (const auto& m : methods) {
+    for (int i = 0; i < per_method; ++i) m->request(this);
+  }
+  // Until the queue has handed back every tag after shutdown and no call
+  // is left; then whatever tasks handlers left behind are cancelled.
+  while (!(driver_.drained() && live_calls == 0)) loop.run_once();
+  loop.cancel_all_tasks("corio::rpc: server shut down");
+  while (loop.pending_task_count() > 0) loop.run_once(false);
+  loop.set_event_source(nullptr);
+  loop_ = nullptr;
+}
+
+}  // namespace internal
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+Server::~Server() {
+  if (running()) {
+    try {
+      shutdown(std::chrono::nanoseconds(0));
+    } catch (...) {
+    }
+  }
+}
+
+void Server::check_not_started() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) throw RuntimeError("corio::rpc: the server has already been started");
+}
+
+void Server::add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name) {
+  m->service = svc;
+  if (name.empty()) {
+    for (std::size_t i = 0; i < services_.size(); ++i) {
+      if (services_[i].get() == svc) name = service_names_[i];
+    }
+    name += "/method-" + std::to_string(methods_.size());
+  }
+  m->name = std::move(name);
+  methods_.push_back(std::move(m));
+}
+
+void Server::start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) throw RuntimeError("corio::rpc: the server has already been started");
+  }
+  if (options_.threads < 1) throw std::invalid_argument("corio::rpc: ServerOptions::threads must be at least 1");
+  // Every method of an added service needs a handler.
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    const auto* desc = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_names_[i]);
+    std::size_t handled = 0;
+    for (const auto& m : methods_) handled += m->service == services_[i].get();
+    if (desc != nullptr && handled != static_cast<std::size_t>(desc->method_count())) {
+      throw std::invalid_argument("corio::rpc: service " + service_names_[i] + " has " +
+                                  std::to_string(desc->method_count()) + " methods but " + std::to_string(handled) +
+                                  " handlers");
+    }
+  }
+  grpc::ServerBuilder builder;
+  auto creds = options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
+  ports_.assign(options_.addresses.size(), 0);
+  for (std::size_t i = 0; i < options_.addresses.size(); ++i) {
+    builder.AddListeningPort(options_.addresses[i], creds, &ports_[i]);
+  }
+  for (auto& s : services_) builder.RegisterService(s.get());
+  if (options_.max_receive_message_size >= 0) builder.SetMaxReceiveMessageSize(options_.max_receive_message_size);
+  if (options_.max_send_message_size >= 0) builder.SetMaxSendMessageSize(options_.max_send_message_size);
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  for (int i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+  server_ = builder.BuildAndStart();
+  bool bound = server_ != nullptr;
+  for (int p : ports_) bound = bound && p != 0;
+  if (!bound) {
+    if (server_) server_->Shutdown();
+    for (auto& cq : cqs) {
+      cq->Shutdown();
+      void* tag;
+      bool ok;
+      while (cq->Next(&tag, &ok)) {
+      }
+    }
+    server_.reset();
+    throw RuntimeError("corio::rpc: could not bind every address (in use, or malformed)");
+  }
+  for (auto& cq : cqs) shards_.push_back(std::make_unique<internal::ServerShard>(std::move(cq)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
+  for (auto& shard : shards_) {
+    threads_.emplace_back([this, s = shard.get()] {
+      try {
+        s->run(methods_, options_.requests_per_method);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "corio::rpc: a server loop ended with an error: %s\n", e.what());
+      }
+    });
+  }
+}
+
+bool Server::running() const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  return started_ && !stopped_;
+}
+
+void Server::shutdown(std::chrono::nanoseconds grace) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!started_) return;
+    if (EventLoop* here = EventLoop::current()) {
+      for (auto& s : shards_) {
+        if (&s->loop() == here) {
+          throw RuntimeError("corio::rpc: Server::shutdown() called from one of the server's own loop threads");
+        }
+      }
+    }
+    if (stopping_) {
+      cv_.wait(lock, [&] { return stopped_; });
+      return;
+    }
+    stopping_ = true;
+  }
+  // gRPC: stop accepting; wait for calls in flight until the deadline, then
+  // cancel them (their done tags cancel the handler tasks). Not from a thread
+  // that drives a queue: the loops keep driving theirs meanwhile.
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  server_->Shutdown(deadline);
+  for (auto& s : shards_) s->driver().shutdown();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  shards_.clear();
+  server_.reset();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Server::wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !started_ || stopped_; });
+}
+
+}  // namespace corio::rpc

@@ -1,0 +1,601 @@
+// corio::rpc::Server: a gRPC server whose handlers are coroutines running on
+// corio event loops.
+//
+//   corio::rpc::Server server({.addresses = {"127.0.0.1:0"}, .threads = 2});
+//   server.add_service<kv::KV>();
+//   server.add_unary(&kv::KV::AsyncService::RequestGet,
+//                    [&](grpc::ServerContext& ctx, const kv::GetRequest& req)
+//                        -> corio::Task<corio::rpc::Reply<kv::GetReply>> { ... });
+//   server.start();                 // listening; server.port() is the bound port
+//   ...
+//   server.shutdown(std::chrono::seconds(5));   // from a thread not of the server
+//
+// Threads: `threads` loop threads, each with its own EventLoop and gRPC
+// completion queue, which the loop drives on its own thread (no hop between
+// gRPC's thread and the loop's). Each RPC lives on one loop from start to
+// end: its handler is a task on that loop, named after the method, so it
+// may co_await anything of that loop (sleep, Queue, Lock, TaskGroup, other
+// RPCs). Several requests per method stay posted on every loop, so new
+// calls never wait for one another.
+//
+// Handlers, by the kind of the method (Req/Resp from the generated code):
+//   unary:            Task<Reply<Resp>>(grpc::ServerContext&, const Req&)
+//   server streaming: Task<grpc::Status>(grpc::ServerContext&, const Req&, ServerWriter<Resp>&)
+//   client streaming: Task<Reply<Resp>>(grpc::ServerContext&, ServerReader<Req>&)
+//   bidirectional:    Task<grpc::Status>(grpc::ServerContext&, ServerStream<Req, Resp>&)
+// The ServerContext is gRPC's: client metadata, AddInitialMetadata /
+// AddTrailingMetadata, peer(), deadline().
+//
+// Errors: a handler that throws ends its RPC with INTERNAL and the
+//   exception's message, and the server keeps serving. Unknown methods and
+//   services get UNIMPLEMENTED and over-size messages RESOURCE_EXHAUSTED,
+//   from gRPC itself. start() throws RuntimeError if a port cannot be
+//   bound, and std::invalid_argument if a method of an added service has no
+//   handler (gRPC would leave its calls waiting forever).
+// Cancellation: when the client cancels, or the call's deadline passes, the
+//   handler's task is cancelled (CancelledError at its current suspension
+//   point; its cleanup runs) and the client sees CANCELLED or
+//   DEADLINE_EXCEEDED. A handler that lets CancelledError escape for another
+//   reason cancels its call likewise.
+// Thread safety: configure and start() from one thread; shutdown() and
+//   wait() from any thread that is not one of the server's loop threads.
+#ifndef CORIO_RPC_SERVER_H_
+#define CORIO_RPC_SERVER_H_
+
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/loop_handle.h"
+#include "corio/loop/task.h"
+#include "corio/loop/task_handle.h"
+#include "corio/rpc/internal/cq_driver.h"
+#include "corio/rpc/internal/op.h"
+#include "corio/rpc/reply.h"
+
+namespace corio::rpc {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 picks a free one (see Server::port()).
+  std::vector<std::string> addresses = {"127.0.0.1:0"};
+  // For every address; insecure unless set (grpc::SslServerCredentials for
+  // TLS).
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Loop threads, each with one completion queue. At least 1.
+  int threads = 1;
+  // Requests kept posted per method on each loop.
+  int requests_per_method = 4;
+  // Message size limits in bytes (-1: gRPC's default, 4 MiB to receive).
+  int max_receive_message_size = -1;
+  int max_send_message_size = -1;
+};
+
+namespace internal {
+
+class ServerShard;
+
+// One RPC on the server side: its context, its tags, and the handler task.
+class ServerCallBase : public RefCounted {
+ public:
+  explicit ServerCallBase(ServerShard* shard) noexcept;
+  ~ServerCallBase() override;
+  grpc::ServerContext ctx;
+  OpTag request_tag, done_tag, read_tag, write_tag, finish_tag;
+  TaskRef handler;
+  ServerShard* shard;
+  bool finished = false;  // Finish issued
+};
+
+}  // namespace internal
+
+// ServerWriter: the sending side of a server-streaming or bidirectional
+// call. co_await write(msg) waits until gRPC has taken the message (flow
+// control: one write in flight, never a growing queue); it gives false if
+// the call has ended (the client went away): stop writing then.
+// Errors: RuntimeError if a write is already in flight on this call.
+// Thread safety: the call's loop thread.
+// Cancellation: a task cancelled during a write stops waiting; the message
+//   may or may not have been sent.
+template <class Resp>
+class ServerWriter {
+ public:
+  auto write(const Resp& msg, grpc::WriteOptions options = {}) {
+    if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    return internal::OpAwaiter(call_->write_tag, [this, &msg, options](void* tag) { write_fn_(msg, options, tag); });
+  }
+  // The write function of gRPC's responder; internal.
+  ServerWriter(internal::ServerCallBase* call, std::function<void(const Resp&, grpc::WriteOptions, void*)> fn)
+      : call_(call), write_fn_(std::move(fn)) {}
+
+ private:
+  internal::ServerCallBase* call_;
+  std::function<void(const Resp&, grpc::WriteOptions, void*)> write_fn_;
+};
+
+// ServerReader: the receiving side of a client-streaming or bidirectional
+// call. `while (auto msg = co_await reader.read())` reads until the client
+// half-closes (std::nullopt).
+// Errors: RuntimeError if a read is already in flight on this call.
+// Thread safety: the call's loop thread.
+// Cancellation: a task cancelled during a read stops waiting; the message
+//   that read may still bring is dropped with the call.
+template <class Req>
+class ServerReader {
+ public:
+  class [[nodiscard]] ReadAwaiter : public internal::OpAwaiterBase {
+   public:
+    ReadAwaiter(ServerReader* r) : OpAwaiterBase(r->call_->read_tag), r_(r) {}
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!suspend(h)) return false;
+      tag_->waiter = this;
+      tag_->begin();
+      r_->read_fn_(&r_->buf_, static_cast<internal::CqTag*>(tag_));
+      return true;
+    }
+    std::optional<Req> await_resume() {
+      check_cancelled();
+      if (!ok_) return std::nullopt;
+      return std::move(r_->buf_);
+    }
+
+   private:
+    ServerReader* r_;
+  };
+  ReadAwaiter read() {
+    if (call_->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
+    return ReadAwaiter(this);
+  }
+  ServerReader(internal::ServerCallBase* call, std::function<void(Req*, void*)> fn)
+      : call_(call), read_fn_(std::move(fn)) {}
+
+ private:
+  internal::ServerCallBase* call_;
+  std::function<void(Req*, void*)> read_fn_;
+  Req buf_;  // in the call's state: a read in flight may outlive its task
+};
+
+// ServerStream: both sides of a bidirectional call; read() and write() may
+// be awaited at the same time from two tasks.
+template <class Req, class Resp>
+class ServerStream : public ServerReader<Req>, public ServerWriter<Resp> {
+ public:
+  ServerStream(internal::ServerCallBase* call, std::function<void(Req*, void*)> rd,
+               std::function<void(const Resp&, grpc::WriteOptions, void*)> wr)
+      : ServerReader<Req>(call, std::move(rd)), ServerWriter<Resp>(call, std::move(wr)) {}
+};
+
+namespace internal {
+
+// A method's registration: posts a request on a shard and runs its calls.
+class MethodBase {
+ public:
+  virtual ~MethodBase() = default;
+  // Posts one request for this method on `shard` (its loop thread).
+  virtual void request(ServerShard* shard) = 0;
+  grpc::Service* service = nullptr;
+  std::string name;  // for the handler tasks
+};
+
+// Runs the shard's loop: its thread, loop and completion queue.
+class ServerShard {
+ public:
+  ServerShard(std::unique_ptr<grpc::ServerCompletionQueue> cq);
+  grpc::ServerCompletionQueue* cq() noexcept { return cq_; }
+  CqDriver& driver() noexcept { return driver_; }
+  EventLoop& loop() noexcept { return *loop_; }
+  void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method);
+  std::size_t live_calls = 0;
+  bool accepting = true;
+
+ private:
+  grpc::ServerCompletionQueue* cq_;
+  CqDriver driver_;
+  EventLoop* loop_ = nullptr;
+};
+
+// Ends a handler's call: Finish with the status (and reply), or cancels it.
+template <class Finish>
+void finish_call(ServerCallBase* call, std::exception_ptr error, Finish finish) {
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const CancelledError&) {
+      call->ctx.TryCancel();
+      return;
+    } catch (const std::exception& e) {
+      finish(grpc::Status(grpc::StatusCode::INTERNAL, e.what()), true);
+      return;
+    } catch (...) {
+      finish(grpc::Status(grpc::StatusCode::INTERNAL, "handler threw a non-standard exception"), true);
+      return;
+    }
+  }
+}
+
+// Holds a reference to a call for a task's lifetime.
+struct CallRef {
+  explicit CallRef(ServerCallBase* c) noexcept : call(c) { call->ref(); }
+  CallRef(CallRef&& o) noexcept : call(std::exchange(o.call, nullptr)) {}
+  CallRef(const CallRef&) = delete;
+  ~CallRef() {
+    if (call) call->unref();
+  }
+  ServerCallBase* call;
+};
+
+template <class Service, class Req, class Resp, class H>
+class UnaryMethod final : public MethodBase {
+ public:
+  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  UnaryMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+
+  struct Call final : ServerCallBase {
+    Call(ServerShard* s, UnaryMethod* m) : ServerCallBase(s), method(m), responder(&ctx) {}
+    UnaryMethod* method;
+    Req req;
+    grpc::ServerAsyncResponseWriter<Resp> responder;
+  };
+
+  void request(ServerShard* shard) override {
+    auto* call = new Call(shard, this);
+    call->request_tag.fire = &UnaryMethod::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->responder, shard->cq(), shard->cq(),
+                                          static_cast<CqTag*>(&call->request_tag));
+  }
+
+ private:
+  static void on_request(CqTag* tag, bool ok) noexcept;
+  static Task<void> run(CallRef ref) {
+    auto* call = static_cast<Call*>(ref.call);
+    std::exception_ptr error;
+    std::optional<Reply<Resp>> reply;
+    try {
+      reply.emplace(co_await call->method->handler_(call->ctx, call->req));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    auto finish = [call](grpc::Status st, bool) {
+      call->finish_tag.begin();
+      call->finished = true;
+      call->responder.FinishWithError(st, static_cast<CqTag*>(&call->finish_tag));
+    };
+    if (error) {
+      finish_call(call, error, finish);
+      if (is_cancelled_error(error)) std::rethrow_exception(error);
+      co_return;
+    }
+    call->finish_tag.begin();
+    call->finished = true;
+    if (reply->ok()) {
+      call->responder.Finish(reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+    } else {
+      call->responder.FinishWithError(reply->status(), static_cast<CqTag*>(&call->finish_tag));
+    }
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+// Common request handling: on success posts the next request and starts
+// the handler task; on failure (shutdown) frees the call.
+void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept;
+
+template <class Service, class Req, class Resp, class H>
+void UnaryMethod<Service, Req, Resp, H>::on_request(CqTag* tag, bool ok) noexcept {
+  auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
+  start_handler(call, call->method, ok, &UnaryMethod::run);
+}
+
+template <class Service, class Req, class Resp, class H>
+class ServerStreamingMethod final : public MethodBase {
+ public:
+  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
+                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  ServerStreamingMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+
+  struct Call final : ServerCallBase {
+    Call(ServerShard* s, ServerStreamingMethod* m)
+        : ServerCallBase(s), method(m), stream(&ctx), writer(this, [this](const Resp& r, grpc::WriteOptions o, void* t) {
+            stream.Write(r, o, t);
+          }) {}
+    ServerStreamingMethod* method;
+    Req req;
+    grpc::ServerAsyncWriter<Resp> stream;
+    ServerWriter<Resp> writer;
+  };
+
+  void request(ServerShard* shard) override {
+    auto* call = new Call(shard, this);
+    call->request_tag.fire = &ServerStreamingMethod::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->stream, shard->cq(), shard->cq(),
+                                          static_cast<CqTag*>(&call->request_tag));
+  }
+
+ private:
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &ServerStreamingMethod::run);
+  }
+  static Task<void> run(CallRef ref) {
+    auto* call = static_cast<Call*>(ref.call);
+    std::exception_ptr error;
+    grpc::Status status;
+    try {
+      status = co_await call->method->handler_(call->ctx, call->req, call->writer);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      finish_call(call, error, [call](grpc::Status st, bool) { status_finish(call, st); });
+      if (is_cancelled_error(error)) std::rethrow_exception(error);
+      co_return;
+    }
+    status_finish(call, status);
+  }
+  static void status_finish(Call* call, const grpc::Status& st) {
+    call->finish_tag.begin();
+    call->finished = true;
+    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+template <class Service, class Req, class Resp, class H>
+class ClientStreamingMethod final : public MethodBase {
+ public:
+  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
+                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  ClientStreamingMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+
+  struct Call final : ServerCallBase {
+    Call(ServerShard* s, ClientStreamingMethod* m)
+        : ServerCallBase(s), method(m), stream(&ctx), reader(this, [this](Req* r, void* t) { stream.Read(r, t); }) {}
+    ClientStreamingMethod* method;
+    grpc::ServerAsyncReader<Resp, Req> stream;
+    ServerReader<Req> reader;
+  };
+
+  void request(ServerShard* shard) override {
+    auto* call = new Call(shard, this);
+    call->request_tag.fire = &ClientStreamingMethod::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
+                                          static_cast<CqTag*>(&call->request_tag));
+  }
+
+ private:
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &ClientStreamingMethod::run);
+  }
+  static Task<void> run(CallRef ref) {
+    auto* call = static_cast<Call*>(ref.call);
+    std::exception_ptr error;
+    std::optional<Reply<Resp>> reply;
+    try {
+      reply.emplace(co_await call->method->handler_(call->ctx, call->reader));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    auto fail = [call](grpc::Status st, bool) {
+      call->finish_tag.begin();
+      call->finished = true;
+      call->stream.FinishWithError(st, static_cast<CqTag*>(&call->finish_tag));
+    };
+    if (error) {
+      finish_call(call, error, fail);
+      if (is_cancelled_error(error)) std::rethrow_exception(error);
+      co_return;
+    }
+    if (!reply->ok()) {
+      fail(reply->status(), false);
+      co_return;
+    }
+    call->finish_tag.begin();
+    call->finished = true;
+    call->stream.Finish(reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+template <class Service, class Req, class Resp, class H>
+class BidiMethod final : public MethodBase {
+ public:
+  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  BidiMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+
+  struct Call final : ServerCallBase {
+    Call(ServerShard* s, BidiMethod* m)
+        : ServerCallBase(s),
+          method(m),
+          stream(&ctx),
+          rw(
+              this, [this](Req* r, void* t) { stream.Read(r, t); },
+              [this](const Resp& r, grpc::WriteOptions o, void* t) { stream.Write(r, o, t); }) {}
+    BidiMethod* method;
+    grpc::ServerAsyncReaderWriter<Resp, Req> stream;
+    ServerStream<Req, Resp> rw;
+  };
+
+  void request(ServerShard* shard) override {
+    auto* call = new Call(shard, this);
+    call->request_tag.fire = &BidiMethod::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
+                                          static_cast<CqTag*>(&call->request_tag));
+  }
+
+ private:
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &BidiMethod::run);
+  }
+  static Task<void> run(CallRef ref) {
+    auto* call = static_cast<Call*>(ref.call);
+    std::exception_ptr error;
+    grpc::Status status;
+    try {
+      status = co_await call->method->handler_(call->ctx, call->rw);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      finish_call(call, error, [call](grpc::Status st, bool) { status_finish(call, st); });
+      if (is_cancelled_error(error)) std::rethrow_exception(error);
+      co_return;
+    }
+    status_finish(call, status);
+  }
+  static void status_finish(Call* call, const grpc::Status& st) {
+    if (call->write_tag.in_flight) {
+      // A write from another task of the handler is still in flight (gRPC
+      // allows one write-side operation at a time): cancel rather than race.
+      call->ctx.TryCancel();
+      return;
+    }
+    call->finish_tag.begin();
+    call->finished = true;
+    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+// The generated service class a Request method belongs to.
+template <class F>
+struct RequestTraits;
+
+}  // namespace internal
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  // Shuts down (at once: in-flight calls are cancelled) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Adds the generated service `S` (the class grpc_cpp_plugin names after
+  // the service, e.g. kv::KV); its methods are then given handlers with
+  // add_unary & co. Before start(). Errors: RuntimeError after start().
+  template <class S>
+  void add_service() {
+    check_not_started();
+    auto svc = std::make_unique<typename S::AsyncService>();
+    service_names_.push_back(S::service_full_name());
+    services_.push_back(std::move(svc));
+  }
+
+  // Handlers for each kind of method; `request` is the generated
+  // AsyncService's Request<Method> member, e.g. &kv::KV::AsyncService::RequestGet.
+  // Errors: RuntimeError after start() or if the method's service was not
+  // added with add_service().
+  template <class C, class Req, class Resp, class H>
+  void add_unary(void (C::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+                                    grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+                 H handler, std::string name = {}) {
+    add(std::make_unique<internal::UnaryMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
+        std::move(name));
+  }
+  template <class C, class Req, class Resp, class H>
+  void add_server_streaming(void (C::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
+                                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+                            H handler, std::string name = {}) {
+    add(std::make_unique<internal::ServerStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
+        std::move(name));
+  }
+  template <class C, class Req, class Resp, class H>
+  void add_client_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
+                                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+                            H handler, std::string name = {}) {
+    add(std::make_unique<internal::ClientStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
+        std::move(name));
+  }
+  template <class C, class Req, class Resp, class H>
+  void add_bidi_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+                                             grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+                          H handler, std::string name = {}) {
+    add(std::make_unique<internal::BidiMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
+        std::move(name));
+  }
+
+  // Binds, starts the loop threads and begins serving.
+  // Errors: RuntimeError if already started or a port cannot be bound;
+  //   std::invalid_argument for threads < 1, or a method of an added
+  //   service without a handler.
+  void start();
+  // The port bound for the first address (useful with port 0).
+  int port() const noexcept { return ports_.empty() ? 0 : ports_.front(); }
+  const std::vector<int>& ports() const noexcept { return ports_; }
+
+  // Graceful shutdown: stops accepting calls at once, lets calls in flight
+  // finish until `grace` has passed, then cancels the rest (their handlers
+  // see CancelledError), and returns once every loop thread has ended.
+  // Idempotent. Errors: RuntimeError when called from one of the server's
+  // own loop threads (it would wait for itself).
+  void shutdown(std::chrono::nanoseconds grace = std::chrono::seconds(0));
+  // Blocks until shutdown() has completed (from any other thread).
+  void wait();
+  bool running() const noexcept;
+
+ private:
+  template <class C>
+  grpc::Service* find() {
+    check_not_started();
+    for (auto& s : services_) {
+      if (dynamic_cast<C*>(s.get()) != nullptr) return s.get();
+    }
+    throw RuntimeError("corio::rpc: add the method's service with add_service<S>() first");
+  }
+  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name);
+  void check_not_started() const;
+
+  ServerOptions options_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::vector<std::string> service_names_;
+  std::vector<std::unique_ptr<internal::MethodBase>> methods_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::unique_ptr<internal::ServerShard>> shards_;
+  std::vector<std::thread> threads_;
+  std::vector<int> ports_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace corio::rpc
+
+#endif  // CORIO_RPC_SERVER_H_
