@@ -220,6 +220,132 @@ Task<ClientReader<Resp>> server_streaming(Stub& stub,
   co_return ClientReader<Resp>(std::move(call));
 }
 
+// The writing side of a client-streaming call.
+template <class Req, class Resp>
+class ClientWriter {
+ public:
+  struct Call : internal::ClientCallBase {
+    std::unique_ptr<grpc::ClientAsyncWriter<Req>> stream;
+    Resp reply;
+    bool broken = false;
+  };
+  explicit ClientWriter(internal::Owned<Call> call) : call_(std::move(call)) {}
+
+  // Sends one message once gRPC can take it (one write in flight); false
+  // if the call has ended (finish() then gives its status). Errors:
+  // RuntimeError if a write is already in flight.
+  Task<bool> write(Req msg) {
+    Call* c = call_.get();
+    if (c->broken) co_return false;
+    if (c->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    const bool ok = co_await internal::OpAwaiter(c->write_tag, [c, &msg](void* tag) { c->stream->Write(msg, tag); });
+    if (!ok) c->broken = true;
+    co_return ok;
+  }
+  // Half-closes and waits for the server's reply or status.
+  Task<Reply<Resp>> finish() {
+    Call* c = call_.get();
+    if (!c->broken) {
+      co_await internal::OpAwaiter(c->write_tag, [c](void* tag) { c->stream->WritesDone(tag); });
+    }
+    co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    if (!c->status.ok()) co_return Reply<Resp>(c->status);
+    co_return Reply<Resp>(std::move(c->reply));
+  }
+  void cancel() { call_->ctx.TryCancel(); }
+
+ private:
+  internal::Owned<Call> call_;
+};
+
+// Starts a client-streaming call.
+template <class Stub, class Req, class Resp>
+Task<ClientWriter<Req, Resp>> client_streaming(Stub& stub,
+                                               std::unique_ptr<grpc::ClientAsyncWriter<Req>> (Stub::*prepare)(
+                                                   grpc::ClientContext*, Resp*, grpc::CompletionQueue*),
+                                               CallOptions options = {}) {
+  using Call = typename ClientWriter<Req, Resp>::Call;
+  internal::Owned<Call> call(new Call);
+  internal::configure(call->ctx, options);
+  Call* c = call.get();
+  c->stream = (stub.*prepare)(&c->ctx, &c->reply, internal::loop_cq());
+  const bool ok = co_await internal::OpAwaiter(c->start_tag, [c](void* tag) { c->stream->StartCall(tag); });
+  if (!ok) c->broken = true;
+  co_return ClientWriter<Req, Resp>(std::move(call));
+}
+
+// Both sides of a bidirectional call: read() and write() may be awaited at
+// the same time from two tasks.
+template <class Req, class Resp>
+class ClientStream {
+ public:
+  struct Call : internal::ClientCallBase {
+    std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> stream;
+    Resp buf;
+    bool ended = false, broken = false, closed = false;
+  };
+  explicit ClientStream(internal::Owned<Call> call) : call_(std::move(call)) {}
+
+  // As ClientWriter::write. Errors: RuntimeError if a write is in flight,
+  // or after writes_done().
+  Task<bool> write(Req msg) {
+    Call* c = call_.get();
+    if (c->closed) throw RuntimeError("corio::rpc: write after writes_done()");
+    if (c->broken) co_return false;
+    if (c->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    const bool ok = co_await internal::OpAwaiter(c->write_tag, [c, &msg](void* tag) { c->stream->Write(msg, tag); });
+    if (!ok) c->broken = true;
+    co_return ok;
+  }
+  // As ClientReader::read.
+  Task<std::optional<Resp>> read() {
+    Call* c = call_.get();
+    if (c->ended) co_return std::nullopt;
+    if (c->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
+    const bool ok = co_await internal::OpAwaiter(c->read_tag, [c](void* tag) { c->stream->Read(&c->buf, tag); });
+    if (!ok) {
+      c->ended = true;
+      co_return std::nullopt;
+    }
+    co_return std::move(c->buf);
+  }
+  // Half-closes the sending side (idempotent).
+  Task<void> writes_done() {
+    Call* c = call_.get();
+    if (c->closed || c->broken) co_return;
+    c->closed = true;
+    co_await internal::OpAwaiter(c->write_tag, [c](void* tag) { c->stream->WritesDone(tag); });
+  }
+  // Half-closes, reads what is left, and gives the call's status.
+  Task<grpc::Status> finish() {
+    Call* c = call_.get();
+    co_await writes_done();
+    while (!c->ended) co_await read();
+    co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    co_return c->status;
+  }
+  void cancel() { call_->ctx.TryCancel(); }
+
+ private:
+  internal::Owned<Call> call_;
+};
+
+// Starts a bidirectional call.
+template <class Stub, class Req, class Resp>
+Task<ClientStream<Req, Resp>> bidi_streaming(Stub& stub,
+                                             std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> (Stub::*prepare)(
+                                                 grpc::ClientContext*, grpc::CompletionQueue*),
+                                             CallOptions options = {}) {
+  using Call = typename ClientStream<Req, Resp>::Call;
+  internal::Owned<Call> call(new Call);
+  internal::configure(call->ctx, options);
+  Call* c = call.get();
+  c->stream = (stub.*prepare)(&c->ctx, internal::loop_cq());
+  const bool ok = co_await internal::OpAwaiter(c->start_tag, [c](void* tag) { c->stream->StartCall(tag); });
+  if (!ok) c->ended = c->broken = true;
+  co_return ClientStream<Req, Resp>(std::move(call));
+}
+
 }  // namespace corio::rpc
 
 #endif  // CORIO_RPC_CLIENT_H_

@@ -190,6 +190,43 @@ TEST_F(RpcTest, ServerStreamingDeliversEveryMessageInOrder) {
   });
 }
 
+TEST_F(RpcTest, ClientStreamingSumsEveryMessage) {
+  client([this]() -> Task<void> {
+    auto up = co_await client_streaming(*stub_, &Tester::Stub::PrepareAsyncClientStream);
+    for (int i = 1; i <= 10; ++i) EXPECT_TRUE(co_await up.write(make("x", i)));
+    auto r = co_await up.finish();
+    EXPECT_TRUE(r.ok()) << r.status().error_message();
+    EXPECT_EQ(r->n(), 55);
+    EXPECT_EQ(r->text(), "xxxxxxxxxx");
+  });
+}
+
+TEST_F(RpcTest, BidiAnswersEachMessageInOrder) {
+  client([this]() -> Task<void> {
+    auto io = co_await bidi_streaming(*stub_, &Tester::Stub::PrepareAsyncBidi);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_TRUE(co_await io.write(make("q", i)));
+      auto m = co_await io.read();
+      EXPECT_TRUE(m.has_value());
+      if (m) {
+        EXPECT_EQ(m->text(), "q?");
+        EXPECT_EQ(m->n(), i * 2);
+      }
+    }
+    grpc::Status st = co_await io.finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  });
+}
+
+TEST_F(RpcTest, ManyConcurrentUnaryCallsAllComplete) {
+  client([this]() -> Task<void> {
+    std::vector<Task<Reply<Msg>>> calls;
+    for (int i = 0; i < 200; ++i) calls.push_back(unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("c", i)));
+    auto replies = co_await gather(std::move(calls));
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(replies[i]->n(), i + 1);
+  });
+}
+
 TEST(RpcServer, MethodWithoutHandlerIsRefusedAtStart) {
   Server server;
   server.add_service<Tester>();
