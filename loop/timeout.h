@@ -23,6 +23,9 @@
 // Cancellation: a cancel() from elsewhere propagates as CancelledError.
 // A body awaiting a TaskHandle cancels that task on expiry and waits for it
 // to finish (asyncio.wait_for): nothing keeps running behind the timeout.
+// A cancel() of the awaiting task, or one already pending when the wait
+// starts, is passed on to that task in the same way (task_handle.h), and
+// comes out as CancelledError once the task has ended.
 #ifndef CORIO_LOOP_TIMEOUT_H_
 #define CORIO_LOOP_TIMEOUT_H_
 

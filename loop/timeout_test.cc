@@ -579,5 +579,38 @@ CO_TEST(Timeout, ExpiryDoesNotCarryTheMessageOfAnEarlierWithdrawnCancel) {
   EXPECT_EQ(seen, "");
 }
 
+// wait_for(handle, d) from a task with a cancel pending passes the cancel on
+// to the handle's task, as asyncio's wait_for does, and raises
+// CancelledError (not TimeoutError) once that task has ended. It used to
+// raise at once and leave the task running.
+CO_TEST(WaitForTest, HandleAwaitedWithACancelPendingIsCancelledAndAwaited) {
+  Log log;
+  const TimePoint t0 = now();
+  TaskHandle<int> child = create_task(sleep_logging(log, "child", 1h, 1));
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    current_task().cancel();
+    try {
+      (void)co_await wait_for(c, 10ms);
+      l.push_back("parent got a value");
+    } catch (const TimeoutError&) {
+      l.push_back("parent timed out");
+    } catch (const CancelledError&) {
+      l.push_back("parent cancelled");
+      throw;
+    }
+  }(child, log));
+  EXPECT_THROW(co_await parent, CancelledError);
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_EQ(now(), t0);
+  EXPECT_EQ(log, (Log{"child cancelled", "parent cancelled"}));
+  // (Without the pass-on the child would still sleep here: end it while
+  // `log` exists.)
+  child.cancel();
+  try {
+    co_await child;
+  } catch (const CancelledError&) {
+  }
+}
+
 }  // namespace
 }  // namespace corio

@@ -9,6 +9,11 @@
 //    (`try_cancel`). A `Suspension` detaches itself from what it waited on
 //    and reschedules the task, whose await_resume then throws CancelledError.
 //    An awaiter that waits on another task forwards the request to it.
+//  * A cancel requested while the task runs is pending (`must_cancel_`)
+//    and raised at its next suspension point, without suspending. There is
+//    one exception, as in asyncio: an await on another task passes the
+//    pending request on to that task (take_cancel_to_pass_on) and waits for
+//    it to end, just as if the cancel had come while waiting.
 //  * When a source wakes a waiter normally it clears the target first; a
 //    cancel that arrives between that wake and the task's next step is kept
 //    pending (`must_cancel_`) and delivered at the next suspension point, so
@@ -151,6 +156,17 @@ class TaskBase : public ListNode, public FrameAllocated {
       return true;
     }
     return cancel_in_flight_;
+  }
+  // For an awaiter about to suspend on something that can itself be
+  // cancelled (another task, a Future): takes a pending cancel request so
+  // that the awaiter passes it on to what it waits for instead of raising
+  // it, as asyncio's Task.__step does with _must_cancel. False, taking
+  // nothing, when no request is pending or another awaiter has taken a
+  // cancel it has not raised yet (take_pending_cancel then says to raise).
+  bool take_cancel_to_pass_on() noexcept {
+    if (!must_cancel_ || cancel_in_flight_) return false;
+    must_cancel_ = false;
+    return true;
   }
   // An awaiter took a cancel (pending, or while suspended) and will raise
   // CancelledError from its await_resume; it calls this when it does.
