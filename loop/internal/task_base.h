@@ -168,6 +168,9 @@ class TaskBase : public ListNode, public FrameAllocated {
     must_cancel_ = false;
     return true;
   }
+  // A cancel request waits to be raised in this task: pending, or taken by
+  // an awaiter that has not raised it yet.
+  bool cancel_pending() const noexcept { return must_cancel_ || cancel_in_flight_; }
   // An awaiter took a cancel (pending, or while suspended) and will raise
   // CancelledError from its await_resume; it calls this when it does.
   void cancel_raised() noexcept { cancel_in_flight_ = false; }
