@@ -329,7 +329,7 @@ auto timeout(std::optional<Delay> delay, F body) {
   return timeout(delay, internal::with_scope_parameter(std::move(body)));
 }
 // A TaskHandle: on expiry the task is cancelled and waited for (as
-// wait_for). A Future: on expiry only the wait ends (see wait_for). A
+// wait_for). A Future: on expiry it is cancelled (see wait_for). A
 // copyable result is copied; a move-only one is moved out, as shield() does.
 template <class T>
 Task<T> timeout(std::optional<Delay> delay, TaskHandle<T> h) {
@@ -380,10 +380,11 @@ Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
   return timeout(delay, std::move(aw));
 }
 // wait_for(future, delay): the future's result (a copy; moved out if it
-// cannot be copied), its exception, or
-// TimeoutError once `delay` has passed. On expiry only the wait ends: the
-// future stays pending and can still be completed (corio never cancels a
-// Future for one of its awaiters; call future.cancel() for that).
+// cannot be copied), its exception, or TimeoutError once `delay` has
+// passed. On expiry the future is cancelled, as asyncio.wait_for does (the
+// cancel of the awaiting task cancels the future it awaits: future.h), so
+// its other awaiters get CancelledError; wait_for(shield(future), delay)
+// leaves it pending instead.
 template <class T>
 Task<T> wait_for(Future<T> aw, Delay delay) {
   if (internal::time_is_up(delay)) return internal::time_up_future(std::move(aw));

@@ -10,10 +10,14 @@
 //    and reschedules the task, whose await_resume then throws CancelledError.
 //    An awaiter that waits on another task forwards the request to it.
 //  * A cancel requested while the task runs is pending (`must_cancel_`)
-//    and raised at its next suspension point, without suspending. There is
-//    one exception, as in asyncio: an await on another task passes the
-//    pending request on to that task (take_cancel_to_pass_on) and waits for
-//    it to end, just as if the cancel had come while waiting.
+//    and raised at its next suspension point, without suspending. As in
+//    asyncio, an await on something that can itself be cancelled takes the
+//    pending request over (take_cancel_to_pass_on): an await on another
+//    task passes it on to that task and waits for it to end, as if the
+//    cancel had come while waiting; an await on a pending Future cancels
+//    the Future and raises CancelledError without suspending.
+//  * A Future awaited when the cancel comes is cancelled with it (asyncio),
+//    so its other awaiters see CancelledError too; shield(fut) avoids that.
 //  * When a source wakes a waiter normally it clears the target first; a
 //    cancel that arrives between that wake and the task's next step is kept
 //    pending (`must_cancel_`) and delivered at the next suspension point, so
@@ -311,15 +315,22 @@ class Suspension : public CancelTarget {
   // false (do not suspend; await_resume will throw CancelledError) when a
   // cancellation is already pending. Throws RuntimeError outside a task.
   bool suspend(std::coroutine_handle<> h) {
-    task_ = current_task_base();
-    if (task_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
-    if (task_->take_pending_cancel()) {
-      cancelled_ = true;
+    task_ = running_task();
+    return suspend_task(h);
+  }
+  // As suspend(), for an awaiter that passes a cancel requested while the
+  // task ran on to what it waits for (TaskBase::take_cancel_to_pass_on),
+  // as asyncio does with a future. When it returns false, `pass_on` tells
+  // whether the cancel to raise is such a request, for the awaiter to pass
+  // on, or one another awaiter took already.
+  bool suspend_passing_on(std::coroutine_handle<> h, bool& pass_on) {
+    task_ = running_task();
+    pass_on = task_->take_cancel_to_pass_on();
+    if (pass_on) {
+      take_cancel();
       return false;
     }
-    task_->resume_point_ = h;
-    task_->cancel_target_ = this;
-    return true;
+    return suspend_task(h);
   }
 
   // Wakes the task normally (the source has already unlinked this waiter).
@@ -356,12 +367,35 @@ class Suspension : public CancelTarget {
   bool cancelled() const noexcept { return cancelled_; }
   TaskBase* task() const noexcept { return task_; }
 
+ protected:
+  // For a derived awaiter that sets a try_cancel of its own (in place of
+  // Suspension's, in its constructor): the cancel is taken here, and
+  // check_cancelled() will raise it. The derived awaiter still wakes the
+  // task, or does not suspend.
+  void take_cancel() noexcept {
+    cancelled_ = true;
+    task_->cancel_in_flight_ = true;
+  }
+
  private:
+  static TaskBase* running_task() {
+    TaskBase* t = current_task_base();
+    if (t == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
+    return t;
+  }
+  bool suspend_task(std::coroutine_handle<> h) noexcept {
+    if (task_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+    return true;
+  }
   static bool try_cancel_impl(CancelTarget* self) noexcept {
     auto* s = static_cast<Suspension*>(self);
     s->detach_(s);
-    s->cancelled_ = true;
-    s->task_->cancel_in_flight_ = true;
+    s->take_cancel();
     s->wake();
     return true;
   }
