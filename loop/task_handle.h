@@ -186,10 +186,14 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     // A cancel requested while this task ran goes on to the awaited task,
     // as if it had come while waiting (asyncio); one another awaiter has
     // already taken is raised here at once (see take_pending_cancel).
-    const bool pass_on = self_->take_cancel_to_pass_on();
-    if (!pass_on && self_->take_pending_cancel()) {
-      cancelled_ = true;
-      return false;
+    bool pass_on = false;
+    if (self_->cancel_pending()) [[unlikely]] {
+      pass_on = self_->take_cancel_to_pass_on();
+      if (!pass_on) {
+        self_->take_pending_cancel();
+        cancelled_ = true;
+        return false;
+      }
     }
     self_->resume_point_ = h;
     self_->cancel_target_ = this;
