@@ -88,6 +88,13 @@ static_assert(!std::is_copy_constructible_v<decltype(yield_now())>, "awaiters ar
 static_assert(AwaiterOf<ShieldAwaiter<int>, int>);
 static_assert(std::is_same_v<decltype(shield(std::declval<TaskHandle<int>>())), ShieldAwaiter<int>>);
 static_assert(std::is_same_v<decltype(shield(std::declval<Task<std::string>>())), ShieldAwaiter<std::string>>);
+// shield(future): movable (for wait_for), copies a copyable result, moves a
+// move-only one out.
+static_assert(std::is_same_v<decltype(shield(std::declval<Future<int>>())), ShieldedFuture<int>>);
+static_assert(std::is_nothrow_move_constructible_v<ShieldedFuture<int>>);
+static_assert(AwaiterOf<AwaiterOfExpr<ShieldedFuture<int>&&>, int>);
+static_assert(AwaiterOf<AwaiterOfExpr<ShieldedFuture<void>&&>, void>);
+static_assert(AwaiterOf<AwaiterOfExpr<ShieldedFuture<std::unique_ptr<int>>&&>, std::unique_ptr<int>>);
 
 // ---- Combinators return Tasks of the expected shapes. ----
 static_assert(std::is_same_v<decltype(gather(std::declval<Task<int>>(), std::declval<Task<std::string>>())),

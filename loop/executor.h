@@ -114,7 +114,7 @@ class ExecutorCompletion {
       l.call_soon_threadsafe(
           [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
             fut.loop().end_external_work();
-            if (fut.done()) return;  // its awaiter was cancelled and someone cancelled it
+            if (fut.done()) return;  // cancelled, e.g. with the task that awaited it
             if (dropped) {
               fut.cancel("corio: the executor dropped the job before running it");
             } else if (error) {
@@ -142,8 +142,9 @@ class ExecutorCompletion {
 //   cancels the future: its awaiters get CancelledError.
 // Thread safety: call on `loop`'s thread (it uses the loop's default
 //   executor and its link); the executor may be shared by several loops.
-// Cancellation: cancelling the awaiting task stops the wait at once; the
-//   job itself cannot be interrupted and runs to the end, its result dropped.
+// Cancellation: cancelling the awaiting task cancels the future (future.h)
+//   and stops the wait at once; the job itself cannot be interrupted and
+//   runs to the end, its result dropped.
 //   The awaiting frame may unwind while the job still runs, so give the job
 //   (by value) what it uses rather than references into that frame.
 template <class F, class... A>

@@ -13,15 +13,22 @@
 // Thread safety: copies of a Future may be held on any thread (atomic count);
 //   only set_result_threadsafe/set_exception_threadsafe may be called off the
 //   loop thread. A moved-from Future may only be assigned or destroyed.
-// Cancellation: a task cancelled while awaiting stops waiting; the future
-//   itself is not cancelled (others may be waiting; use cancel() for that).
+// Cancellation: cancelling a task while it awaits a future cancels the
+//   future, with the task's cancel message, as asyncio does: whoever was to
+//   complete it sees it done (set_result throws InvalidStateError, the
+//   *_threadsafe setters drop their value), and every task awaiting it gets
+//   CancelledError. So does a cancel already pending when the await starts
+//   (raised without suspending). To await a future that others share
+//   without that, use shield(fut) (shield.h): only the wait ends.
 #ifndef CORIO_LOOP_FUTURE_H_
 #define CORIO_LOOP_FUTURE_H_
 
 #include <atomic>
 #include <coroutine>
 #include <exception>
+#include <new>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -65,6 +72,14 @@ class FutureState : public FrameAllocated {
     done = true;
     notify_all(waiters);
   }
+  // Future::cancel(). False if already done.
+  bool cancel(std::string message) noexcept {
+    if (done) return false;
+    cancelled = true;
+    error = std::make_exception_ptr(CancelledError(std::move(message)));
+    complete();
+    return true;
+  }
 
   std::atomic<std::uint32_t> refs{1};
   EventLoop* loop;
@@ -75,16 +90,30 @@ class FutureState : public FrameAllocated {
   bool cancelled = false;
 };
 
-template <class T, bool kMove>
+// co_await on a Future. A cancel of the awaiting task, while it waits or
+// already pending when it starts to, cancels the future (asyncio) with the
+// task's cancel message: every awaiter is woken, in the order they began
+// waiting, with CancelledError. kPassCancel false (shield()) only ends
+// this wait instead.
+template <class T, bool kMove, bool kPassCancel = true>
 class FutureAwaiter final : Suspension, FutureWaiter {
  public:
   explicit FutureAwaiter(FutureState<T>* s) noexcept : Suspension(&FutureAwaiter::detach), s_(s) {
     on_done = &FutureAwaiter::on_done_impl;
+    if constexpr (kPassCancel) try_cancel = &FutureAwaiter::cancel_future;
   }
   ~FutureAwaiter() { abandon(); }
   bool await_ready() const noexcept { return s_->done; }
   bool await_suspend(std::coroutine_handle<> h) {
-    if (!suspend(h)) return false;
+    if constexpr (kPassCancel) {
+      bool pass_on;
+      if (!suspend_passing_on(h, pass_on)) {
+        if (pass_on) s_->cancel(cancel_message_of(task()));
+        return false;
+      }
+    } else {
+      if (!suspend(h)) return false;
+    }
     s_->waiters.push_back(this);
     return true;
   }
@@ -106,6 +135,22 @@ class FutureAwaiter final : Suspension, FutureWaiter {
     if (self->linked()) self->s_->waiters.erase(self);
   }
   static void on_done_impl(DoneWaiter* w) noexcept { static_cast<FutureAwaiter*>(w)->wake(); }
+  // The try_cancel of kPassCancel: the future's completion wakes this
+  // awaiter with the others, and check_cancelled() raises the cancel.
+  static bool cancel_future(CancelTarget* c) noexcept {
+    auto* self = static_cast<FutureAwaiter*>(static_cast<Suspension*>(c));
+    self->take_cancel();
+    self->s_->cancel(cancel_message_of(self->task()));
+    return true;
+  }
+  // Out of memory, the future is cancelled without the message.
+  static std::string cancel_message_of(TaskBase* t) noexcept {
+    try {
+      return t->cancel_message();
+    } catch (const std::bad_alloc&) {
+      return {};
+    }
+  }
   FutureState<T>* s_;
 };
 
@@ -149,13 +194,7 @@ class Future {
     s_->complete();
   }
   // Cancels the future: awaiters get CancelledError. False if already done.
-  bool cancel(std::string message = {}) noexcept {
-    if (s_->done) return false;
-    s_->cancelled = true;
-    s_->error = std::make_exception_ptr(CancelledError(std::move(message)));
-    s_->complete();
-    return true;
-  }
+  bool cancel(std::string message = {}) noexcept { return s_->cancel(std::move(message)); }
 
   // set_result from any thread: delivered on the loop thread. If the future
   // is done by then (e.g. cancelled), the value is dropped; so it is if the
@@ -205,6 +244,13 @@ class Future {
     return internal::FutureAwaiter<T, false>(s_);
   }
   internal::FutureAwaiter<T, true> operator co_await() && noexcept { return internal::FutureAwaiter<T, true>(s_); }
+
+  // Internal: an awaiter that does not cancel the future when the awaiting
+  // task is cancelled (for shield()).
+  template <bool kMove>
+  internal::FutureAwaiter<T, kMove, false> shielded_awaiter() const noexcept {
+    return internal::FutureAwaiter<T, kMove, false>(s_);
+  }
 
  private:
   void check_pending() const {

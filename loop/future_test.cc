@@ -127,7 +127,35 @@ CO_TEST(Future, MoveOnlyValueIsMovedOutByAwaitingAnRvalue) {
   EXPECT_EQ(f.result(), nullptr);  // it was moved out
 }
 
-CO_TEST(Future, CancellingAnAwaitingTaskLeavesTheFuturePendingForOthers) {
+// ---- cancelling a task that awaits a future (asyncio) ----
+// Cancelling a task while it awaits a Future cancels the Future, with the
+// task's cancel message, so that whoever was to complete it learns that
+// the wait was abandoned, and every other awaiter sees CancelledError too.
+// shield(fut) (shield.h) awaits a shared future without that. corio used to
+// leave the future pending.
+
+CO_TEST(Future, CancellingATaskThatAwaitsItCancelsTheFuture) {
+  Future<int> f;
+  std::vector<std::string> log;
+  auto t = create_task(await_and_log(f, log, "t"));
+  co_await yield_now();
+  EXPECT_TRUE(t.cancel("abandoned"));
+  EXPECT_TRUE(f.cancelled());  // at once, inside cancel()
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_THAT(log, ElementsAre("t:cancelled"));
+  EXPECT_THROW(f.set_result(1), InvalidStateError);
+  try {
+    (void)f.result();
+    ADD_FAILURE() << "no exception";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "abandoned");
+  }
+}
+
+// Was CancellingAnAwaitingTaskLeavesTheFuturePendingForOthers, the
+// opposite of asyncio: the future is cancelled, so all its awaiters are
+// woken with CancelledError, in the order they began waiting.
+CO_TEST(Future, CancellingOneAwaitingTaskRaisesCancelledErrorInEveryAwaiter) {
   Future<int> f;
   std::vector<std::string> log;
   auto a = create_task(await_and_log(f, log, "a"));
@@ -136,12 +164,45 @@ CO_TEST(Future, CancellingAnAwaitingTaskLeavesTheFuturePendingForOthers) {
   co_await yield_now();
   EXPECT_TRUE(b.cancel());
   EXPECT_THROW(co_await b, CancelledError);
-  EXPECT_FALSE(f.done());
-  EXPECT_FALSE(f.cancelled());
-  f.set_result(3);
-  co_await a;
-  co_await c;
-  EXPECT_THAT(log, ElementsAre("b:cancelled", "a:3", "c:3"));
+  EXPECT_THROW(co_await a, CancelledError);
+  EXPECT_THROW(co_await c, CancelledError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THAT(log, ElementsAre("a:cancelled", "b:cancelled", "c:cancelled"));
+}
+
+CO_TEST(Future, ItsDoneCallbacksRunWhenAnAwaitingTaskIsCancelled) {
+  Future<int> f;
+  std::vector<std::string> log;
+  f.add_done_callback([&log](Future<int> fut) { log.push_back(fut.cancelled() ? "callback: cancelled" : "callback"); });
+  auto t = create_task(await_and_log(f, log, "t"));
+  co_await yield_now();
+  t.cancel();
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_THAT(log, ElementsAre("callback: cancelled", "t:cancelled"));
+}
+
+// A cancel requested while the task ran, still pending when it awaits a
+// future, is passed on to the future as asyncio's Task.__step does; the
+// task raises it without suspending.
+CO_TEST(Future, ACancelPendingWhenAwaitingIsPassedOnToTheFuture) {
+  Future<int> f;
+  std::vector<std::string> log;
+  auto other = create_task(await_and_log(f, log, "other"));
+  co_await yield_now();  // `other` waits on f
+  auto t = create_task([](Future<int> fut, std::vector<std::string>& l) -> Task<> {
+    current_task().cancel("stop");
+    try {
+      (void)co_await fut;
+      l.push_back("t got a value");
+    } catch (const CancelledError& e) {
+      l.push_back("t:cancelled " + e.message());
+      throw;
+    }
+  }(f, log));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(co_await other, CancelledError);
+  EXPECT_THAT(log, ElementsAre("t:cancelled stop", "other:cancelled"));
 }
 
 CO_TEST(Future, CancelledAfterTheWakeTheTaskStillGetsTheValue) {

@@ -1,7 +1,15 @@
-// shield: await a task without letting a cancellation of the awaiting task
-// reach it (asyncio.shield).
+// shield: await a task or a future without letting a cancellation of the
+// awaiting task reach it (asyncio.shield).
 //
 //   int v = co_await corio::shield(handle);   // or shield(some_task())
+//   int w = co_await corio::shield(future);   // a Future shared with others
+//
+// shield(future): cancelling a task that awaits a Future cancels the
+// future (future.h), as asyncio does; through shield(future) the awaiting
+// task gets CancelledError at once and the future stays pending for the
+// others (a cancel pending when the wait starts, likewise). On a future
+// cancelled directly the awaiter gets its CancelledError. It can be handed
+// to wait_for/timeout, which then leave the future pending on expiry.
 //
 // If the awaiting task is cancelled, it gets CancelledError at once and the
 // shielded task keeps running (keep its handle to collect the result later;
@@ -17,9 +25,11 @@
 #define CORIO_LOOP_SHIELD_H_
 
 #include <coroutine>
+#include <type_traits>
 #include <utility>
 
 #include "corio/loop/errors.h"
+#include "corio/loop/future.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -66,6 +76,21 @@ class [[nodiscard]] ShieldAwaiter final : internal::Suspension, internal::DoneWa
   TaskHandle<T> inner_;
 };
 
+// What shield(future) returns: an awaitable (movable, so that
+// wait_for(shield(f), d) works) that copies a copyable result and moves a
+// move-only one out of the future.
+template <class T>
+class [[nodiscard]] ShieldedFuture {
+ public:
+  explicit ShieldedFuture(Future<T> f) noexcept : f_(std::move(f)) {}
+  auto operator co_await() const noexcept {
+    return f_.template shielded_awaiter < !std::is_void_v<T> && !std::is_copy_constructible_v < T >> ();
+  }
+
+ private:
+  Future<T> f_;
+};
+
 template <class T>
 ShieldAwaiter<T> shield(TaskHandle<T> inner) {
   return ShieldAwaiter<T>(std::move(inner));
@@ -74,6 +99,11 @@ ShieldAwaiter<T> shield(TaskHandle<T> inner) {
 template <class T>
 ShieldAwaiter<T> shield(Task<T> coro) {
   return ShieldAwaiter<T>(create_task(std::move(coro)));
+}
+// Awaits `f` without cancelling it when the awaiting task is cancelled.
+template <class T>
+ShieldedFuture<T> shield(Future<T> f) noexcept {
+  return ShieldedFuture<T>(std::move(f));
 }
 
 }  // namespace corio

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/future.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -175,6 +176,74 @@ CO_TEST(ShieldTest, WaitForOverAShieldTimesOutAndTheInnerRunsOn) {
   EXPECT_THROW(co_await wait_for(shield(inner), 10ms), TimeoutError);
   EXPECT_FALSE(inner.cancelled());
   EXPECT_EQ(co_await inner, 4);
+}
+
+// ---- shield(future) ----
+// Cancelling a task that awaits a Future cancels the future (asyncio);
+// shield(fut) is how a shared future is awaited without that.
+
+CO_TEST(ShieldFuture, PassesTheValueThrough) {
+  Future<int> f;
+  current_loop().call_later(5ms, [f]() mutable { f.set_result(3); });
+  EXPECT_EQ(co_await shield(f), 3);
+  Future<std::unique_ptr<int>> boxed;
+  boxed.set_result(std::make_unique<int>(4));
+  std::unique_ptr<int> p = co_await shield(boxed);  // a move-only result is moved out
+  EXPECT_EQ(*p, 4);
+}
+
+CO_TEST(ShieldFuture, TheAwaiterIsCancelledAtOnceAndTheFutureStaysPending) {
+  Future<int> f;
+  Log log;
+  auto t = create_task([](Future<int> fut, Log& l) -> Task<void> {
+    try {
+      l.push_back("got " + std::to_string(co_await shield(fut)));
+    } catch (const CancelledError&) {
+      l.push_back("cancelled");
+      throw;
+    }
+  }(f, log));
+  auto other = create_task([](Future<int> fut) -> Task<int> { co_return co_await fut; }(f));
+  co_await yield_now();
+  t.cancel();
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_FALSE(f.done());
+  f.set_result(5);
+  EXPECT_EQ(co_await other, 5);
+  EXPECT_EQ(log, (Log{"cancelled"}));
+}
+
+CO_TEST(ShieldFuture, ACancelPendingWhenAwaitingLeavesTheFuturePending) {
+  Future<int> f;
+  auto t = create_task([](Future<int> fut) -> Task<int> {
+    current_task().cancel();
+    co_return co_await shield(fut);
+  }(f));
+  EXPECT_THROW(co_await t, CancelledError);
+  EXPECT_FALSE(f.done());
+}
+
+CO_TEST(ShieldFuture, WaitForOverAShieldedFutureTimesOutAndLeavesItPending) {
+  Future<int> f;
+  const TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(shield(f), 10ms), TimeoutError);
+  EXPECT_EQ(now() - t0, 10ms);
+  EXPECT_FALSE(f.done());
+  f.set_result(2);
+  EXPECT_EQ(co_await f, 2);
+}
+
+CO_TEST(ShieldFuture, OfAFutureCancelledDirectlyGivesCancelledError) {
+  Future<int> f;
+  auto t = create_task([](Future<int> fut) -> Task<int> { co_return co_await shield(fut); }(f));
+  co_await yield_now();
+  f.cancel("gone");
+  try {
+    co_await t;
+    ADD_FAILURE() << "no exception";
+  } catch (const CancelledError& e) {
+    EXPECT_EQ(e.message(), "gone");
+  }
 }
 
 }  // namespace

@@ -12,6 +12,14 @@
 //
 // Thread safety: handles are for the loop's thread only (no atomic counts).
 // Handles must not outlive their loop.
+// Cancellation: cancelling a task while it awaits a handle cancels the
+// awaited task too, and the awaiter then sees how that task ended
+// (CancelledError if it ended cancelled). A cancel requested while the
+// awaiter was running, still pending when the await starts, is passed on in
+// the same way, as asyncio does. If the awaited task returns a value
+// without reaching another suspension point, the request lapses there and
+// stays pending in the awaiter (internal/task_base.h). shield() awaits a
+// task without passing cancels on.
 #ifndef CORIO_LOOP_TASK_HANDLE_H_
 #define CORIO_LOOP_TASK_HANDLE_H_
 
@@ -154,7 +162,8 @@ namespace internal {
 
 // co_await on a TaskHandle: waits for the task to finish. Cancelling the
 // awaiting task cancels the awaited one too (asyncio), and the awaiter then
-// sees how it ended. While suspended it holds a reference to the task, so
+// sees how it ended; so does a cancel already pending when the await
+// starts. While suspended it holds a reference to the task, so
 // that the handle it was made from may go meanwhile (dropped by a done
 // callback, reassigned) without freeing the result it will read.
 template <class T, bool kMove>
@@ -174,15 +183,24 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     self_ = current_task_base();
     if (self_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
     if (self_ == t_) throw RuntimeError("corio: a task cannot await itself");
-    if (self_->take_pending_cancel()) {
-      cancelled_ = true;
-      return false;
+    // A cancel requested while this task ran goes on to the awaited task,
+    // as if it had come while waiting (asyncio); one another awaiter has
+    // already taken is raised here at once (see take_pending_cancel).
+    bool pass_on = false;
+    if (self_->cancel_pending()) [[unlikely]] {
+      pass_on = self_->take_cancel_to_pass_on();
+      if (!pass_on) {
+        self_->take_pending_cancel();
+        cancelled_ = true;
+        return false;
+      }
     }
     self_->resume_point_ = h;
     self_->cancel_target_ = this;
     t_->add_waiter(this);
     t_->ref();
     held_ = true;
+    if (pass_on) try_cancel_impl(this);  // t_ is not done: it takes it
     return true;
   }
   T await_resume() {

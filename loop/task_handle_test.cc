@@ -546,5 +546,80 @@ CO_TEST(TaskHandleJoin, AHandleReassignedWhileAwaitedStillGivesTheResult) {
   co_await reassign;
 }
 
+// ---- a cancel pending when a task awaits another (asyncio's _must_cancel) ----
+// A task cancelled while it runs has the request pending; when it then
+// awaits another task, asyncio passes the cancel on to that task and the
+// awaiter sees how it ends. It used to be raised in the awaiter at once,
+// leaving the awaited task running with nobody waiting for it.
+
+using Log = std::vector<std::string>;
+
+Task<int> sleep_logging(Log& log, std::string name, Duration d, int v) {
+  try {
+    co_await sleep(d);
+  } catch (const CancelledError& e) {
+    log.push_back(name + " cancelled: " + e.message());
+    throw;
+  }
+  co_return v;
+}
+
+CO_TEST(TaskHandleJoin, ACancelPendingWhenAwaitingIsPassedOnToTheAwaitedTask) {
+  Log log;
+  const TimePoint t0 = current_loop().time();
+  TaskHandle<int> child = create_task(sleep_logging(log, "child", 1h, 1));
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    current_task().cancel("stop");  // this task is running: the cancel is pending
+    l.push_back("parent awaits");
+    try {
+      int v = co_await c;
+      l.push_back("parent got " + std::to_string(v));
+    } catch (const CancelledError& e) {
+      l.push_back("parent cancelled: " + e.message());
+      throw;
+    }
+  }(child, log));
+  EXPECT_THROW(co_await parent, CancelledError);
+  EXPECT_TRUE(parent.cancelled());
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_EQ(current_loop().time(), t0);  // the child's sleep did not run out
+  EXPECT_EQ(log, (Log{"parent awaits", "child cancelled: stop", "parent cancelled: stop"}));
+  // (Without the pass-on the child would still sleep here: end it while
+  // `log` exists.)
+  child.cancel();
+  try {
+    co_await child;
+  } catch (const CancelledError&) {
+  }
+}
+
+// The rule of internal/task_base.h holds for a passed-on pending cancel as
+// for one forwarded while waiting: the awaited task was already woken with
+// its value and returns before suspending again, so the request lapses
+// there and stays owed to the awaiter, raised at its next suspension point.
+CO_TEST(TaskHandleJoin, APendingCancelPassedOnThatLapsesInTheAwaitedTaskStaysOwedToTheAwaiter) {
+  Log log;
+  Future<int> fut;
+  TaskHandle<int> child = create_task([](Future<int> f) -> Task<int> { co_return co_await f; }(fut));
+  co_await yield_now();  // the child waits on fut
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    current_task().cancel();
+    int v = co_await c;
+    l.push_back("parent got " + std::to_string(v));
+    try {
+      co_await sleep(1h);
+      l.push_back("not cancelled");
+    } catch (const CancelledError&) {
+      l.push_back("cancelled at the next suspension");
+      throw;
+    }
+  }(child, log));
+  fut.set_result(5);  // the child is queued behind the parent's first step
+  EXPECT_THROW(co_await parent, CancelledError);
+  EXPECT_FALSE(child.cancelled());
+  EXPECT_EQ(child.result(), 5);
+  EXPECT_EQ(log, (Log{"parent got 5", "cancelled at the next suspension"}));
+}
+
 }  // namespace
 }  // namespace corio

@@ -23,6 +23,9 @@
 // Cancellation: a cancel() from elsewhere propagates as CancelledError.
 // A body awaiting a TaskHandle cancels that task on expiry and waits for it
 // to finish (asyncio.wait_for): nothing keeps running behind the timeout.
+// A cancel() of the awaiting task, or one already pending when the wait
+// starts, is passed on to that task in the same way (task_handle.h), and
+// comes out as CancelledError once the task has ended.
 #ifndef CORIO_LOOP_TIMEOUT_H_
 #define CORIO_LOOP_TIMEOUT_H_
 
@@ -192,6 +195,75 @@ auto await_result_of(Shared shared) {
   };
 }
 
+// ---- wait_for with a delay <= 0: the time is up before the wait starts
+// (asyncio 3.12+ wait_for, which never starts a coroutine then). ----
+
+inline bool time_is_up(const Delay& delay) noexcept { return delay.duration() <= Duration::zero(); }
+
+inline void check_wait_for_in_task() {
+  if (current_task_base() == nullptr) throw RuntimeError("corio::wait_for used outside a task");
+}
+
+// Raises TimeoutError where it is awaited, without suspending.
+template <class T>
+struct TimeUp : LoopAwaiter {
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  [[noreturn]] T await_resume() const { throw TimeoutError(); }
+};
+
+// Work not started yet (a Task, a sync wait, another library's awaitable):
+// it is destroyed unstarted, then TimeoutError.
+template <class T, class Work>
+Task<T> time_up_unstarted(Work work) {
+  if constexpr (kTaskLike<Work>) {  // a Task, here
+    if (!work) throw RuntimeError("corio: co_await on an empty Task (moved from, or already awaited)");
+  }
+  { [[maybe_unused]] Work unstarted = std::move(work); }
+  check_wait_for_in_task();
+  co_return co_await TimeUp<T>{};
+}
+
+// A scheduled task: its result if done; otherwise it is cancelled and
+// waited for, and TimeoutError raised if it ended cancelled (asyncio's
+// _cancel_and_wait, then fut.result()). A cancel of the awaiting task
+// itself, pending at the start or arriving meanwhile, goes on to the task
+// as in any await of it and comes out as CancelledError.
+template <class T>
+Task<T> time_up_handle(TaskHandle<T> h) {
+  check_wait_for_in_task();
+  TaskBase* self = current_task_base();
+  const bool own_cancel_pending = self->cancel_pending();
+  const std::uint32_t own_cancels = self->cancelling();
+  const bool cancelled_here = !h.done() && h.cancel();
+  try {
+    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+      co_return co_await h;
+    } else {
+      co_return co_await std::move(h);
+    }
+  } catch (const CancelledError&) {
+    if (!cancelled_here || own_cancel_pending || self->cancelling() > own_cancels) throw;
+  }
+  co_return co_await TimeUp<T>{};
+}
+
+// A Future: its outcome if done; otherwise it is cancelled, then
+// TimeoutError.
+template <class T>
+Task<T> time_up_future(Future<T> f) {
+  check_wait_for_in_task();
+  if (!f.done()) {
+    f.cancel();
+    co_return co_await TimeUp<T>{};
+  }
+  if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
+    co_return co_await f;
+  } else {
+    co_return co_await std::move(f);
+  }
+}
+
 // A body that takes no Timeout&, for the scopes that expect one.
 template <class F>
 concept NullaryBody = std::is_invocable_v<F&> && !std::is_invocable_v<F&, Timeout&>;
@@ -257,7 +329,7 @@ auto timeout(std::optional<Delay> delay, F body) {
   return timeout(delay, internal::with_scope_parameter(std::move(body)));
 }
 // A TaskHandle: on expiry the task is cancelled and waited for (as
-// wait_for). A Future: on expiry only the wait ends (see wait_for). A
+// wait_for). A Future: on expiry it is cancelled (see wait_for). A
 // copyable result is copied; a move-only one is moved out, as shield() does.
 template <class T>
 Task<T> timeout(std::optional<Delay> delay, TaskHandle<T> h) {
@@ -283,28 +355,48 @@ Task<internal::AwaitResultOf<A>> timeout(std::optional<Delay> delay, A aw) {
 // `delay` (any std::chrono duration, see Delay). On expiry the work is
 // cancelled, waited for, and TimeoutError is raised (asyncio.wait_for).
 // A move-only result of a TaskHandle is moved out of the task.
+//
+// A delay <= 0 means the time is already up when the wait starts (asyncio
+// 3.12+), unlike timeout(0, ...), which lets the body run to its first
+// suspension point:
+//  * a Task, or any other awaitable below, is never started: it is
+//    destroyed unstarted and TimeoutError is raised;
+//  * a TaskHandle whose task is done gives its outcome; otherwise the task
+//    is cancelled and waited for, and TimeoutError is raised if it ended
+//    cancelled (its value or error if it ended otherwise);
+//  * a Future that is done gives its outcome; otherwise it is cancelled and
+//    TimeoutError is raised.
+// None of these suspends except the wait for a cancelled task, so a cancel
+// pending in the awaiting task stays pending for its next suspension point
+// (for a TaskHandle it goes on to the task, and CancelledError comes out).
 template <class T>
 Task<T> wait_for(Task<T> aw, Delay delay) {
+  if (internal::time_is_up(delay)) return internal::time_up_unstarted<T>(std::move(aw));
   return timeout(delay, std::move(aw));
 }
 template <class T>
 Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
+  if (internal::time_is_up(delay)) return internal::time_up_handle(std::move(aw));
   return timeout(delay, std::move(aw));
 }
 // wait_for(future, delay): the future's result (a copy; moved out if it
-// cannot be copied), its exception, or
-// TimeoutError once `delay` has passed. On expiry only the wait ends: the
-// future stays pending and can still be completed (corio never cancels a
-// Future for one of its awaiters; call future.cancel() for that).
+// cannot be copied), its exception, or TimeoutError once `delay` has
+// passed. On expiry the future is cancelled, as asyncio.wait_for does (the
+// cancel of the awaiting task cancels the future it awaits: future.h), so
+// its other awaiters get CancelledError; wait_for(shield(future), delay)
+// leaves it pending instead.
 template <class T>
 Task<T> wait_for(Future<T> aw, Delay delay) {
+  if (internal::time_is_up(delay)) return internal::time_up_future(std::move(aw));
   return timeout(delay, std::move(aw));
 }
 // wait_for(aw, delay) over any other awaitable that can be moved, as
 // timeout(delay, aw): asyncio's `await wait_for(q.get(), 0.1)` is
 //   Job j = co_await corio::wait_for(jobs.get(), 100ms);
+// With a delay <= 0 it is never awaited (a queue get takes nothing).
 template <internal::OtherAwaitable A>
 Task<internal::AwaitResultOf<A>> wait_for(A aw, Delay delay) {
+  if (internal::time_is_up(delay)) return internal::time_up_unstarted<internal::AwaitResultOf<A>>(std::move(aw));
   return timeout(delay, std::move(aw));
 }
 

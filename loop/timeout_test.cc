@@ -391,14 +391,16 @@ CO_TEST(WaitForTest, FutureExceptionIsRaised) {
   EXPECT_THROW(co_await wait_for(f, 10ms), std::out_of_range);
 }
 
-CO_TEST(WaitForTest, FuturePastTheDeadlineStaysPendingAndCanStillBeSet) {
+// Was FuturePastTheDeadlineStaysPendingAndCanStillBeSet, against asyncio:
+// wait_for cancels the future on expiry (shield(f) keeps it pending).
+CO_TEST(WaitForTest, FuturePastTheDeadlineIsCancelled) {
   Future<int> f;
   TimePoint t0 = now();
   EXPECT_THROW(co_await wait_for(f, 10ms), TimeoutError);
   EXPECT_EQ(now() - t0, 10ms);
-  EXPECT_FALSE(f.done());  // only the wait ended
-  f.set_result(2);
-  EXPECT_EQ(co_await f, 2);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(f.set_result(2), InvalidStateError);
+  EXPECT_EQ(current_task().cancelling(), 0u);
 }
 
 CO_TEST(WaitForTest, DeadlineStartsWhenAwaitedNotWhenCreated) {
@@ -474,10 +476,10 @@ CO_TEST(Timeout, AHandleThatTakesTooLongIsCancelled) {
   EXPECT_TRUE(h.cancelled());
 }
 
-CO_TEST(Timeout, AFutureNeverSetTimesOutAndStaysPending) {
+CO_TEST(Timeout, AFutureNeverSetTimesOutAndIsCancelled) {
   Future<int> f;
   EXPECT_THROW(co_await timeout(10ms, f), TimeoutError);
-  EXPECT_FALSE(f.done());
+  EXPECT_TRUE(f.cancelled());
 }
 
 CO_TEST(WaitFor, AFutureOfAMoveOnlyResultGivesTheResult) {
@@ -502,10 +504,10 @@ CO_TEST(TimeoutAt, AHandleThatFinishesInTimeGivesItsValue) {
   EXPECT_EQ(co_await timeout_at(now() + 10ms, h), 8);
 }
 
-CO_TEST(TimeoutAt, AFutureNeverSetTimesOutAndStaysPending) {
+CO_TEST(TimeoutAt, AFutureNeverSetTimesOutAndIsCancelled) {
   Future<int> f;
   EXPECT_THROW(co_await timeout_at(now() + 10ms, f), TimeoutError);
-  EXPECT_FALSE(f.done());
+  EXPECT_TRUE(f.cancelled());
 }
 
 CO_TEST(TimeoutAt, AnyOtherAwaitableGivesItsResult) { EXPECT_EQ(co_await timeout_at(now() + 10ms, ReadyFive{}), 5); }
@@ -577,6 +579,197 @@ CO_TEST(Timeout, ExpiryDoesNotCarryTheMessageOfAnEarlierWithdrawnCancel) {
   } catch (const TimeoutError&) {
   }
   EXPECT_EQ(seen, "");
+}
+
+// wait_for(handle, d) from a task with a cancel pending passes the cancel on
+// to the handle's task, as asyncio's wait_for does, and raises
+// CancelledError (not TimeoutError) once that task has ended. It used to
+// raise at once and leave the task running.
+CO_TEST(WaitForTest, HandleAwaitedWithACancelPendingIsCancelledAndAwaited) {
+  Log log;
+  const TimePoint t0 = now();
+  TaskHandle<int> child = create_task(sleep_logging(log, "child", 1h, 1));
+  TaskHandle<void> parent = create_task([](TaskHandle<int> c, Log& l) -> Task<void> {
+    current_task().cancel();
+    try {
+      (void)co_await wait_for(c, 10ms);
+      l.push_back("parent got a value");
+    } catch (const TimeoutError&) {
+      l.push_back("parent timed out");
+    } catch (const CancelledError&) {
+      l.push_back("parent cancelled");
+      throw;
+    }
+  }(child, log));
+  EXPECT_THROW(co_await parent, CancelledError);
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_EQ(now(), t0);
+  EXPECT_EQ(log, (Log{"child cancelled", "parent cancelled"}));
+  // (Without the pass-on the child would still sleep here: end it while
+  // `log` exists.)
+  child.cancel();
+  try {
+    co_await child;
+  } catch (const CancelledError&) {
+  }
+}
+
+// ---- wait_for with a delay <= 0 (asyncio 3.12+) ----
+// The time is up before the wait starts: work that has not started never
+// starts, a done handle or future gives its outcome, and a running task or
+// a pending future is cancelled. corio used to run the work until its first
+// suspension point (to its end if it never suspended) and return its value.
+
+CO_TEST(WaitForTest, ZeroDelayRaisesTimeoutErrorWithoutStartingATask) {
+  bool ran = false;
+  Task<int> work = [](bool& r) -> Task<int> {
+    r = true;
+    co_return 1;
+  }(ran);
+  EXPECT_THROW(co_await wait_for(std::move(work), 0ms), TimeoutError);
+  EXPECT_FALSE(ran);
+}
+
+CO_TEST(WaitForTest, NegativeDelayDestroysTheTaskUnstarted) {
+  Log log;
+  auto token = std::make_shared<int>(7);
+  Task<int> work = [](std::shared_ptr<int> t, Log& l) -> Task<int> {
+    l.push_back("started");
+    co_await sleep(1ms);
+    co_return *t;
+  }(token, log);
+  EXPECT_EQ(token.use_count(), 2);
+  const TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(std::move(work), -5ms), TimeoutError);
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(token.use_count(), 1);  // the frame went, with its parameter
+  EXPECT_EQ(now(), t0);
+}
+
+// Counts the awaits it sees begin.
+struct CountedFive {
+  int* awaits;
+  bool await_ready() const noexcept {
+    ++*awaits;
+    return true;
+  }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  int await_resume() const noexcept { return 5; }
+};
+
+CO_TEST(WaitForTest, ZeroDelayRaisesTimeoutErrorWithoutAwaitingAnotherAwaitable) {
+  int awaits = 0;
+  EXPECT_THROW(co_await wait_for(CountedFive{&awaits}, 0ms), TimeoutError);
+  EXPECT_EQ(awaits, 0);
+}
+
+CO_TEST(WaitForTest, ZeroDelayGivesTheResultOfAHandleAlreadyDone) {
+  TaskHandle<int> h = create_task(sleep_then(1ms, 4));
+  co_await h;
+  EXPECT_EQ(co_await wait_for(h, 0ms), 4);
+}
+
+// A task that needs 5ms to unwind once cancelled, logging as it goes.
+Task<int> slow_to_unwind(Log& log) {
+  try {
+    co_await sleep(1h);
+  } catch (const CancelledError&) {
+    log.push_back("cleanup started");
+  }
+  co_await sleep(5ms);
+  log.push_back("cleanup done");
+  throw CancelledError();
+}
+
+CO_TEST(WaitForTest, ZeroDelayCancelsARunningHandleAndRaisesTimeoutErrorOnceItEnded) {
+  Log log;
+  TaskHandle<int> h = create_task(slow_to_unwind(log));
+  co_await yield_now();  // h sleeps
+  const TimePoint t0 = now();
+  try {
+    co_await wait_for(h, 0ms);
+    ADD_FAILURE() << "no exception";
+  } catch (const TimeoutError&) {
+    log.push_back("TimeoutError");
+  }
+  EXPECT_EQ(log, (Log{"cleanup started", "cleanup done", "TimeoutError"}));
+  EXPECT_EQ(now() - t0, 5ms);
+  EXPECT_TRUE(h.cancelled());
+  EXPECT_EQ(current_task().cancelling(), 0u);
+}
+
+CO_TEST(WaitForTest, ZeroDelayOnARunningHandleThatReturnsAnywayGivesItsValue) {
+  TaskHandle<int> h = create_task([]() -> Task<int> {
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+    }
+    co_return 3;
+  }());
+  co_await yield_now();
+  EXPECT_EQ(co_await wait_for(h, 0ms), 3);
+}
+
+// The awaiting task's own cancel, while the cancelled handle unwinds, is
+// CancelledError, not TimeoutError. It goes on to the handle too (which
+// here ends its cleanup early), and the handle is still waited for.
+CO_TEST(WaitForTest, ZeroDelayOnARunningHandleCancelledMeanwhileRaisesCancelledError) {
+  Log log;
+  TaskHandle<int> h = create_task(slow_to_unwind(log));
+  co_await yield_now();
+  TaskHandle<void> waiter = create_task([](TaskHandle<int> h, Log& l) -> Task<void> {
+    try {
+      co_await wait_for(h, 0ms);
+    } catch (const TimeoutError&) {
+      l.push_back("TimeoutError");
+    } catch (const CancelledError&) {
+      l.push_back(h.done() ? "CancelledError after the handle ended" : "CancelledError too early");
+      throw;
+    }
+  }(h, log));
+  co_await sleep(1ms);  // h is unwinding
+  const TimePoint t0 = now();
+  waiter.cancel();
+  EXPECT_THROW(co_await waiter, CancelledError);
+  EXPECT_EQ(log, (Log{"cleanup started", "CancelledError after the handle ended"}));
+  EXPECT_EQ(now(), t0);
+  EXPECT_TRUE(h.cancelled());
+}
+
+// So is a cancel already pending when wait_for(handle, 0) starts (the
+// pending cancel goes on to the handle, as in any await of it).
+CO_TEST(WaitForTest, ZeroDelayOnARunningHandleWithACancelPendingRaisesCancelledError) {
+  Log log;
+  TaskHandle<int> h = create_task(slow_to_unwind(log));
+  co_await yield_now();
+  TaskHandle<void> waiter = create_task([](TaskHandle<int> h, Log& l) -> Task<void> {
+    current_task().cancel();
+    try {
+      co_await wait_for(h, 0ms);
+    } catch (const TimeoutError&) {
+      l.push_back("TimeoutError");
+    } catch (const CancelledError&) {
+      l.push_back(h.done() ? "CancelledError after the handle ended" : "CancelledError too early");
+      throw;
+    }
+  }(h, log));
+  EXPECT_THROW(co_await waiter, CancelledError);
+  EXPECT_EQ(log, (Log{"cleanup started", "cleanup done", "CancelledError after the handle ended"}));
+  EXPECT_TRUE(h.cancelled());
+}
+
+CO_TEST(WaitForTest, ZeroDelayGivesTheResultOfAFutureAlreadyDone) {
+  Future<int> f;
+  f.set_result(6);
+  EXPECT_EQ(co_await wait_for(f, 0ms), 6);
+}
+
+CO_TEST(WaitForTest, ZeroDelayCancelsAPendingFutureAndRaisesTimeoutError) {
+  Future<int> f;
+  const TimePoint t0 = now();
+  EXPECT_THROW(co_await wait_for(f, 0ms), TimeoutError);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_EQ(now(), t0);
 }
 
 }  // namespace

@@ -234,5 +234,197 @@ CO_TEST(BarrierReuse, WaitAwaitedAgainByNameAfterAnAbortTripsNormally) {
   EXPECT_EQ(log, (std::vector<std::string>{"broken", "ok0"}));
 }
 
+// ---- asyncio's states: filling, draining, resetting, broken ----
+// A cycle fills as parties arrive; the last one releases it, and it drains
+// until every released party has resumed. A party that arrives meanwhile
+// (typically one released first, back for the next round) waits at the
+// entrance and joins the next cycle once the draining has ended, in
+// arrival order. reset() and abort() break the parties waiting and those
+// released but not yet resumed. corio used to start the next cycle at once,
+// so that a reset() by the last party out broke a party that asyncio
+// counts as not yet arrived.
+
+using Log = std::vector<std::string>;
+
+// Arrives `rounds` times; logs "<name>:<index>" or "<name>:broken" each time.
+Task<> rounds(Barrier& b, Log& log, std::string name, int n) {
+  for (int i = 0; i < n; ++i) {
+    try {
+      std::size_t index = co_await b.wait();
+      log.push_back(name + ":" + std::to_string(index));
+    } catch (const BrokenBarrierError&) {
+      log.push_back(name + ":broken");
+    }
+  }
+}
+
+// Awaits `tasks` for at most an hour of loop time (a hang would otherwise
+// hang the test); true if they all finished.
+Task<bool> all_finish(std::vector<TaskHandle<>> tasks) {
+  WaitResult<TaskHandle<>> result = co_await wait(tasks, ReturnWhen::kAllCompleted, 1h);
+  for (TaskHandle<>& t : result.pending) t.cancel();
+  co_return result.pending.empty();
+}
+
+// The program, in asyncio terms:
+//   async def a(b):                   async def b_(b):
+//       log(await b.wait())               log(await b.wait())
+//       await b.reset()                   log(await b.wait())
+//       log(await b.wait())
+// `b_` releases the first cycle and comes back before `a` has resumed;
+// `a` is then the last party out and resets the barrier. Under asyncio
+// it finishes; corio's reset() broke b_'s second wait and left `a`
+// waiting forever.
+CO_TEST(BarrierStates, AResetByTheLastPartyOutLeavesNoPartyWaitingForever) {
+  Barrier b(2);
+  Log log;
+  auto a = create_task([](Barrier& b, Log& l) -> Task<> {
+    l.push_back("a:" + std::to_string(co_await b.wait()));
+    b.reset();
+    l.push_back("a:" + std::to_string(co_await b.wait()));
+  }(b, log));
+  co_await settle();  // a waits
+  auto b2 = create_task(rounds(b, log, "b", 2));
+  std::vector<TaskHandle<>> both{a, b2};
+  EXPECT_TRUE(co_await all_finish(std::move(both)));
+  // asyncio gives b:1 a:0 b:1 a:0: there `a` comes back before b's second
+  // wait has run again and takes the first place of the new cycle. corio
+  // admits the parties waiting at the entrance first come, first served,
+  // so b, which came back first, is index 0.
+  EXPECT_EQ(log, (Log{"b:1", "a:0", "b:0", "a:1"}));
+  EXPECT_FALSE(b.broken());
+}
+
+CO_TEST(BarrierStates, APartyArrivingWhileTheCycleDrainsWaitsAtTheEntrance) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();  // x waits
+  // y releases x and comes straight back; z arrives in the same iteration.
+  // Both wait at the entrance until x has resumed; corio used to let y
+  // start the next cycle at once and z complete it without waiting.
+  auto y = create_task(rounds(b, log, "y", 2));
+  auto z = create_task(rounds(b, log, "z", 1));
+  co_await yield_now();  // y and z have run, x not yet
+  EXPECT_EQ(log, (Log{"y:1"}));
+  EXPECT_EQ(b.n_waiting(), 0u);  // those at the entrance do not count
+  std::vector<TaskHandle<>> all{x, y, z};
+  EXPECT_TRUE(co_await all_finish(std::move(all)));
+  EXPECT_EQ(log, (Log{"y:1", "x:0", "y:0", "z:1"}));
+}
+
+CO_TEST(BarrierStates, ResetBreaksAPartyReleasedButNotYetResumed) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();
+  EXPECT_EQ(co_await b.wait(), 1u);  // releases x, which has not run yet
+  b.reset();
+  co_await x;
+  EXPECT_EQ(log, (Log{"x:broken"}));
+  EXPECT_FALSE(b.broken());
+  // Usable again once x has left.
+  auto p = create_task(rounds(b, log, "p", 1));
+  co_await settle();
+  EXPECT_EQ(co_await b.wait(), 1u);
+  co_await p;
+  EXPECT_EQ(log, (Log{"x:broken", "p:0"}));
+}
+
+CO_TEST(BarrierStates, AbortBreaksAPartyReleasedButNotYetResumed) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();
+  EXPECT_EQ(co_await b.wait(), 1u);
+  b.abort();
+  co_await x;
+  EXPECT_EQ(log, (Log{"x:broken"}));
+  EXPECT_TRUE(b.broken());
+}
+
+CO_TEST(BarrierStates, ResetLeavesThePartiesAtTheEntranceForTheNextCycle) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();
+  auto y = create_task(rounds(b, log, "y", 2));
+  co_await yield_now();  // y released x and waits at the entrance; x has not run
+  b.reset();             // breaks x, not y
+  std::size_t mine = co_await wait_for(b.wait(), 1h);
+  co_await x;
+  co_await y;
+  EXPECT_EQ(mine, 1u);
+  EXPECT_EQ(log, (Log{"y:1", "x:broken", "y:0"}));
+  EXPECT_FALSE(b.broken());
+}
+
+CO_TEST(BarrierStates, AbortBreaksThePartiesAtTheEntranceAndLaterArrivals) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();
+  auto y = create_task(rounds(b, log, "y", 2));
+  co_await yield_now();  // y released x and waits at the entrance; x has not run
+  b.abort();
+  co_await x;
+  co_await y;
+  EXPECT_EQ(log, (Log{"y:1", "x:broken", "y:broken"}));
+  EXPECT_THROW(co_await b.wait(), BrokenBarrierError);
+}
+
+CO_TEST(BarrierStates, APartyCancelledAtTheEntranceLeavesNoTrace) {
+  Barrier b(2);
+  Log log;
+  auto x = create_task(rounds(b, log, "x", 1));
+  co_await settle();
+  auto y = create_task(rounds(b, log, "y", 2));
+  co_await yield_now();  // y waits at the entrance
+  y.cancel();
+  EXPECT_THROW(co_await y, CancelledError);
+  co_await x;
+  EXPECT_EQ(log, (Log{"y:1", "x:0"}));
+  // The next cycle starts empty.
+  auto p = create_task(rounds(b, log, "p", 1));
+  co_await settle();
+  EXPECT_EQ(b.n_waiting(), 1u);
+  EXPECT_EQ(co_await b.wait(), 1u);
+  co_await p;
+  EXPECT_EQ(log, (Log{"y:1", "x:0", "p:0"}));
+}
+
+// The loop destroys a frame that the barrier released before it could
+// resume: the draining still ends, so a barrier that outlives the loop is
+// usable on the next one.
+Task<> release_one_and_leave(Barrier& b, std::vector<TaskRef>& keep) {
+  keep.push_back(create_task(arrive(b)));
+  co_await settle();
+  (void)co_await b.wait();  // releases the other party, which never runs
+}
+
+Task<> two_parties(Barrier& b, std::vector<std::size_t>& indices) {
+  auto other = create_task(arrive(b));
+  co_await settle();
+  indices.push_back(co_await b.wait());
+  indices.push_back(co_await wait_for(std::move(other), 1h));
+}
+
+TEST(BarrierTeardown, ALoopDestroyedWhileAPartyWasReleasedLeavesTheBarrierUsable) {
+  Barrier b(2);
+  {
+    EventLoop loop;
+    std::vector<TaskRef> keep;
+    run_until_complete(loop, release_one_and_leave(b, keep));
+    keep.clear();
+  }  // destroys the released party's frame before it resumed
+  EXPECT_FALSE(b.broken());
+  std::vector<std::size_t> indices;
+  {
+    EventLoop loop;
+    run_until_complete(loop, two_parties(b, indices));
+  }
+  EXPECT_EQ(indices, (std::vector<std::size_t>{1, 0}));
+}
+
 }  // namespace
 }  // namespace corio

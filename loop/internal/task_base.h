@@ -9,6 +9,15 @@
 //    (`try_cancel`). A `Suspension` detaches itself from what it waited on
 //    and reschedules the task, whose await_resume then throws CancelledError.
 //    An awaiter that waits on another task forwards the request to it.
+//  * A cancel requested while the task runs is pending (`must_cancel_`)
+//    and raised at its next suspension point, without suspending. As in
+//    asyncio, an await on something that can itself be cancelled takes the
+//    pending request over (take_cancel_to_pass_on): an await on another
+//    task passes it on to that task and waits for it to end, as if the
+//    cancel had come while waiting; an await on a pending Future cancels
+//    the Future and raises CancelledError without suspending.
+//  * A Future awaited when the cancel comes is cancelled with it (asyncio),
+//    so its other awaiters see CancelledError too; shield(fut) avoids that.
 //  * When a source wakes a waiter normally it clears the target first; a
 //    cancel that arrives between that wake and the task's next step is kept
 //    pending (`must_cancel_`) and delivered at the next suspension point, so
@@ -152,6 +161,20 @@ class TaskBase : public ListNode, public FrameAllocated {
     }
     return cancel_in_flight_;
   }
+  // For an awaiter about to suspend on something that can itself be
+  // cancelled (another task, a Future): takes a pending cancel request so
+  // that the awaiter passes it on to what it waits for instead of raising
+  // it, as asyncio's Task.__step does with _must_cancel. False, taking
+  // nothing, when no request is pending or another awaiter has taken a
+  // cancel it has not raised yet (take_pending_cancel then says to raise).
+  bool take_cancel_to_pass_on() noexcept {
+    if (!must_cancel_ || cancel_in_flight_) return false;
+    must_cancel_ = false;
+    return true;
+  }
+  // A cancel request waits to be raised in this task: pending, or taken by
+  // an awaiter that has not raised it yet.
+  bool cancel_pending() const noexcept { return must_cancel_ || cancel_in_flight_; }
   // An awaiter took a cancel (pending, or while suspended) and will raise
   // CancelledError from its await_resume; it calls this when it does.
   void cancel_raised() noexcept { cancel_in_flight_ = false; }
@@ -292,15 +315,22 @@ class Suspension : public CancelTarget {
   // false (do not suspend; await_resume will throw CancelledError) when a
   // cancellation is already pending. Throws RuntimeError outside a task.
   bool suspend(std::coroutine_handle<> h) {
-    task_ = current_task_base();
-    if (task_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
-    if (task_->take_pending_cancel()) {
-      cancelled_ = true;
+    task_ = running_task();
+    return suspend_task(h);
+  }
+  // As suspend(), for an awaiter that passes a cancel requested while the
+  // task ran on to what it waits for (TaskBase::take_cancel_to_pass_on),
+  // as asyncio does with a future. When it returns false, `pass_on` tells
+  // whether the cancel to raise is such a request, for the awaiter to pass
+  // on, or one another awaiter took already.
+  bool suspend_passing_on(std::coroutine_handle<> h, bool& pass_on) {
+    task_ = running_task();
+    pass_on = task_->take_cancel_to_pass_on();
+    if (pass_on) {
+      take_cancel();
       return false;
     }
-    task_->resume_point_ = h;
-    task_->cancel_target_ = this;
-    return true;
+    return suspend_task(h);
   }
 
   // Undoes a suspend() that returned true, for an await_suspend that then
@@ -341,12 +371,35 @@ class Suspension : public CancelTarget {
   bool cancelled() const noexcept { return cancelled_; }
   TaskBase* task() const noexcept { return task_; }
 
+ protected:
+  // For a derived awaiter that sets a try_cancel of its own (in place of
+  // Suspension's, in its constructor): the cancel is taken here, and
+  // check_cancelled() will raise it. The derived awaiter still wakes the
+  // task, or does not suspend.
+  void take_cancel() noexcept {
+    cancelled_ = true;
+    task_->cancel_in_flight_ = true;
+  }
+
  private:
+  static TaskBase* running_task() {
+    TaskBase* t = current_task_base();
+    if (t == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
+    return t;
+  }
+  bool suspend_task(std::coroutine_handle<> h) noexcept {
+    if (task_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+    return true;
+  }
   static bool try_cancel_impl(CancelTarget* self) noexcept {
     auto* s = static_cast<Suspension*>(self);
     s->detach_(s);
-    s->cancelled_ = true;
-    s->task_->cancel_in_flight_ = true;
+    s->take_cancel();
     s->wake();
     return true;
   }
