@@ -1,5 +1,6 @@
 // Tests for the loop's debug mode: task steps and callbacks slower than
-// slow_callback_duration are reported through the exception handler.
+// slow_callback_duration are reported through the exception handler, and
+// loop-thread-only calls from other threads raise RuntimeError.
 //
 // Slowness is real time by nature, so the slow steps busy-wait on the
 // steady clock for 20ms against a 1ms threshold, and the "fast" cases use a
@@ -7,10 +8,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <functional>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/future.h"
 #include "corio/loop/run.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task.h"
@@ -244,6 +251,143 @@ TEST(DebugMode, DefaultTaskNameIsUsedForUnnamedTasks) {
   EXPECT_THAT(name, StartsWith("Task-"));
   run_until_complete(loop, t);
   EXPECT_EQ(reports.about_task(name).size(), 1u);
+}
+
+// ---- Calls from the wrong thread. ----
+
+// Runs `call` on another thread while `loop` runs: the loop's thread waits
+// in a task for a Future that the other thread completes, with
+// set_result_threadsafe, once it has made the call. Returns what the call
+// raised: a RuntimeError's message, or "no error".
+std::string call_from_another_thread(EventLoop& loop, std::function<void()> call) {
+  std::thread other;
+  auto waiter = [](Future<std::string> outcome, std::thread& other, std::function<void()> call) -> Task<std::string> {
+    other = std::thread([outcome, call = std::move(call)] {
+      std::string what = "no error";
+      try {
+        call();
+      } catch (const RuntimeError& e) {
+        what = e.what();
+      }
+      outcome.set_result_threadsafe(what);
+    });
+    co_return co_await outcome;
+  };
+  auto task = create_task(loop, waiter(Future<std::string>(loop), other, std::move(call)));
+  std::string what = run_until_complete(loop, task);
+  other.join();
+  return what;
+}
+
+TEST(DebugModeThreads, CallSoonFromAnotherThreadRaisesAndSchedulesNothing) {
+  EventLoop loop(debug_options(kHugeThreshold));
+  bool ran = false;
+  const std::string what = call_from_another_thread(loop, [&] { loop.call_soon([&ran] { ran = true; }); });
+  EXPECT_THAT(what, StartsWith("corio: call_soon() called from a thread other than the one running the event loop"));
+  EXPECT_THAT(what, HasSubstr("call_soon_threadsafe"));
+  loop.run_once(false);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(loop.ready_slots_promised(), 0u);
+}
+
+TEST(DebugModeThreads, EachLoopThreadOnlyEntryPointChecks) {
+  EventLoop loop(debug_options(kHugeThreshold));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  auto sleeper = create_task(loop, []() -> Task<> { co_await sleep(std::chrono::hours(1)); }());
+  Future<int> future(loop);
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"call_later()/call_at()", [&] { loop.call_later(1ms, [] {}); }},
+      {"call_later()/call_at()", [&] { loop.call_at(loop.time(), [] {}); }},
+      {"create_task()", [&] { create_task(loop, slow_step()); }},
+      {"add_reader()", [&] { loop.add_reader(fds[0], [] {}); }},
+      {"add_writer()", [&] { loop.add_writer(fds[1], [] {}); }},
+      {"remove_reader()", [&] { loop.remove_reader(fds[0]); }},
+      {"remove_writer()", [&] { loop.remove_writer(fds[1]); }},
+      {"add_signal_handler()", [&] { loop.add_signal_handler(SIGUSR2, [] {}); }},
+      {"remove_signal_handler()", [&] { loop.remove_signal_handler(SIGUSR2); }},
+      {"TaskHandle::cancel()", [&] { sleeper.cancel(); }},
+      {"Future::set_result()", [&] { future.set_result(1); }},
+      {"Future::set_exception()", [&] { future.set_exception(std::make_exception_ptr(std::runtime_error("x"))); }},
+  };
+  for (const auto& [name, call] : calls) {
+    EXPECT_THAT(call_from_another_thread(loop, call), StartsWith("corio: " + name + " called from a thread other"))
+        << name;
+  }
+  // None of them changed anything.
+  EXPECT_EQ(loop.pending_task_count(), 1u);
+  EXPECT_FALSE(sleeper.done());
+  EXPECT_EQ(sleeper.cancelling(), 0u);
+  EXPECT_FALSE(future.done());
+  EXPECT_FALSE(loop.remove_reader(fds[0]));
+  EXPECT_FALSE(loop.remove_signal_handler(SIGUSR2));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(DebugModeThreads, ThreadsafeCallsStillWorkFromAnotherThread) {
+  EventLoop loop(debug_options(kHugeThreshold));
+  bool ran = false;
+  EXPECT_EQ(call_from_another_thread(loop, [&] { loop.call_soon_threadsafe([&ran] { ran = true; }); }), "no error");
+  loop.run_once(false);
+  EXPECT_TRUE(ran);
+}
+
+TEST(DebugModeThreads, TheLoopsOwnThreadIsNotRefused) {
+  // Before it runs, from its callbacks and tasks, and after it stopped.
+  EventLoop loop(debug_options(kHugeThreshold));
+  int calls = 0;
+  loop.call_soon([&] {
+    ++calls;
+    loop.call_soon([&] { ++calls; });
+    loop.call_later(1ms, [&] { ++calls; });
+  });
+  auto t = create_task(loop, []() -> Task<int> {
+    co_await sleep(2ms);
+    current_loop().call_soon([] {});
+    co_return 1;
+  }());
+  EXPECT_EQ(run_until_complete(loop, t), 1);
+  EXPECT_EQ(calls, 3);
+  loop.call_soon([] {});
+}
+
+TEST(DebugModeThreads, ALoopThatIsNotRunningMayBeUsedFromAnotherThread) {
+  // As in asyncio, the check applies while the loop runs: a loop handed to
+  // another thread (here run there, then used again here) is not refused.
+  EventLoop loop(debug_options(kHugeThreshold));
+  std::thread runner([&loop] {
+    auto t = create_task(loop, []() -> Task<int> { co_return 2; }());
+    EXPECT_EQ(run_until_complete(loop, t), 2);
+  });
+  runner.join();
+  auto t = create_task(loop, []() -> Task<int> { co_return 3; }());
+  EXPECT_EQ(run_until_complete(loop, t), 3);
+}
+
+TEST(DebugModeThreads, SetDebugWhileRunningStartsChecking) {
+  EventLoop loop;  // debug off
+  std::string what;
+  std::thread other;
+  auto main = [](EventLoop& loop, std::string& what, std::thread& other) -> Task<> {
+    loop.set_debug(true);
+    Future<> done(loop);
+    other = std::thread([&loop, &what, done] {
+      try {
+        loop.call_soon([] {});
+        what = "no error";
+      } catch (const RuntimeError& e) {
+        what = e.what();
+      }
+      done.set_result_threadsafe();
+    });
+    co_await done;
+    loop.set_debug(false);
+  };
+  auto t = create_task(loop, main(loop, what, other));
+  run_until_complete(loop, t);
+  other.join();
+  EXPECT_THAT(what, StartsWith("corio: call_soon() called from a thread other"));
 }
 
 }  // namespace

@@ -270,8 +270,10 @@ class EventLoop::RunningScope {
     if (tls_current_ != nullptr) throw RuntimeError("corio: another event loop is running on this thread");
     loop->running_ = true;
     tls_current_ = loop;
+    if (loop->debug_) loop->debug_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   }
   ~RunningScope() {
+    if (loop_->debug_) loop_->debug_thread_.store(std::thread::id(), std::memory_order_relaxed);
     loop_->running_ = false;
     if (clears_stop_) loop_->stopping_ = false;
     tls_current_ = nullptr;
@@ -789,12 +791,25 @@ bool EventLoop::remove_callback_io(int fd, Interest direction) {
   return false;
 }
 
-void EventLoop::add_reader(int fd, std::function<void()> f) { set_callback_io(fd, Interest::kReadable, std::move(f)); }
-void EventLoop::add_writer(int fd, std::function<void()> f) { set_callback_io(fd, Interest::kWritable, std::move(f)); }
-bool EventLoop::remove_reader(int fd) { return remove_callback_io(fd, Interest::kReadable); }
-bool EventLoop::remove_writer(int fd) { return remove_callback_io(fd, Interest::kWritable); }
+void EventLoop::add_reader(int fd, std::function<void()> f) {
+  check_thread("add_reader()");
+  set_callback_io(fd, Interest::kReadable, std::move(f));
+}
+void EventLoop::add_writer(int fd, std::function<void()> f) {
+  check_thread("add_writer()");
+  set_callback_io(fd, Interest::kWritable, std::move(f));
+}
+bool EventLoop::remove_reader(int fd) {
+  check_thread("remove_reader()");
+  return remove_callback_io(fd, Interest::kReadable);
+}
+bool EventLoop::remove_writer(int fd) {
+  check_thread("remove_writer()");
+  return remove_callback_io(fd, Interest::kWritable);
+}
 
 void EventLoop::add_signal_handler(int sig, std::function<void()> f) {
+  check_thread("add_signal_handler()");
   if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
     throw std::invalid_argument("corio: cannot handle signal " + std::to_string(sig));
   }
@@ -825,6 +840,7 @@ void EventLoop::add_signal_handler(int sig, std::function<void()> f) {
 }
 
 bool EventLoop::remove_signal_handler(int sig) {
+  check_thread("remove_signal_handler()");
   if (sig <= 0 || static_cast<std::size_t>(sig) >= signals_.size() || !signals_[sig].installed) return false;
   SignalSlot& slot = signals_[sig];
   ::sigaction(sig, &slot.previous, nullptr);
@@ -889,6 +905,14 @@ void EventLoop::cancel_all_tasks(const std::string& message) {
     t->cancel(message);
     t->unref();
   }
+}
+
+void EventLoop::check_thread_slow(const char* what) const {
+  const std::thread::id runner = debug_thread_.load(std::memory_order_relaxed);
+  if (runner == std::thread::id() || runner == std::this_thread::get_id()) return;
+  throw RuntimeError(std::string("corio: ") + what +
+                     " called from a thread other than the one running the event loop: non-thread-safe operation "
+                     "(debug mode check); from another thread use call_soon_threadsafe()");
 }
 
 FdReady wait_readable(int fd) noexcept { return FdReady(fd, Interest::kReadable); }

@@ -11,6 +11,8 @@
 //
 // Thread safety: every member is for the loop's own thread, except
 // call_soon_threadsafe() and stop_threadsafe(), which any thread may call.
+// In debug mode a call from another thread into the main loop-thread-only
+// entry points raises RuntimeError (see LoopOptions::debug).
 //
 // Out of memory: calls that allocate (call_soon, call_later, create_task,
 // ...) throw std::bad_alloc and leave the loop as it was. So do run_once()
@@ -40,6 +42,7 @@
 #include <ratio>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -335,7 +338,15 @@ struct LoopOptions {
   // Debug mode: report any callback (call_soon, timers, threadsafe posts,
   // add_reader/add_writer) or task step slower than slow_callback_duration
   // through the exception handler: "Executing <name> took N seconds", with
-  // the task's name, "<callback>", or "<reader on fd N>".
+  // the task's name, "<callback>", or "<reader on fd N>". Also, while the
+  // loop runs, a call from another thread into call_soon, call_later,
+  // call_at, create_task, add_reader/add_writer, remove_reader/
+  // remove_writer, add_signal_handler/remove_signal_handler,
+  // TaskHandle::cancel or Future::set_result/set_exception raises
+  // RuntimeError naming the call, before it changes anything (asyncio's
+  // "Non-thread-safe operation invoked on an event loop other than the
+  // current one"); other threads use call_soon_threadsafe and the
+  // *_threadsafe setters. Without debug mode such a call is a data race.
   bool debug = false;
   Duration slow_callback_duration = std::chrono::milliseconds(100);
 };
@@ -376,8 +387,10 @@ class EventLoop {
   // Schedules `f` to run on the next iteration, after those already queued.
   // Exceptions from `f` go to the exception handler.
   // Errors: std::bad_alloc; then nothing is scheduled and `f` is destroyed.
+  //   In debug mode, RuntimeError from another thread (LoopOptions::debug).
   template <class F>
   Handle call_soon(F f) {
+    check_thread("call_soon()");
     ready_.promise();  // given back when it runs (run_handle)
     internal::HandleState* s;
     try {
@@ -394,13 +407,15 @@ class EventLoop {
   // after call_soon callbacks already due). Equal deadlines run FIFO. A
   // delay too long for Duration (such as Duration::max()) never fires.
   // Errors (also call_at): std::bad_alloc; then nothing is scheduled and
-  // `f` is destroyed. std::invalid_argument for a NaN delay.
+  // `f` is destroyed. std::invalid_argument for a NaN delay. In debug
+  // mode, RuntimeError from another thread (LoopOptions::debug).
   template <class Rep, class Period, class F>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F f) {
     return call_at(internal::deadline_after(time(), internal::to_duration(delay)), std::move(f));
   }
   template <class F>
   TimerHandle call_at(TimePoint when, F f) {
+    check_thread("call_later()/call_at()");
     // The state starts with one reference, which is the queue's (it moves to
     // the ready queue when the timer fires); `h` adds the user's. Taking
     // another one here for the queue leaked every timer's state.
@@ -428,8 +443,10 @@ class EventLoop {
   // Calls `f` on the loop thread whenever `fd` is readable (writable), until
   // removed. One reader and one writer per fd; adding replaces the callback.
   // An exception from `f` goes to the exception handler. Loop thread only.
-  // Errors: RuntimeError if a task is awaiting the same fd and direction;
-  //   std::invalid_argument for a negative fd or an empty `f`;
+  // Errors: RuntimeError if a task is awaiting the same fd and direction,
+  //   or in debug mode from another thread (also remove_reader/
+  //   remove_writer); std::invalid_argument for a negative fd or an empty
+  //   `f`;
   //   std::system_error if epoll rejects the fd (e.g. a regular file).
   void add_reader(int fd, std::function<void()> f);
   void add_writer(int fd, std::function<void()> f);
@@ -443,7 +460,9 @@ class EventLoop {
   // `f` goes to the exception handler. Loop thread only.
   // Errors: std::invalid_argument for SIGKILL/SIGSTOP, an out-of-range
   //   number or an empty `f`; RuntimeError if another loop already handles
-  //   `sig`; std::system_error if pipe2, sigaction or epoll_ctl fails.
+  //   `sig`, or in debug mode from another thread (also
+  //   remove_signal_handler); std::system_error if pipe2, sigaction or
+  //   epoll_ctl fails.
   void add_signal_handler(int sig, std::function<void()> f);
   // Restores the previous disposition. True if a handler was removed.
   bool remove_signal_handler(int sig);
@@ -467,8 +486,12 @@ class EventLoop {
 
   // Debug mode (asyncio's): a callback or task step that runs longer than
   // the slow-callback duration (100 ms unless set) is reported through the
-  // exception handler, with the task's name. Loop thread only.
-  void set_debug(bool on) noexcept { debug_ = on; }
+  // exception handler, with the task's name, and calls from other threads
+  // are checked (LoopOptions::debug). Loop thread only.
+  void set_debug(bool on) noexcept {
+    debug_ = on;
+    debug_thread_.store(on && running_ ? std::this_thread::get_id() : std::thread::id(), std::memory_order_relaxed);
+  }
   bool get_debug() const noexcept { return debug_; }
   void set_slow_callback_duration(Duration d) noexcept { slow_callback_ns_ = d.count(); }
   // True if the loop runs on the virtual clock (LoopOptions::virtual_clock).
@@ -528,6 +551,16 @@ class EventLoop {
   // Errors: RuntimeError if this loop is already running (from one of its
   //   own callbacks) or another loop runs on this thread.
   void run_once(bool block = true);
+
+  // For loop-thread-only entry points (the loop's own, and those of
+  // primitives built on it): in debug mode, while the loop runs, raises
+  // RuntimeError naming `what` if called from a thread other than the one
+  // running the loop. Without debug mode it only tests the flag.
+  // Errors: RuntimeError as said. Thread safety: any thread.
+  void check_thread(const char* what) const {
+    if (debug_) [[unlikely]]
+      check_thread_slow(what);
+  }
 
   // ---- Internal: for awaitables built on the loop (sync, streams, net). ----
   // Not for applications: these take corio::internal types, and their
@@ -601,6 +634,7 @@ class EventLoop {
   static void step_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
+  [[gnu::cold, gnu::noinline]] void check_thread_slow(const char* what) const;
   // Queues `node` (any thread) and wakes the loop. Errors: std::bad_alloc,
   // after deleting `node`.
   void post_threadsafe(internal::CallbackNode* node);
@@ -641,6 +675,9 @@ class EventLoop {
   std::atomic<std::size_t> external_work_{0};
   bool virtual_clock_;
   bool debug_;
+  // In debug mode, the thread running the loop, while it runs (read by
+  // check_thread on any thread).
+  std::atomic<std::thread::id> debug_thread_{};
   bool running_ = false;
   bool stopping_ = false;
 

@@ -180,14 +180,17 @@ class Future {
   EventLoop& loop() const noexcept { return *s_->loop; }
 
   // Completes the future and wakes its awaiters.
-  // Errors: InvalidStateError if already done.
+  // Errors: InvalidStateError if already done; RuntimeError in debug mode
+  //   when called from a thread other than the one running the loop.
   template <class... A>
   void set_result(A&&... value) {
+    s_->loop->check_thread("Future::set_result()");
     check_pending();
     s_->value.emplace(std::forward<A>(value)...);
     s_->complete();
   }
   void set_exception(std::exception_ptr e) {
+    s_->loop->check_thread("Future::set_exception()");
     check_pending();
     if (!e) throw InvalidStateError("corio: set_exception with a null exception");
     s_->error = std::move(e);

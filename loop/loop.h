@@ -2,6 +2,7 @@
 #ifndef CORIO_LOOP_LOOP_H_
 #define CORIO_LOOP_LOOP_H_
 
+#include "corio/loop/co_invoke.h"
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/executor.h"

@@ -89,7 +89,13 @@ class TaskRef {
   // wait had already completed (a lock, an item, a child's result handed
   // to it) and that returns before suspending again ends with its value,
   // not cancelled: unlike asyncio, corio never discards a finished result.
-  bool cancel(std::string message = {}) { return live()->cancel(std::move(message)); }
+  // Errors: RuntimeError for an empty handle, or in debug mode when called
+  // from a thread other than the one running the task's loop.
+  bool cancel(std::string message = {}) {
+    internal::TaskBase* t = live();
+    t->loop()->check_thread("TaskHandle::cancel()");
+    return t->cancel(std::move(message));
+  }
   // Pending cancel() requests (asyncio Task.cancelling()).
   std::uint32_t cancelling() const { return live()->cancelling(); }
   // Withdraws one cancel() request and returns those left (asyncio).
@@ -288,10 +294,12 @@ namespace internal {
 // they added about 17 instructions to a spawn (callgrind).
 //
 // The state of a new task, holding the loop's reference (the only one yet).
-// Errors: RuntimeError if `coro` is empty; std::bad_alloc.
+// Errors: RuntimeError if `coro` is empty, or in debug mode when called
+// from a thread other than the one running `loop`; std::bad_alloc.
 template <class T>
 [[gnu::always_inline]] inline TaskState<T>* new_task_state(EventLoop& loop, Task<T>& coro) {
   if (!coro) throw RuntimeError("corio: create_task of an empty Task");
+  loop.check_thread("create_task()");
   return new TaskState<T>(&loop, coro.release());
 }
 // Hands a new task to its loop and returns the caller's handle. If the
@@ -312,7 +320,8 @@ template <class T>
 
 // Schedules `coro` on `loop` (which need not be running yet) and returns its
 // handle, named "Task-<n>".
-// Errors: RuntimeError if `coro` is empty; std::bad_alloc.
+// Errors: RuntimeError if `coro` is empty, or in debug mode when called
+//   from a thread other than the one running `loop`; std::bad_alloc.
 template <class T>
 TaskHandle<T> create_task(EventLoop& loop, Task<T> coro) {
   return internal::adopt(loop, internal::new_task_state(loop, coro));
