@@ -20,8 +20,8 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstddef>
 #include <fstream>
-#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,18 +68,42 @@ bool wait_until_blocked_in(pid_t tid, const long (&calls)[N],
   }
 }
 
-// The kernel ids of this process's threads whose name (comm) is `name`.
-inline std::vector<pid_t> threads_named(const std::string& name) {
+// The kernel ids of this process's threads.
+inline std::vector<pid_t> thread_ids() {
   std::vector<pid_t> out;
   DIR* dir = ::opendir("/proc/self/task");
   if (dir == nullptr) return out;
   while (const dirent* e = ::readdir(dir)) {
-    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
-    std::string comm;
-    if (std::getline(f, comm) && comm == name) out.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+    if (std::isdigit(static_cast<unsigned char>(e->d_name[0]))) out.push_back(static_cast<pid_t>(std::stol(e->d_name)));
   }
   ::closedir(dir);
+  return out;
+}
+
+// The kernel ids of this process's threads whose name (comm) is `name`.
+inline std::vector<pid_t> threads_named(const std::string& name) {
+  std::vector<pid_t> out;
+  for (pid_t tid : thread_ids()) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/comm");
+    std::string comm;
+    if (std::getline(f, comm) && comm == name) out.push_back(tid);
+  }
+  return out;
+}
+
+// The kernel ids of this process's threads blocked in one of `calls` now.
+template <std::size_t N>
+std::vector<pid_t> threads_blocked_in(const long (&calls)[N]) {
+  std::vector<pid_t> out;
+  for (pid_t tid : thread_ids()) {
+    const long nr = blocked_syscall(tid);
+    for (long c : calls) {
+      if (nr == c) {
+        out.push_back(tid);
+        break;
+      }
+    }
+  }
   return out;
 }
 
