@@ -1,12 +1,14 @@
 #include "corio/loop/event_loop.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -15,14 +17,10 @@
 #include <system_error>
 #include <thread>
 
-#include <poll.h>
-
-#include <condition_variable>
-
 #include "corio/loop/event_source.h"
 #include "corio/loop/executor.h"
-#include "corio/loop/loop_handle.h"
 #include "corio/loop/io_registration.h"
+#include "corio/loop/loop_handle.h"
 
 namespace corio {
 
@@ -391,7 +389,8 @@ void EventLoop::wait_on_source(std::int64_t timeout_ns) {
   if (!watcher_) watcher_ = std::make_unique<Watcher>(reactor_.fd(), source_);
   watcher_->arm();
   const std::int64_t start = real_now_ns();
-  const TimePoint deadline = timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
+  const TimePoint deadline =
+      timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
   source_->wait(deadline);
   if (virtual_clock_) {
     if (__builtin_add_overflow(virtual_now_ns_, real_now_ns() - start, &virtual_now_ns_)) {
@@ -682,8 +681,8 @@ EventLoop::FdState& EventLoop::fd_state(int fd) {
 }
 
 void EventLoop::update_interest(int fd, FdState& st) {
-  const Interest want = (st.reader ? Interest::kReadable : Interest::kNone) |
-                        (st.writer ? Interest::kWritable : Interest::kNone);
+  const Interest want =
+      (st.reader ? Interest::kReadable : Interest::kNone) | (st.writer ? Interest::kWritable : Interest::kNone);
   if (want == st.registered && (want != Interest::kNone) == st.in_epoll) return;
   reactor_.set_interest(fd, static_cast<std::uint64_t>(fd), want, st.in_epoll);
   st.registered = want;
