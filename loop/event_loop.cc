@@ -303,6 +303,9 @@ void EventLoop::run_once(bool block) {
 }
 
 void EventLoop::run_iteration(bool block) {
+  // The source first: what it handles may wake tasks (or stop the loop),
+  // and then the loop must not block below.
+  if (source_ != nullptr) source_->poll();
   const bool busy = !ready_.empty() || stopping_;
   // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
   // iterations only; a non-blocking run_once() asked for a poll, so it
@@ -312,7 +315,6 @@ void EventLoop::run_iteration(bool block) {
     io_countdown_ = kIoPollInterval;
     poll = true;
   }
-  if (source_ != nullptr) source_->poll();
   if (poll) {
     std::int64_t timeout = 0;
     if (!busy && block) {

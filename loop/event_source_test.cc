@@ -224,6 +224,21 @@ CO_TEST_REAL_CLOCK(EventSource, IsPolledOnEveryIterationWithoutWaitingWhileTheLo
   EXPECT_EQ(source.waits(), 0);
 }
 
+// Regression: the loop decided whether it had work before it polled the
+// source, so a task that poll() woke waited until the next event or timer
+// (here the 20 s bound; with none, forever).
+CO_TEST_REAL_CLOCK(EventSource, ATaskThatPollWakesRunsWithoutWaitingInTheSource) {
+  EventLoop& loop = current_loop();
+  QueueSource source;
+  SourceScope scope(loop, source);
+  Future<void> handled(loop);
+  source.push([handled]() mutable { handled.set_result(); });  // for the next poll()
+  const TimePoint start = loop.time();
+  co_await wait_for(handled, kBound);
+  EXPECT_EQ(source.waits(), 0);
+  EXPECT_LT(loop.time() - start, kBound);
+}
+
 CO_TEST_REAL_CLOCK(EventSource, AnIdleLoopBlocksInWaitAndItsTimerFiresOnTime) {
   EventLoop& loop = current_loop();
   QueueSource source;
