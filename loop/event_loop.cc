@@ -147,14 +147,17 @@ class EventLoop::Watcher {
       state_ = kPolling;
       lock.unlock();
       pollfd p{fd_, POLLIN, 0};
-      int r = ::poll(&p, 1, -1);
+      // A signal handled on this thread interrupts poll(), which is never
+      // restarted; the handler may just have written the signal pipe, so
+      // poll again rather than go idle with the event unreported. Any other
+      // failure wakes the source too: the loop's own poll then meets it.
+      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+      }
       lock.lock();
       if (stop_) return;
       state_ = kIdle;
-      if (r > 0) {
-        fired_.store(true, std::memory_order_release);
-        if (source_ != nullptr) source_->wake();
-      }
+      fired_.store(true, std::memory_order_release);
+      if (source_ != nullptr) source_->wake();
     }
   }
   const int fd_;

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -326,6 +327,37 @@ CO_TEST_REAL_CLOCK(EventSource, ASignalHandlerRunsWhileBlockedInTheSource) {
     EXPECT_EQ(::kill(::getpid(), SIGUSR1), 0);
   });
   EXPECT_EQ(co_await wait_for(ran_on, kBound), std::this_thread::get_id());
+  sender.join();
+  EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
+}
+
+// Regression: a signal that lands on the watcher thread interrupts its
+// poll() (poll is never restarted, SA_RESTART or not). The handler has
+// written the signal pipe, so the reactor has an event, but the watcher
+// took the EINTR as "nothing happened" and went idle without waking the
+// source: the loop slept on in wait() (here until the 20 s bound).
+CO_TEST_REAL_CLOCK(EventSource, ASignalDeliveredToTheWatcherThreadStillWakesTheLoop) {
+  EventLoop& loop = current_loop();
+  QueueSource source;
+  SourceScope scope(loop, source);
+  Future<void> ran(loop);
+  loop.add_signal_handler(SIGUSR1, [ran]() mutable {
+    if (!ran.done()) ran.set_result();
+  });
+  std::jthread sender([&] {
+    EXPECT_TRUE(source.wait_until_waiting());
+    // The watcher is the one thread blocked in poll().
+    std::vector<pid_t> in_poll;
+    for (int i = 0; i < 20000 && in_poll.empty(); ++i) {
+      in_poll = threads_in_poll();
+      if (in_poll.empty()) std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(in_poll.size(), 1u);
+    if (!in_poll.empty()) {
+      EXPECT_EQ(::syscall(SYS_tgkill, ::getpid(), in_poll.front(), SIGUSR1), 0);
+    }
+  });
+  co_await wait_for(ran, kBound);
   sender.join();
   EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
 }
