@@ -1,12 +1,14 @@
 #include "corio/loop/event_loop.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -15,14 +17,10 @@
 #include <system_error>
 #include <thread>
 
-#include <poll.h>
-
-#include <condition_variable>
-
 #include "corio/loop/event_source.h"
 #include "corio/loop/executor.h"
-#include "corio/loop/loop_handle.h"
 #include "corio/loop/io_registration.h"
+#include "corio/loop/loop_handle.h"
 
 namespace corio {
 
@@ -149,14 +147,17 @@ class EventLoop::Watcher {
       state_ = kPolling;
       lock.unlock();
       pollfd p{fd_, POLLIN, 0};
-      int r = ::poll(&p, 1, -1);
+      // A signal handled on this thread interrupts poll(), which is never
+      // restarted; the handler may just have written the signal pipe, so
+      // poll again rather than go idle with the event unreported. Any other
+      // failure wakes the source too: the loop's own poll then meets it.
+      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+      }
       lock.lock();
       if (stop_) return;
       state_ = kIdle;
-      if (r > 0) {
-        fired_.store(true, std::memory_order_release);
-        if (source_ != nullptr) source_->wake();
-      }
+      fired_.store(true, std::memory_order_release);
+      if (source_ != nullptr) source_->wake();
     }
   }
   const int fd_;
@@ -307,8 +308,8 @@ void EventLoop::run_once(bool block) {
 }
 
 void EventLoop::run_iteration(bool block) {
-  // A source is polled first: what it wakes makes the loop busy, so it must
-  // not then block.
+  // The source first: what it handles may wake tasks (or stop the loop),
+  // and then the loop must not block below.
   if (source_ != nullptr) source_->poll();
   const bool busy = !ready_.empty() || stopping_;
   // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
@@ -395,7 +396,8 @@ void EventLoop::wait_on_source(std::int64_t timeout_ns) {
   if (!watcher_) watcher_ = std::make_unique<Watcher>(reactor_.fd(), source_);
   watcher_->arm();
   const std::int64_t start = real_now_ns();
-  const TimePoint deadline = timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
+  const TimePoint deadline =
+      timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
   source_->wait(deadline);
   if (virtual_clock_) {
     if (__builtin_add_overflow(virtual_now_ns_, real_now_ns() - start, &virtual_now_ns_)) {
@@ -686,8 +688,8 @@ EventLoop::FdState& EventLoop::fd_state(int fd) {
 }
 
 void EventLoop::update_interest(int fd, FdState& st) {
-  const Interest want = (st.reader ? Interest::kReadable : Interest::kNone) |
-                        (st.writer ? Interest::kWritable : Interest::kNone);
+  const Interest want =
+      (st.reader ? Interest::kReadable : Interest::kNone) | (st.writer ? Interest::kWritable : Interest::kNone);
   if (want == st.registered && (want != Interest::kNone) == st.in_epoll) return;
   reactor_.set_interest(fd, static_cast<std::uint64_t>(fd), want, st.in_epoll);
   st.registered = want;
