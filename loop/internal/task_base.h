@@ -325,12 +325,16 @@ class Suspension : public CancelTarget {
   // on, or one another awaiter took already.
   bool suspend_passing_on(std::coroutine_handle<> h, bool& pass_on) {
     task_ = running_task();
-    pass_on = task_->take_cancel_to_pass_on();
-    if (pass_on) {
+    pass_on = false;
+    if (task_->cancel_pending()) [[unlikely]] {
+      pass_on = task_->take_cancel_to_pass_on();
+      if (!pass_on) task_->take_pending_cancel();
       take_cancel();
       return false;
     }
-    return suspend_task(h);
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+    return true;
   }
 
   // Wakes the task normally (the source has already unlinked this waiter).
