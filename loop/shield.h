@@ -83,11 +83,10 @@ template <class T>
 class [[nodiscard]] ShieldedFuture {
  public:
   explicit ShieldedFuture(Future<T> f) noexcept : f_(std::move(f)) {}
-  auto operator co_await() const noexcept {
-    return f_.template shielded_awaiter < !std::is_void_v<T> && !std::is_copy_constructible_v < T >> ();
-  }
+  auto operator co_await() const noexcept { return f_.template shielded_awaiter<kMove>(); }
 
  private:
+  static constexpr bool kMove = !std::is_void_v<T> && !std::is_copy_constructible_v<T>;
   Future<T> f_;
 };
 

@@ -233,6 +233,7 @@ template <class T>
 Task<T> time_up_handle(TaskHandle<T> h) {
   check_wait_for_in_task();
   TaskBase* self = current_task_base();
+  if (h && h.base() == self) throw RuntimeError("corio: a task cannot await itself");
   const bool own_cancel_pending = self->cancel_pending();
   const std::uint32_t own_cancels = self->cancelling();
   const bool cancelled_here = !h.done() && h.cancel();

@@ -758,6 +758,21 @@ CO_TEST(WaitForTest, ZeroDelayOnARunningHandleWithACancelPendingRaisesCancelledE
   EXPECT_TRUE(h.cancelled());
 }
 
+// As awaiting its own handle: RuntimeError, and the task is not cancelled.
+CO_TEST(WaitForTest, ZeroDelayOnTheAwaitingTasksOwnHandleThrowsRuntimeError) {
+  auto slot = std::make_shared<TaskHandle<int>>();
+  *slot = create_task([](std::shared_ptr<TaskHandle<int>> me) -> Task<int> {
+    co_await yield_now();
+    try {
+      co_await wait_for(*me, 0ms);
+    } catch (const RuntimeError&) {
+      co_return static_cast<int>(current_task().cancelling());
+    }
+    co_return -1;
+  }(slot));
+  EXPECT_EQ(co_await *slot, 0);
+}
+
 CO_TEST(WaitForTest, ZeroDelayGivesTheResultOfAFutureAlreadyDone) {
   Future<int> f;
   f.set_result(6);

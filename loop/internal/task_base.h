@@ -8,16 +8,16 @@
 //  * `TaskBase::cancel()` asks that target to take the cancellation
 //    (`try_cancel`). A `Suspension` detaches itself from what it waited on
 //    and reschedules the task, whose await_resume then throws CancelledError.
-//    An awaiter that waits on another task forwards the request to it.
+//    An awaiter that waits on another task forwards the request to it; one
+//    that waits on a Future cancels the Future (asyncio), so that its other
+//    awaiters see CancelledError too (shield(fut) only ends the wait).
 //  * A cancel requested while the task runs is pending (`must_cancel_`)
 //    and raised at its next suspension point, without suspending. As in
 //    asyncio, an await on something that can itself be cancelled takes the
-//    pending request over (take_cancel_to_pass_on): an await on another
-//    task passes it on to that task and waits for it to end, as if the
-//    cancel had come while waiting; an await on a pending Future cancels
-//    the Future and raises CancelledError without suspending.
-//  * A Future awaited when the cancel comes is cancelled with it (asyncio),
-//    so its other awaiters see CancelledError too; shield(fut) avoids that.
+//    pending request over (take_cancel_to_pass_on) and treats it as a
+//    cancel that came while waiting: an await on another task passes it on
+//    to that task and waits for it to end; an await on a pending Future
+//    cancels the Future and raises CancelledError without suspending.
 //  * When a source wakes a waiter normally it clears the target first; a
 //    cancel that arrives between that wake and the task's next step is kept
 //    pending (`must_cancel_`) and delivered at the next suspension point, so
@@ -325,12 +325,16 @@ class Suspension : public CancelTarget {
   // on, or one another awaiter took already.
   bool suspend_passing_on(std::coroutine_handle<> h, bool& pass_on) {
     task_ = running_task();
-    pass_on = task_->take_cancel_to_pass_on();
-    if (pass_on) {
+    pass_on = false;
+    if (task_->cancel_pending()) [[unlikely]] {
+      pass_on = task_->take_cancel_to_pass_on();
+      if (!pass_on) task_->take_pending_cancel();
       take_cancel();
       return false;
     }
-    return suspend_task(h);
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+    return true;
   }
 
   // Undoes a suspend() that returned true, for an await_suspend that then
