@@ -431,12 +431,13 @@ void EventLoop::dispatch_level(int fd, Readiness r) {
 
 void EventLoop::free_retired() noexcept {
   for (internal::RegistrationState* s : retired_) delete s;
+  registration_states_ -= retired_.size();
   retired_.clear();
 }
 
 void EventLoop::retire_registration(internal::RegistrationState* s) {
-  // Room is kept for every live registration (watch_fd reserves it), so
-  // this push does not allocate.
+  // Room is kept for every state not yet freed (watch_fd reserves it),
+  // live or deregistered, so this push does not allocate.
   retired_.push_back(s);
 }
 
@@ -446,23 +447,20 @@ void EventLoop::watch_fd(int fd, internal::IoSource* source) {
     throw RuntimeError("corio: fd " + std::to_string(fd) +
                        " has a reader or writer (add_reader, wait_readable, ...); it cannot also be registered");
   }
-  ++watched_count_;
-  try {
-    retired_.reserve(watched_count_);
-    // A record left by a closed fd whose number came back: the kernel has
-    // already dropped it from the set.
-    st.in_epoll = false;
-    st.registered = Interest::kNone;
-    reactor_.watch(fd, source);
-  } catch (...) {
-    --watched_count_;
-    throw;
-  }
+  // Room to retire every state not yet freed, this one included: a state
+  // outlives its registration while an awaiter holds it, so counting the
+  // live registrations would not do.
+  retired_.reserve(registration_states_ + 1);
+  // A record left by a closed fd whose number came back: the kernel has
+  // already dropped it from the set.
+  st.in_epoll = false;
+  st.registered = Interest::kNone;
+  reactor_.watch(fd, source);
+  ++registration_states_;
   st.watched = true;
 }
 
 void EventLoop::unwatch_fd(int fd) noexcept {
-  --watched_count_;
   reactor_.unwatch(fd);
   if (static_cast<std::size_t>(fd) < fds_.size()) fds_[fd].watched = false;
 }

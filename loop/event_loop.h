@@ -48,8 +48,8 @@
 #include <vector>
 
 #include "corio/loop/errors.h"
-#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/epoll_reactor.h"
+#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/intrusive_list.h"
 #include "corio/loop/internal/reactor.h"
 #include "corio/loop/internal/task_base.h"
@@ -671,7 +671,7 @@ class EventLoop {
   std::int64_t slow_callback_ns_;
   std::uint32_t io_countdown_ = 1;  // iterations left until a busy loop polls I/O
   std::size_t io_waiters_ = 0;
-  std::size_t watched_count_ = 0;  // live IoRegistrations
+  std::size_t registration_states_ = 0;  // IoRegistration states not yet freed
   std::atomic<std::size_t> external_work_{0};
   bool virtual_clock_;
   bool debug_;

@@ -22,6 +22,8 @@
 //                       1e6 scheduled and fired                    <= 0.5 s
 //   5. CallSoonThreadsafe  another thread posts, the loop runs     (items/s)
 //   6. Gather           gather 1,000 trivial tasks                (items/s)
+//   7. Io_PingPong      two tasks exchange 1-byte messages over a
+//                       socketpair, 1,000 round trips per iteration (items/s)
 // and corio ahead of Asio on every one.
 //
 // Conventions:
@@ -38,17 +40,23 @@
 //    libraries), so both heaps do real sift work; "fire" deadlines are
 //    already due, so the numbers are CPU cost, not time spent sleeping.
 #include <benchmark/benchmark.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -56,12 +64,14 @@
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/gather.h"
+#include "corio/loop/io_registration.h"
 #include "corio/loop/run.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -575,5 +585,115 @@ void BM_Asio_Gather(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_Asio_Gather)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
+// ---------------------------------------------------------------------------
+// 7. Ping-pong of one-byte messages between two tasks over an AF_UNIX
+// socketpair, state.range(0) round trips per iteration.
+//
+// corio: each side keeps an IoRegistration for the whole run; a read is
+// `co_await readable()`, read(), and clear_readable() after a short read
+// (the socket is drained) or EAGAIN, so the next wait asks the reactor
+// without a wasted read. Asio: local::stream_protocol sockets from
+// connect_pair, async_read_some/async_write_some with use_awaitable, both
+// sides joined with awaitable_operators' &&. Both read into 64 bytes.
+
+corio::Task<void> IoReadMessage(corio::IoRegistration& reg) {
+  char buf[64];
+  for (;;) {
+    co_await reg.readable();
+    const ssize_t n = ::read(reg.fd(), buf, sizeof buf);
+    if (n > 0) {
+      if (n < static_cast<ssize_t>(sizeof buf)) reg.clear_readable();
+      co_return;
+    }
+    if (n == 0) throw std::runtime_error("peer closed");
+    if (errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "read");
+    reg.clear_readable();
+  }
+}
+
+corio::Task<void> IoWriteMessage(corio::IoRegistration& reg) {
+  const char c = 'x';
+  for (;;) {
+    const ssize_t n = ::write(reg.fd(), &c, 1);
+    if (n == 1) co_return;
+    if (n < 0 && errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "write");
+    reg.clear_writable();
+    co_await reg.writable();
+  }
+}
+
+corio::Task<void> IoPing(corio::IoRegistration& reg, std::int64_t rounds) {
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await IoWriteMessage(reg);
+    co_await IoReadMessage(reg);
+  }
+}
+
+corio::Task<void> IoPong(corio::IoRegistration& reg, std::int64_t rounds) {
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await IoReadMessage(reg);
+    co_await IoWriteMessage(reg);
+  }
+}
+
+corio::Task<void> IoPingPongDriver(benchmark::State& state, int a, int b) {
+  corio::IoRegistration ra(a);
+  corio::IoRegistration rb(b);
+  const std::int64_t rounds = state.range(0);
+  for (auto _ : state) co_await corio::gather(IoPing(ra, rounds), IoPong(rb, rounds));
+}
+
+void BM_Io_PingPong(benchmark::State& state) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+    state.SkipWithError("socketpair failed");
+    return;
+  }
+  {
+    corio::EventLoop loop;
+    corio::run_until_complete(loop, IoPingPongDriver(state, fds[0], fds[1]));
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Io_PingPong)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
+using AsioLocalSocket = asio::local::stream_protocol::socket;
+
+asio::awaitable<void> AsioPing(AsioLocalSocket& s, std::int64_t rounds) {
+  const char c = 'x';
+  char buf[64];
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await s.async_write_some(asio::buffer(&c, 1), asio::use_awaitable);
+    co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> AsioPong(AsioLocalSocket& s, std::int64_t rounds) {
+  const char c = 'x';
+  char buf[64];
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
+    co_await s.async_write_some(asio::buffer(&c, 1), asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> AsioPingPongDriver(benchmark::State& state, AsioLocalSocket& a, AsioLocalSocket& b) {
+  using namespace asio::experimental::awaitable_operators;
+  const std::int64_t rounds = state.range(0);
+  for (auto _ : state) co_await (AsioPing(a, rounds) && AsioPong(b, rounds));
+}
+
+void BM_Asio_PingPong(benchmark::State& state) {
+  asio::io_context ctx(1);
+  AsioLocalSocket a(ctx);
+  AsioLocalSocket b(ctx);
+  asio::local::connect_pair(a, b);
+  AsioRun(ctx, AsioPingPongDriver(state, a, b));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Asio_PingPong)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

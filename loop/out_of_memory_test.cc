@@ -8,15 +8,20 @@
 // This binary links //loop:failing_new, which replaces the global operator
 // new with one that can be told to fail, which is why these tests live
 // apart from timer_test.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
 #include "corio/loop/internal/timer_queue.h"
+#include "corio/loop/io_registration.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/testing/failing_new.h"
@@ -322,6 +327,31 @@ TEST(EventLoopOutOfMemory, DueTimersWaitForRoomInsteadOfFailing) {
   }
   ASSERT_EQ(ran.size(), 3000u);
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+}
+
+// A registration's state outlives its registration while an awaiter made
+// from it is alive; when the last reference goes, the state is retired
+// (freed after the poll batch) from a noexcept path, so the room for it
+// must be there already. Regression: room was kept for the registrations
+// then live only, so a state released after another registration had come
+// and gone needed memory (std::terminate without it).
+TEST(IoRegistrationOutOfMemory, ReleasingAStateThatOutlivedItsRegistrationNeedsNoMemory) {
+  EventLoop loop;
+  int one[2];
+  int two[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, one), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, two), 0);
+  {
+    IoRegistration first(loop, one[0]);
+    std::optional<internal::IoReadyAwaiter> kept;
+    kept.emplace(first.readable());  // a reference to first's state
+    first.deregister();
+    { IoRegistration second(loop, two[0]); }  // retired, not yet freed: the loop has not polled
+    NoMemory no_memory;
+    kept.reset();  // first's state: retired too
+  }
+  loop.run_once(false);  // frees both
+  for (int fd : {one[0], one[1], two[0], two[1]}) ::close(fd);
 }
 
 }  // namespace
