@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The rpc benchmark: each server in turn (corio, plain completion queue,
+# callback API) on 127.0.0.1, pinned to CPU 0 (CPUs 0-1 with --threads=2),
+# driven by h2load pinned apart, with gRPC framing, 100-byte payloads and 50
+# concurrent streams. Every run is bounded in requests.
+#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+requests=200000
+threads=1
+kinds="corio cq callback"
+for a in "$@"; do
+  case "$a" in
+    --requests=*) requests=${a#*=} ;;
+    --threads=*) threads=${a#*=} ;;
+    --kinds=*) kinds=${a#*=} ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load >/dev/null 2>&1
+bin=bazel-bin/rpc/benchmark/server
+ncpu=$(nproc)
+if [ "$threads" -ge "$ncpu" ]; then server_cpus=0-$((ncpu - 1)); load_cpus=0-$((ncpu - 1)); else server_cpus=0-$((threads - 1)); load_cpus=$threads-$((ncpu - 1)); fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# One gRPC message: uncompressed flag, 4-byte length, then Msg{text: 100 x}.
+python3 - "$work/req.bin" <<'PY'
+import struct, sys
+body = b"\x0a\x64" + b"x" * 100
+open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(body)) + body)
+PY
+printf '%-9s %12s %10s %10s %10s\n' server "req/s" "p50" "p99" "failed"
+for kind in $kinds; do
+  taskset -c "$server_cpus" "$bin" --kind="$kind" --threads="$threads" --port=0 >"$work/$kind.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$work/$kind.out" 2>/dev/null && break; sleep 0.05; done
+  port=$(awk '/listening/ {print $3}' "$work/$kind.out")
+  # Warm-up, then the measured run.
+  taskset -c "$load_cpus" h2load -n 5000 -c 1 -m 50 -t 1 -d "$work/req.bin" -H 'content-type: application/grpc' \
+    -H 'te: trailers' "http://127.0.0.1:$port/corio.rpc.testing.Tester/Unary" >/dev/null 2>&1
+  taskset -c "$load_cpus" h2load -n "$requests" -c 1 -m 50 -t 1 -d "$work/req.bin" \
+    -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$work/$kind.log" \
+    "http://127.0.0.1:$port/corio.rpc.testing.Tester/Unary" >"$work/$kind.h2load" 2>&1
+  kill -TERM "$pid"; wait "$pid" || true
+  rps=$(awk '/^finished in/ {print $4}' "$work/$kind.h2load")
+  failed=$(awk '/^requests:/ {print $10}' "$work/$kind.h2load")
+  # --log-file: one line per request, "start(us) HTTP-status duration(us)".
+  read -r p50 p99 non200 < <(python3 - "$work/$kind.log" <<'PY'
+import sys
+d = []; bad = 0
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 3:
+        d.append(int(f[2]))
+        bad += f[1] != "200"
+d.sort()
+pick = lambda q: d[min(len(d) - 1, int(q * len(d)))] / 1000.0
+print("%.2fms %.2fms %d" % (pick(0.50), pick(0.99), bad))
+PY
+)
+  printf '%-9s %12s %10s %10s %10s\n' "$kind" "$rps" "$p50" "$p99" "$((failed + non200))"
+done
+echo
+echo "server streaming: 4 streams of 100,000 100-byte messages, gRPC's sync client"
+for kind in $kinds; do
+  taskset -c "$server_cpus" "$bin" --kind="$kind" --threads="$threads" --port=0 >"$work/$kind.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$work/$kind.out" 2>/dev/null && break; sleep 0.05; done
+  port=$(awk '/listening/ {print $3}' "$work/$kind.out")
+  printf '%-9s ' "$kind"
+  taskset -c "$load_cpus" bazel-bin/rpc/benchmark/stream_load --server="127.0.0.1:$port" --streams=4 --messages=100000
+  kill -TERM "$pid"; wait "$pid" || true
+done

@@ -1,0 +1,29 @@
+// The three servers of the rpc benchmark, all serving Tester.Unary (echo,
+// n + 1) and Tester.ServerStream (n messages) on `threads` threads:
+//   * corio: corio::rpc::Server with coroutine handlers;
+//   * cq: a plain gRPC async completion-queue server, one queue and thread
+//     each, several requests posted per method (the fastest direct use of
+//     gRPC C++);
+//   * callback: gRPC's callback API.
+#ifndef CORIO_RPC_BENCHMARK_SERVERS_H_
+#define CORIO_RPC_BENCHMARK_SERVERS_H_
+
+#include <memory>
+#include <string>
+
+namespace corio::rpc::bench {
+
+class BenchServer {
+ public:
+  virtual ~BenchServer() = default;
+  virtual int port() const = 0;
+  // Graceful, then at once.
+  virtual void shutdown() = 0;
+};
+
+// kind: "corio", "cq" or "callback". Binds 127.0.0.1:port (0: any).
+std::unique_ptr<BenchServer> start_server(const std::string& kind, int port, int threads);
+
+}  // namespace corio::rpc::bench
+
+#endif  // CORIO_RPC_BENCHMARK_SERVERS_H_
