@@ -308,9 +308,16 @@ void EventLoop::run_once(bool block) {
 }
 
 void EventLoop::run_iteration(bool block) {
-  // The source first: what it handles may wake tasks (or stop the loop),
-  // and then the loop must not block below.
-  if (source_ != nullptr) source_->poll();
+  // The source first when the loop has work or may not block: what it
+  // handles may wake tasks (or stop the loop), and then the loop must not
+  // block below. An idle loop goes straight to the source's wait(), which
+  // hands over an event already queued without polling first (a poll that
+  // finds nothing costs a completion queue a system call).
+  bool source_polled = false;
+  if (source_ != nullptr && (!ready_.empty() || stopping_ || !block)) {
+    source_->poll();
+    source_polled = true;
+  }
   const bool busy = !ready_.empty() || stopping_;
   // While callbacks keep the loop busy, I/O is polled every kIoPollInterval
   // iterations only; a non-blocking run_once() asked for a poll, so it
@@ -343,6 +350,7 @@ void EventLoop::run_iteration(bool block) {
     if (source_ != nullptr && timeout != 0) {
       wait_on_source(timeout);
     } else {
+      if (source_ != nullptr && !source_polled) source_->poll();
       poll_io(timeout);
     }
   } else if (wake_pending_.load(std::memory_order_relaxed)) {

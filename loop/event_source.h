@@ -2,9 +2,10 @@
 // such as a gRPC completion queue, to be driven by the loop on the loop's
 // own thread.
 //
-// The loop polls the source on every iteration, and when it has nothing to
-// run it blocks in the source's wait() (bounded by its next timer) instead
-// of in epoll. Meanwhile a watcher thread waits on the reactor's descriptor
+// The loop polls the source on every iteration that has work to do, and
+// when it has nothing to run it blocks in the source's wait() (bounded by
+// its next timer) instead of in epoll; wait() hands over what is already
+// queued at once. Meanwhile a watcher thread waits on the reactor's descriptor
 // (sockets, signals, call_soon_threadsafe's eventfd) and, when any of them
 // becomes ready, calls the source's wake(), so neither side can starve the
 // other. While the loop is busy the watcher is idle and costs nothing; a
@@ -43,10 +44,12 @@ class EventSource {
   // wakes the tasks the events were for (their steps run later in the
   // iteration). Returns how many it handled.
   virtual std::size_t poll() = 0;
-  // Blocks until at least one event arrives, `deadline` passes (kNever:
-  // no limit), or wake() is called; then handles what is ready as poll()
-  // does. A wake() that came before this call must make it return at
-  // once: wake-ups are never lost. Returns how many events it handled.
+  // Blocks until at least one event is ready (or is already queued),
+  // `deadline` passes (kNever: no limit), or wake() is called, and handles
+  // at least what woke it (it need not drain the rest: the loop's next
+  // iteration polls or waits again). A wake() that came before this call
+  // must make it return at once: wake-ups are never lost. Returns how many
+  // events it handled.
   virtual std::size_t wait(TimePoint deadline) = 0;
   // Makes the wait() in progress, or else the next one, return promptly.
   // Must not block for long or throw.

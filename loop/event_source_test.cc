@@ -227,7 +227,8 @@ CO_TEST_REAL_CLOCK(EventSource, IsPolledOnEveryIterationWithoutWaitingWhileTheLo
 
 // Regression: the loop decided whether it had work before it polled the
 // source, so a task that poll() woke waited until the next event or timer
-// (here the 20 s bound; with none, forever).
+// (here the 20 s bound; with none, forever). An idle loop now goes to
+// wait(), which must hand over the queued item at once: no wait times out.
 CO_TEST_REAL_CLOCK(EventSource, ATaskThatPollWakesRunsWithoutWaitingInTheSource) {
   EventLoop& loop = current_loop();
   QueueSource source;
@@ -236,7 +237,7 @@ CO_TEST_REAL_CLOCK(EventSource, ATaskThatPollWakesRunsWithoutWaitingInTheSource)
   source.push([handled]() mutable { handled.set_result(); });  // for the next poll()
   const TimePoint start = loop.time();
   co_await wait_for(handled, kBound);
-  EXPECT_EQ(source.waits(), 0);
+  EXPECT_EQ(source.timeouts(), 0);
   EXPECT_LT(loop.time() - start, kBound);
 }
 
