@@ -123,11 +123,14 @@ class EventLoop::Watcher {
     // caller (the loop's destructor, set_event_source) does that first.
     thread_.join();
   }
-  // Loop thread: the loop is about to block in the source.
+  // Loop thread: the loop is about to block in the source. While the
+  // watcher is already polling (the usual case: it polls until an fd
+  // event) this costs one load, no lock.
   void arm() {
+    if (state_.load(std::memory_order_acquire) == kPolling) return;
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != kIdle) return;
-    state_ = kArmed;
+    if (state_.load(std::memory_order_relaxed) != kIdle) return;
+    state_.store(kArmed, std::memory_order_relaxed);
     cv_.notify_one();
   }
   // Loop thread: true if the watcher saw reactor events since last asked.
@@ -142,9 +145,9 @@ class EventLoop::Watcher {
   void run() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stop_ || state_ == kArmed; });
+      cv_.wait(lock, [&] { return stop_ || state_.load(std::memory_order_relaxed) == kArmed; });
       if (stop_) return;
-      state_ = kPolling;
+      state_.store(kPolling, std::memory_order_release);
       lock.unlock();
       pollfd p{fd_, POLLIN, 0};
       // A signal handled on this thread interrupts poll(), which is never
@@ -164,7 +167,8 @@ class EventLoop::Watcher {
   EventSource* source_;
   std::mutex mu_;
   std::condition_variable cv_;
-  State state_ = kIdle;
+  // Written under mu_; read without it by arm()'s fast path.
+  std::atomic<State> state_{kIdle};
   bool stop_ = false;
   std::atomic<bool> fired_{false};
   std::thread thread_;
@@ -403,7 +407,8 @@ void EventLoop::poll_io(std::int64_t timeout_ns) {
 void EventLoop::wait_on_source(std::int64_t timeout_ns) {
   if (!watcher_) watcher_ = std::make_unique<Watcher>(reactor_.fd(), source_);
   watcher_->arm();
-  const std::int64_t start = real_now_ns();
+  // The clock is read only when a deadline or the virtual clock needs it.
+  const std::int64_t start = timeout_ns >= 0 || virtual_clock_ ? real_now_ns() : 0;
   const TimePoint deadline =
       timeout_ns < 0 ? kNever : internal::deadline_after(TimePoint(Duration(start)), Duration(timeout_ns));
   source_->wait(deadline);

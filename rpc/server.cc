@@ -14,7 +14,9 @@ ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
   ++shard->live_calls;
 }
 
-ServerCallBase::~ServerCallBase() { --shard->live_calls; }
+ServerCallBase::~ServerCallBase() {
+  if (--shard->live_calls == 0) shard->maybe_stop();
+}
 
 namespace {
 
@@ -72,8 +74,10 @@ void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, i
     for (int i = 0; i < per_method; ++i) m->request(this);
   }
   // Until the queue has handed back every tag after shutdown and no call
-  // is left; then whatever tasks handlers left behind are cancelled.
-  while (!(driver_.drained() && live_calls == 0)) loop.run_once();
+  // is left (maybe_stop); then whatever tasks handlers left behind are
+  // cancelled.
+  driver_.set_on_drained([](void* self) { static_cast<ServerShard*>(self)->maybe_stop(); }, this);
+  while (!(driver_.drained() && live_calls == 0)) loop.run_forever();
   loop.cancel_all_tasks("corio::rpc: server shut down");
   while (loop.pending_task_count() > 0) loop.run_once(false);
   loop.set_event_source(nullptr);

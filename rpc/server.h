@@ -205,6 +205,10 @@ class ServerShard {
   CqDriver& driver() noexcept { return driver_; }
   EventLoop& loop() noexcept { return *loop_; }
   void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method);
+  // Stops the loop once the queue is drained and no call is left.
+  void maybe_stop() noexcept {
+    if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
+  }
   std::size_t live_calls = 0;
   bool accepting = true;
 

@@ -31,7 +31,10 @@ bool CqDriver::next(gpr_timespec deadline) {
       static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
       return true;
     case grpc::CompletionQueue::SHUTDOWN:
-      drained_ = true;
+      if (!drained_) {
+        drained_ = true;
+        if (on_drained_ != nullptr) on_drained_(on_drained_arg_);
+      }
       return false;
     case grpc::CompletionQueue::TIMEOUT:
       return false;

@@ -53,6 +53,11 @@ class CqDriver final : public EventSource {
   bool shutting_down() const noexcept { return closed_.load(std::memory_order_acquire); }
   // True once the queue has handed back every tag after shutdown().
   bool drained() const noexcept { return drained_; }
+  // Called (loop thread) when the queue reports that it is drained.
+  void set_on_drained(void (*fn)(void*), void* arg) noexcept {
+    on_drained_ = fn;
+    on_drained_arg_ = arg;
+  }
 
  private:
   // One event; false when the queue reported no event (or its end).
@@ -68,6 +73,8 @@ class CqDriver final : public EventSource {
   bool wake_set_ = false;  // under wake_mu_: the alarm is set, its tag not yet back
   std::atomic<bool> closed_{false};
   bool drained_ = false;
+  void (*on_drained_)(void*) = nullptr;
+  void* on_drained_arg_ = nullptr;
 };
 
 }  // namespace corio::rpc::internal
