@@ -52,8 +52,8 @@ void Socket::close() noexcept {
   ::close(std::exchange(fd_, -1));
 }
 
-void Socket::check_open(const char* what) const {
-  if (fd_ < 0) throw ClosedResourceError(std::string("corio::net: ") + what + " on a closed socket");
+void Socket::throw_closed(const char* what) {
+  throw ClosedResourceError(std::string("corio::net: ") + what + " on a closed socket");
 }
 
 void Socket::set_option(int level, int name, int value) {

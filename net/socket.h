@@ -111,7 +111,11 @@ class Socket {
 
  private:
   Socket(int fd, IoRegistration reg) noexcept : reg_(std::move(reg)), fd_(fd) {}
-  void check_open(const char* what) const;
+  void check_open(const char* what) const {
+    if (fd_ < 0) [[unlikely]]
+      throw_closed(what);
+  }
+  [[noreturn, gnu::cold]] static void throw_closed(const char* what);
   IoRegistration reg_;
   int fd_ = -1;
 };

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The echo benchmark (see BUILD): each server alone on 127.0.0.1, pinned to
+# CPU 0, the load client pinned to CPU 1; 50 connections; 64 B and 1 KiB
+# messages. Then the figures noise does not move: user-space instructions
+# per round trip (callgrind, startup subtracted) and system calls per round
+# trip (strace -c -f), over a fixed number of round trips.
+#   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+round_trips=200000
+servers="corio epoll asio"
+counts=1
+for a in "$@"; do
+  case "$a" in
+    --round_trips=*) round_trips=${a#*=} ;;
+    --servers=*) servers=${a#*=} ;;
+    --no-counts) counts=0 ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+bazel build -c opt //net/benchmark:all >/dev/null 2>&1
+bin=bazel-bin/net/benchmark
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# start WRAPPER... SERVER: starts it, sets $pid and $port.
+start() {
+  "$@" >"$work/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+  port=$(awk '/listening/ {print $3}' "$work/out")
+}
+stop() {
+  pkill -TERM -P "$pid" 2>/dev/null || true  # the server itself when it runs under strace
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+if [ "${ONLY_COUNTS:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
+for size in 64 1024; do
+  for s in $servers; do
+    start taskset -c 0 "$bin/echo_$s"
+    printf '%-6s %5s B  ' "$s" "$size"
+    taskset -c 1 "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips"
+    stop
+  done
+done
+fi
+[ "$counts" = 1 ] || exit 0
+
+echo
+echo "per round trip, 64 B, 50 connections, 20,000 round trips (startup subtracted)"
+n=20000
+for s in $servers; do
+  # Instructions: a run with no load, then one with n round trips.
+  irs=()
+  for k in 0 "$n"; do
+    rm -f "$work"/cg.*
+    start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$bin/echo_$s"
+    if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
+    stop
+    sleep 1
+    irs+=("$(cat "$work"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s}')")
+  done
+  # System calls.
+  start strace -c -f -o "$work/strace" "$bin/echo_$s"
+  "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$n" >/dev/null
+  stop
+  sys=$(awk '$NF == "total" {print $(NF-2)}' "$work/strace")
+  awk -v s="$s" -v a="${irs[0]}" -v b="${irs[1]}" -v c="$sys" -v n="$n" \
+    'BEGIN {printf "%-6s %8.0f instructions  %5.2f syscalls\n", s, (b - a) / n, c / n}'
+done
