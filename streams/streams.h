@@ -3,6 +3,7 @@
 #define CORIO_STREAMS_STREAMS_H_
 
 #include "corio/streams/async_generator.h"
+#include "corio/streams/async_with.h"
 #include "corio/streams/combinators.h"
 #include "corio/streams/errors.h"
 #include "corio/streams/memory_pipe.h"
