@@ -4,6 +4,7 @@
 
 #include "corio/streams/async_generator.h"
 #include "corio/streams/async_with.h"
+#include "corio/streams/broadcast.h"
 #include "corio/streams/combinators.h"
 #include "corio/streams/errors.h"
 #include "corio/streams/memory_pipe.h"
