@@ -48,6 +48,15 @@ class WaitList {
   WaitList() noexcept = default;
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
+  // Forgets tasks still parked here, so that their awaiters find nothing
+  // to unlink when their frames go. That happens at loop teardown, which
+  // destroys tasks in no particular order: the task whose frame owned what
+  // the list lives in (a StreamWriter, say) may go before the tasks parked
+  // in it. (Otherwise what a task waits on must outlive its wait.)
+  ~WaitList() {
+    while (waiters_.pop_front() != nullptr) {
+    }
+  }
 
   // Parks the calling task until wake_all(). Errors: RuntimeError outside
   // a task. Cancellation: see the header comment.
