@@ -151,6 +151,88 @@ TEST(StreamsTeardownSweep, DestroyingTheLoopAtEveryIterationLeavesNothing) {
   });
 }
 
+// ---- The same over a pipeline of generators: merge (pump tasks), batch
+// (a pump and a clock), map and from_queue. ----
+
+AsyncGenerator<int> ticking_source(int first, int n, Duration every) {
+  LiveCounter t;
+  for (int i = 0; i < n; ++i) {
+    co_await sleep(every);
+    co_yield first + i;
+  }
+}
+
+// The sum of everything that comes through; 1 + ... + 8 + 100 + 101 + 102
+// + (10 + 20) = 369 when nothing is cancelled. `q` must outlive the loop,
+// as any sync primitive a task may still be parked in when it is destroyed.
+Task<int> pipeline(Queue<int>& q) {
+  LiveCounter t;
+  int total = 0;
+  co_await task_group([&](TaskGroup& tg) -> Task<> {
+    LiveCounter body;
+    tg.create_task(co_invoke([&]() -> Task<> {
+      co_await q.put(10);
+      co_await sleep(3ms);
+      co_await q.put(20);
+      q.shutdown();
+    }));
+    auto merged = merge(ticking_source(1, 8, 1ms), ticking_source(100, 3, 2ms));
+    auto chunks = batch(std::move(merged), 3, 2ms);
+    auto sums = map(std::move(chunks), [](std::vector<int> c) {
+      int s = 0;
+      for (int v : c) s += v;
+      return s;
+    });
+    while (std::optional<int> s = co_await sums.next()) total += *s;
+    auto queued = from_queue(q);
+    while (std::optional<int> v = co_await queued.next()) total += *v;
+  });
+  co_return total;
+}
+constexpr int kPipelineValue = 369;
+
+testing::SweepRun run_pipeline_cancelling_at(int cancel_at) {
+  Queue<int> q(1);
+  return testing::run_cancelling_at(cancel_at, [&q](EventLoop& loop) { return create_task(loop, pipeline(q)); });
+}
+
+TEST(GeneratorCancelSweep, UncancelledPipelineSumsEverything) {
+  testing::SweepRun r = run_pipeline_cancelling_at(-1);
+  EXPECT_FALSE(r.cancelled);
+  EXPECT_EQ(r.value, kPipelineValue);
+  EXPECT_GT(r.iterations, 10);
+}
+
+TEST(GeneratorCancelSweep, CancelAtEveryIterationEndsCleanly) {
+  const int n = run_pipeline_cancelling_at(-1).iterations;
+  testing::for_each_step(n, "cancelled", [n](int k) {
+    testing::SweepRun r = run_pipeline_cancelling_at(k);
+    if (k < n - 1) {
+      EXPECT_TRUE(r.cancelled);
+      EXPECT_EQ(r.cancel_to_end, Duration(0));  // pumps are cancelled, not waited out
+    } else if (k == n - 1) {
+      // The last step starts with the queue's hand-off of its last item:
+      // the get keeps what it was handed, the next get sees the shutdown
+      // without suspending, and the task ends with its value (the cancel
+      // waits for a suspension point that never comes), as in
+      // sync/cancel_sweep_test.cc.
+      EXPECT_FALSE(r.cancelled);
+      EXPECT_EQ(r.value, kPipelineValue);
+    } else {
+      EXPECT_FALSE(r.cancelled);
+      EXPECT_EQ(r.value, kPipelineValue);
+    }
+  });
+}
+
+TEST(GeneratorTeardownSweep, DestroyingTheLoopAtEveryIterationLeavesNothing) {
+  const int n = run_pipeline_cancelling_at(-1).iterations;
+  testing::for_each_step(n, "loop destroyed", [](int k) {
+    Queue<int> q(1);
+    testing::run_destroying_at(k, [&q](EventLoop& loop) { return create_task(loop, pipeline(q)); });
+  });
+}
+
 // ---- Resumption sweeps: one side's task is cancelled, a second one
 // carries on, and every byte must arrive exactly once. ----
 
