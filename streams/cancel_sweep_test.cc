@@ -102,7 +102,11 @@ Task<void> read_loop(StreamReader& r, std::string& got) {
 // The writer and the reader together; the value is the bytes read.
 Task<int> scenario() {
   LiveCounter t;
-  auto [reader, writer] = memory_pipe(small_pipe());
+  // Named members, not a structured binding: clang 14 cannot capture
+  // one in a lambda.
+  MemoryPipe pipe = memory_pipe(small_pipe());
+  StreamReader& reader = pipe.reader;
+  StreamWriter& writer = pipe.writer;
   const std::string data = payload();
   std::size_t pos = 0;
   std::string got;
@@ -253,7 +257,11 @@ int run_resuming_after_cancel(Side side, int cancel_at) {
     TaskHandle<void> first;
     auto driver = create_task(
         loop, co_invoke([&]() -> Task<> {
-          auto [reader, writer] = memory_pipe(small_pipe());
+          // Named members, not a structured binding: clang 14 cannot capture
+          // one in a lambda.
+          MemoryPipe pipe = memory_pipe(small_pipe());
+          StreamReader& reader = pipe.reader;
+          StreamWriter& writer = pipe.writer;
           std::size_t pos = 0;
           auto other = create_task(co_invoke([&]() -> Task<> {
             if (side == Side::kReader) {

@@ -121,7 +121,7 @@ CO_TEST(Combinators, BatchPassesAnErrorOnAfterThePartialChunk) {
 }
 
 CO_TEST(Combinators, BatchRejectsAChunkSizeOfZero) {
-  EXPECT_THROW(batch(range(1), 0, 1s), ValueError);
+  EXPECT_THROW(static_cast<void>(batch(range(1), 0, 1s)), ValueError);
   co_return;
 }
 
