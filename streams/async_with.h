@@ -57,7 +57,8 @@ inline constexpr std::chrono::seconds kDefaultCloseTimeout{30};
 // Closes `r` the way async_with does (without its shield or timeout):
 // r.aclose() if it has one, else r.close() then r.wait_closed().
 // Errors: whatever the close raises.
-// Cancellation: as the resource's close.
+// Thread safety: a task of the resource's loop.
+// Cancellation: as the resource's close (not shielded: async_with is).
 template <AsyncResource R>
 Task<void> aclose(R& r) {
   if constexpr (AsyncClosable<R>) {

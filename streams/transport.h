@@ -23,6 +23,8 @@
 // protocol made to it, except pause_writing(), which write() may call.
 //
 // Thread safety: transports and protocols belong to one loop's thread.
+// Cancellation: nothing here waits; every call returns at once (waiting is
+//   StreamReader's and StreamWriter's business).
 #ifndef CORIO_STREAMS_TRANSPORT_H_
 #define CORIO_STREAMS_TRANSPORT_H_
 
