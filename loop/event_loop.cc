@@ -18,9 +18,8 @@
 #include <thread>
 
 #include "corio/loop/event_source.h"
-#include "corio/loop/executor.h"
-#include "corio/loop/io_registration.h"
-#include "corio/loop/loop_handle.h"
+#include "corio/loop/internal/registration_state.h"
+#include "corio/loop/thread_pool_executor.h"
 
 namespace corio {
 
@@ -885,31 +884,6 @@ void EventLoop::check_thread_slow(const char* what) const {
   throw RuntimeError(std::string("corio: ") + what +
                      " called from a thread other than the one running the event loop: non-thread-safe operation "
                      "(debug mode check); from another thread use call_soon_threadsafe()");
-}
-
-}  // namespace corio
-
-namespace corio {
-
-bool LoopHandle::alive() const noexcept {
-  return link_ != nullptr && link_->loop.load(std::memory_order_relaxed) != nullptr;
-}
-
-ExternalWork LoopHandle::begin_external_work() const {
-  if (!link_) return ExternalWork();
-  const bool posted = link_->post([](EventLoop& l) { l.begin_external_work(); });
-  return posted ? ExternalWork(link_) : ExternalWork();
-}
-
-void ExternalWork::reset() noexcept {
-  std::shared_ptr<internal::LoopLink> link = std::move(link_);
-  if (!link) return;
-  EventLoop* here = EventLoop::current();
-  if (here != nullptr && here == link->loop.load(std::memory_order_relaxed)) {
-    here->end_external_work();  // on the loop's own thread: it exists
-    return;
-  }
-  link->post([](EventLoop& l) { l.end_external_work(); });
 }
 
 }  // namespace corio
