@@ -65,8 +65,10 @@ namespace corio {
 
 class ThreadPoolExecutor;
 class EventSource;
+class TaskRef;
 
 namespace internal {
+class LoopAccess;
 struct RegistrationState;
 }  // namespace internal
 
@@ -237,15 +239,11 @@ class EventLoop {
   void cancel_all_tasks(const std::string& message = {});
   // Number of tasks created on this loop and not yet done.
   std::size_t pending_task_count() const noexcept { return tasks_.size(); }
-  // Internal: the tasks not yet done, oldest first, as raw pointers valid
-  // until the loop next runs. Use corio::all_tasks (task_handle.h), which
-  // gives TaskRefs. Loop thread only. Errors: std::bad_alloc.
-  std::vector<internal::TaskBase*> pending_tasks() {
-    std::vector<internal::TaskBase*> out;
-    out.reserve(tasks_.size());
-    tasks_.for_each([&](internal::TaskBase* t) { out.push_back(t); });
-    return out;
-  }
+  // The tasks not yet done, oldest first (what corio::all_tasks(loop)
+  // returns). Each TaskRef keeps its task's state alive. Defined in
+  // task_handle.h, which has TaskRef: include it to call this. Loop thread
+  // only. Errors: std::bad_alloc.
+  inline std::vector<TaskRef> pending_tasks();
   // Ready-queue slots held in reserve (see "Out of memory" above): one per
   // pending task and one per queued callback, so pending_task_count() when
   // no callback is waiting to run. For tests and monitoring.
@@ -254,6 +252,10 @@ class EventLoop {
   // the room back once it runs empty well below it. For tests and
   // monitoring.
   std::size_t ready_capacity() const noexcept { return ready_.capacity(); }
+  // Work on other threads that still owes the loop a result (ExternalWork
+  // tokens, to_thread/run_in_executor jobs, foreign awaits outstanding).
+  // For tests and monitoring. Any thread (a snapshot).
+  std::size_t external_work() const noexcept { return external_work_.load(std::memory_order_relaxed); }
 
   // Lets `source` (event_source.h) be driven by this loop: polled every
   // iteration and, when the loop has nothing to run, waited on in place of
@@ -281,9 +283,20 @@ class EventLoop {
       check_thread_slow(what);
   }
 
-  // ---- Internal: for awaitables built on the loop (sync, streams, net). ----
-  // Not for applications: these take corio::internal types, and their
-  // contracts are those of internal/task_base.h. Loop thread only.
+ private:
+  // ---- Internal entry points, for awaitables built on the loop. ----
+  // Not for applications: they take corio::internal types, and their
+  // contracts are those of internal/task_base.h. sync, streams, net and
+  // rpc reach them through internal::LoopAccess (internal/loop_access.h);
+  // the loop's own pieces below are friends. Loop thread only unless said.
+  friend class internal::LoopAccess;
+  friend class internal::TaskBase;     // schedule(), forget_task()
+  friend class internal::ForeignWake;  // begin/end_external_work()
+  friend class FdReady;                // add_io_waiter(), remove_io_waiter()
+  friend class Handle;                 // remove_timer()
+  friend internal::TaskBase* internal::current_task_base() noexcept;
+
+  // The task whose step is running, or null.
   internal::TaskBase* current_task() const noexcept { return current_task_; }
   // Queues a task's next step: never allocates (the task's promised slot),
   // never fails.
@@ -318,7 +331,6 @@ class EventLoop {
   void end_external_work() noexcept {
     if (external_work_.fetch_sub(1, std::memory_order_acq_rel) == 1 && tls_current_ != this) wake_threadsafe();
   }
-  std::size_t external_work() const noexcept { return external_work_.load(std::memory_order_relaxed); }
   // Registers a new task (the loop keeps a reference until it is done).
   // Errors: std::bad_alloc; then the loop has not taken the task.
   void adopt_task(internal::TaskBase* t) {
@@ -332,7 +344,7 @@ class EventLoop {
     ready_.release();
   }
 
- private:
+  // ---- The loop's own machinery. ----
   struct FdState {
     internal::IoWaiter* reader = nullptr;
     internal::IoWaiter* writer = nullptr;

@@ -24,6 +24,7 @@
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/loop_link.h"
 #include "corio/loop/thread_pool_executor.h"
 
@@ -66,7 +67,7 @@ class ExecutorCompletion {
     link_->post([&](EventLoop& l) {
       l.call_soon_threadsafe(
           [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
-            fut.loop().end_external_work();
+            LoopAccess::end_external_work(fut.loop());
             if (fut.done()) return;  // cancelled, e.g. with the task that awaited it
             if (dropped) {
               fut.cancel("corio: the executor dropped the job before running it");
@@ -109,7 +110,7 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... a
   std::shared_ptr<internal::LoopLink> link = loop.link();
   // Ended by the completion, whether the job runs or is dropped (also when
   // submit() throws: the job is destroyed unrun then).
-  loop.begin_external_work();
+  internal::LoopAccess::begin_external_work(loop);
   executor->submit([done = internal::ExecutorCompletion<R>(fut, std::move(link)), fn = std::move(fn),
                     ... args = std::move(args)]() mutable {
     std::exception_ptr error;

@@ -3,6 +3,8 @@
 #include <memory>
 #include <utility>
 
+#include "corio/loop/internal/loop_access.h"
+
 namespace corio {
 
 bool LoopHandle::alive() const noexcept {
@@ -11,7 +13,7 @@ bool LoopHandle::alive() const noexcept {
 
 ExternalWork LoopHandle::begin_external_work() const {
   if (!link_) return ExternalWork();
-  const bool posted = link_->post([](EventLoop& l) { l.begin_external_work(); });
+  const bool posted = link_->post([](EventLoop& l) { internal::LoopAccess::begin_external_work(l); });
   return posted ? ExternalWork(link_) : ExternalWork();
 }
 
@@ -20,10 +22,10 @@ void ExternalWork::reset() noexcept {
   if (!link) return;
   EventLoop* here = EventLoop::current();
   if (here != nullptr && here == link->loop.load(std::memory_order_relaxed)) {
-    here->end_external_work();  // on the loop's own thread: it exists
+    internal::LoopAccess::end_external_work(*here);  // on the loop's own thread: it exists
     return;
   }
-  link->post([](EventLoop& l) { l.end_external_work(); });
+  link->post([](EventLoop& l) { internal::LoopAccess::end_external_work(l); });
 }
 
 }  // namespace corio

@@ -10,6 +10,7 @@
 #include <coroutine>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 
@@ -52,7 +53,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
       t->cancel_target_ = nullptr;
       t->schedule();
     } else {
-      loop_->add_timer(this);
+      LoopAccess::add_timer(*loop_, this);
     }
     return true;
   }
@@ -61,7 +62,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
  private:
   static void detach(Suspension* s) noexcept {
     auto* self = static_cast<SleepAwaiter*>(s);
-    self->loop_->remove_timer(self);
+    LoopAccess::remove_timer(*self->loop_, self);
   }
   static void on_fire(TimerNode* n) noexcept { static_cast<SleepAwaiter*>(n)->wake(); }
   EventLoop* loop_ = nullptr;

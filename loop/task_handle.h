@@ -31,6 +31,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/task.h"
 
@@ -309,7 +310,7 @@ template <class T>
 [[gnu::always_inline]] inline TaskHandle<T> adopt(EventLoop& loop, TaskState<T>* state) {
   TaskHandle<T> handle(state);
   try {
-    loop.adopt_task(state);
+    LoopAccess::adopt_task(loop, state);
   } catch (...) {
     state->unref();
     throw;
@@ -361,13 +362,16 @@ inline TaskRef current_task() noexcept { return TaskRef(internal::current_task_b
 // TaskRef keeps its task's state alive, so the list stays safe to use
 // after the loop has run on. Loop thread only. Errors: std::bad_alloc;
 // RuntimeError from the overload without a loop when none is running.
-inline std::vector<TaskRef> all_tasks(EventLoop& loop) {
+inline std::vector<TaskRef> all_tasks(EventLoop& loop) { return loop.pending_tasks(); }
+inline std::vector<TaskRef> all_tasks() { return all_tasks(current_loop()); }
+
+// (Declared in event_loop.h, which cannot see TaskRef.)
+inline std::vector<TaskRef> EventLoop::pending_tasks() {
   std::vector<TaskRef> out;
-  out.reserve(loop.pending_task_count());
-  for (internal::TaskBase* t : loop.pending_tasks()) out.emplace_back(t);
+  out.reserve(tasks_.size());
+  tasks_.for_each([&](internal::TaskBase* t) { out.emplace_back(t); });
   return out;
 }
-inline std::vector<TaskRef> all_tasks() { return all_tasks(current_loop()); }
 
 }  // namespace corio
 

@@ -40,6 +40,7 @@
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
 #include "corio/loop/internal/foreign_awaiter.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task.h"
@@ -108,10 +109,10 @@ class Timeout {
     timer_.owner = this;
     timer_.deadline = when_->time_since_epoch().count();
     timer_.fire = &Timeout::on_timer;
-    loop_->add_timer(&timer_);
+    internal::LoopAccess::add_timer(*loop_, &timer_);
   }
   void cancel_timer() noexcept {
-    if (loop_ != nullptr) loop_->remove_timer(&timer_);
+    if (loop_ != nullptr) internal::LoopAccess::remove_timer(*loop_, &timer_);
   }
   static void on_timer(internal::TimerNode* n) noexcept {
     Timeout* self = static_cast<Timer*>(n)->owner;
