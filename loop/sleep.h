@@ -38,8 +38,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;
-    TaskBase* t = task();
-    loop_ = t->loop();
+    loop_ = task()->loop();
     // Reads the clock only for a timer that may be needed.
     bool due = kind_ == Kind::kYield || (kind_ == Kind::kFor && delay_ <= Duration::zero());
     if (!due) {
@@ -50,8 +49,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
     if (due) {
       // Already due: run again after what is ready now (asyncio.sleep(0)).
       // A cancel meanwhile is delivered at resume.
-      t->cancel_target_ = nullptr;
-      t->schedule();
+      wake();
     } else {
       LoopAccess::add_timer(*loop_, this);
     }
