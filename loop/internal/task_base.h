@@ -32,6 +32,97 @@
 //    pending there, delivered at its next suspension point.
 //  * Any number of cancel() calls before the task runs again deliver one
 //    CancelledError (cancelling() counts them all).
+//
+// A task's suspension state (its cancel target, where it resumes, the
+// cancel on its way) is private to TaskBase. Awaiters reach it through
+// `Suspension` only, whose interface is four moves: park (suspend), wake
+// (after handing over a value, or grant ownership: sync's WaitNode::grant),
+// take the pending cancel (suspend does it: it returns false), and detach
+// (the awaiter's part of a cancel while parked).
+//
+// Writing a cancel-safe awaitable on Suspension (streams, net and rpc each
+// write several):
+//  1. Derive from Suspension and give its constructor `detach`, which
+//     unlinks the awaiter from its source. It runs on the loop thread when
+//     the task is cancelled while parked (Suspension then marks the cancel
+//     taken and wakes the task), and never after the wake.
+//  2. await_ready takes the fast path if it can and never suspends then.
+//  3. await_suspend calls suspend(h) first: false means a cancel is
+//     already pending; link nothing and return false (await_resume raises
+//     it). Then link the awaiter to its source; if that throws, unpark()
+//     before rethrowing.
+//  4. The source, to complete the wait: unlink the awaiter, store what it
+//     hands over in the awaiter, then wake(). From the wake on, a cancel()
+//     is not this wait's: it stays pending for the task's next suspension
+//     point, so what was handed over is never lost.
+//  5. await_resume calls check_cancelled() first (cancelled while parked:
+//     nothing was handed over), then passes the value on. A wait whose wake
+//     hands over nothing (a sleep, a readiness) calls
+//     check_cancelled_or_pending() instead, to deliver a cancel that came
+//     after the wake at once.
+//  6. The destructor calls abandon() (a frame destroyed while parked, at
+//     loop teardown, unlinks itself while the awaiter's members live), and
+//     gives back a value it was handed but never passed on (the frame was
+//     destroyed after the wake, or g++ 12 ran another await of the same
+//     expression first: README, "Known compiler issues").
+// An awaiter with a cancel policy of its own (a wait on a future cancels
+// the future; one on a task forwards the cancel to it) sets its own
+// try_cancel and uses Suspension's protected half: begin_suspend, park,
+// take_cancel, hold_cancel (FutureAwaiter, JoinAwaiter, ConditionWait).
+//
+// Worked example: a mailbox of ints, put() from the loop thread, one task
+// at a time waiting in take(). Compiled and tested, with each cancellation
+// case, in loop/suspension_test.cc.
+//
+//   class Mailbox {
+//    public:
+//     class [[nodiscard]] Take : corio::internal::Suspension {
+//      public:
+//       explicit Take(Mailbox* m) noexcept : Suspension(&Take::detach), m_(m) {}
+//       ~Take() {
+//         abandon();                                // (6) destroyed while parked
+//         if (slot_) m_->mail_.push_front(*slot_);  // (6) handed over, not passed on
+//       }
+//       bool await_ready() {                        // (2)
+//         if (m_->mail_.empty()) return false;
+//         slot_ = m_->mail_.front();
+//         m_->mail_.pop_front();
+//         return true;
+//       }
+//       bool await_suspend(std::coroutine_handle<> h) {
+//         if (m_->waiter_ != nullptr) throw corio::RuntimeError("Mailbox: one take() at a time");
+//         if (!suspend(h)) return false;            // (3) a cancel was pending
+//         m_->waiter_ = this;                       // (3) link (cannot throw)
+//         return true;
+//       }
+//       int await_resume() {
+//         check_cancelled();                        // (5) cancelled while parked
+//         return *std::exchange(slot_, std::nullopt);
+//       }
+//
+//      private:
+//       friend class Mailbox;
+//       static void detach(Suspension* s) noexcept {  // (1)
+//         static_cast<Take*>(s)->m_->waiter_ = nullptr;
+//       }
+//       Mailbox* m_;
+//       std::optional<int> slot_;                   // what the wake handed over
+//     };
+//
+//     void put(int v) {
+//       if (Take* w = std::exchange(waiter_, nullptr)) {  // (4) unlink,
+//         w->slot_ = v;                                     //     hand over,
+//         w->wake();                                        //     wake
+//       } else {
+//         mail_.push_back(v);
+//       }
+//     }
+//     Take take() noexcept { return Take(this); }
+//
+//    private:
+//     std::deque<int> mail_;
+//     Take* waiter_ = nullptr;
+//   };
 #ifndef CORIO_LOOP_INTERNAL_TASK_BASE_H_
 #define CORIO_LOOP_INTERNAL_TASK_BASE_H_
 
