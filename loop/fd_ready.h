@@ -12,13 +12,14 @@
 
 #include <coroutine>
 
+// event_loop.h includes this header too, for the code that has always
+// found wait_readable there; the two guards settle either order.
+#include "corio/loop/event_loop.h"
 #include "corio/loop/internal/io_waiter.h"
 #include "corio/loop/internal/reactor.h"
 #include "corio/loop/internal/task_base.h"
 
 namespace corio {
-
-class EventLoop;
 
 // Awaitable: suspends the current task until `fd` is readable, or
 // writable, or in error/hang-up (the next I/O call tells which). Made by

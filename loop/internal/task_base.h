@@ -41,7 +41,9 @@
 // (the awaiter's part of a cancel while parked).
 //
 // Writing a cancel-safe awaitable on Suspension (streams, net and rpc each
-// write several):
+// write several; include corio/loop/event_loop.h with this header, as it
+// defines TaskBase::schedule and current_task_base, which Suspension calls
+// inline):
 //  1. Derive from Suspension and give its constructor `detach`, which
 //     unlinks the awaiter from its source. It runs on the loop thread when
 //     the task is cancelled while parked (Suspension then marks the cancel
