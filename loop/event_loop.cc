@@ -18,9 +18,8 @@
 #include <thread>
 
 #include "corio/loop/event_source.h"
-#include "corio/loop/executor.h"
-#include "corio/loop/io_registration.h"
-#include "corio/loop/loop_handle.h"
+#include "corio/loop/internal/registration_state.h"
+#include "corio/loop/thread_pool_executor.h"
 
 namespace corio {
 
@@ -65,34 +64,6 @@ extern "C" void corio_signal_handler(int sig) {
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 }  // namespace
-
-void internal::ReadyQueue::grow(std::size_t at_least) {
-  std::size_t cap = cap_ == 0 ? 1024 : cap_ * 2;
-  while (cap < at_least) cap *= 2;
-  auto next = std::make_unique<ReadyEntry[]>(cap);
-  const std::size_t n = tail_ - head_;
-  for (std::size_t i = 0; i < n; ++i) next[i] = buf_[(head_ + i) & mask_];
-  buf_ = std::move(next);
-  cap_ = cap;
-  head_ = 0;
-  tail_ = n;
-  mask_ = cap - 1;
-}
-
-void internal::ReadyQueue::grow_or_terminate() noexcept { grow(cap_ + 1); }
-
-void internal::ReadyQueue::shrink() noexcept {
-  // Only called empty (settle), so nothing is copied and the positions
-  // start over.
-  std::size_t cap = 1024;
-  while (cap < promised_ * 4) cap *= 2;
-  ReadyEntry* next = new (std::nothrow) ReadyEntry[cap];
-  if (next == nullptr) return;
-  buf_.reset(next);
-  cap_ = cap;
-  mask_ = cap - 1;
-  head_ = tail_ = 0;
-}
 
 void Handle::cancel() noexcept {
   if (s_ == nullptr || s_->cancelled) return;
@@ -926,34 +897,6 @@ void EventLoop::check_thread_slow(const char* what) const {
   throw RuntimeError(std::string("corio: ") + what +
                      " called from a thread other than the one running the event loop: non-thread-safe operation "
                      "(debug mode check); from another thread use call_soon_threadsafe()");
-}
-
-FdReady wait_readable(int fd) noexcept { return FdReady(fd, Interest::kReadable); }
-FdReady wait_writable(int fd) noexcept { return FdReady(fd, Interest::kWritable); }
-
-}  // namespace corio
-
-namespace corio {
-
-bool LoopHandle::alive() const noexcept {
-  return link_ != nullptr && link_->loop.load(std::memory_order_relaxed) != nullptr;
-}
-
-ExternalWork LoopHandle::begin_external_work() const {
-  if (!link_) return ExternalWork();
-  const bool posted = link_->post([](EventLoop& l) { l.begin_external_work(); });
-  return posted ? ExternalWork(link_) : ExternalWork();
-}
-
-void ExternalWork::reset() noexcept {
-  std::shared_ptr<internal::LoopLink> link = std::move(link_);
-  if (!link) return;
-  EventLoop* here = EventLoop::current();
-  if (here != nullptr && here == link->loop.load(std::memory_order_relaxed)) {
-    here->end_external_work();  // on the loop's own thread: it exists
-    return;
-  }
-  link->post([](EventLoop& l) { l.end_external_work(); });
 }
 
 }  // namespace corio

@@ -28,328 +28,49 @@
 #define CORIO_LOOP_EVENT_LOOP_H_
 
 #include <atomic>
-#include <cassert>
 #include <chrono>
 #include <coroutine>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <mutex>
-#include <ratio>
-#include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "corio/loop/clock.h"
+#include "corio/loop/delay.h"
+#include "corio/loop/error_context.h"
 #include "corio/loop/errors.h"
+#include "corio/loop/fd_ready.h"
+#include "corio/loop/handle.h"
 #include "corio/loop/internal/epoll_reactor.h"
 #include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/handle_state.h"
 #include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/io_waiter.h"
+#include "corio/loop/internal/loop_link.h"
 #include "corio/loop/internal/reactor.h"
+#include "corio/loop/internal/ready_queue.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/internal/timer_queue.h"
 #include "corio/loop/internal/unique_function.h"
+#include "corio/loop/loop_options.h"
 
 namespace corio {
 
 class ThreadPoolExecutor;
-class EventLoop;
 class EventSource;
-
-// The loop's clock: monotonic, nanosecond resolution.
-using Clock = std::chrono::steady_clock;
-using Duration = std::chrono::nanoseconds;
-using TimePoint = std::chrono::time_point<Clock, Duration>;
-
-// A deadline that never comes: what a delay too long for Duration (about
-// 292 years), such as Duration::max(), turns into. The virtual clock never
-// jumps to it, so a task sleeping "forever" waits like asyncio's
-// sleep(math.inf).
-inline constexpr TimePoint kNever = TimePoint::max();
+class TaskRef;
 
 namespace internal {
-
-// See EventLoop::link() and LoopHandle (loop_handle.h). `loop` is cleared,
-// under `mu`, as the loop is destroyed; a poster holds `mu` for the length
-// of its post. (Atomic so that the loop's own thread may read it without
-// the lock: only that thread clears it.)
-struct LoopLink {
-  std::mutex mu;
-  std::atomic<EventLoop*> loop{nullptr};
-  // Runs post(*loop) if the loop still exists; returns whether it did.
-  template <class Post>
-  bool post(Post&& post) {
-    std::lock_guard<std::mutex> lock(mu);
-    EventLoop* l = loop.load(std::memory_order_relaxed);
-    if (l == nullptr) return false;
-    std::forward<Post>(post)(*l);
-    return true;
-  }
-};
-
-// now + delay without overflow: past the end of TimePoint it is kNever,
-// before its start TimePoint::min() (long past, so due at once).
-constexpr TimePoint deadline_after(TimePoint now, Duration delay) noexcept {
-  std::int64_t sum;
-  if (__builtin_add_overflow(now.time_since_epoch().count(), delay.count(), &sum)) {
-    return delay.count() > 0 ? kNever : TimePoint::min();
-  }
-  return TimePoint(Duration(sum));
-}
-
-// A delay in any std::chrono unit as a Duration, saturating at
-// Duration::max()/min() instead of overflowing (std::chrono's own
-// conversion wraps around: hours(24 * 365 * 1000) would come out negative).
-// Errors: std::invalid_argument for a floating-point NaN.
-template <class Rep, class Period>
-constexpr Duration to_duration(std::chrono::duration<Rep, Period> delay) {
-  if constexpr (std::is_floating_point_v<Rep>) {
-    const double ns = std::chrono::duration<double, std::nano>(delay).count();
-    if (ns != ns) throw std::invalid_argument("corio: delay is NaN");
-    // The largest double below 2^63, and its negative, convert exactly.
-    constexpr double kLimit = 9223372036854774784.0;
-    if (ns >= kLimit) return Duration::max();
-    if (ns <= -kLimit) return Duration::min();
-    return Duration(static_cast<std::int64_t>(ns));
-  } else {
-    // In 128 bits, exact for any count of 64 bits or fewer, signed or not
-    // (an unsigned count above INT64_MAX must saturate too); truncated
-    // toward zero, as duration_cast does.
-    static_assert(sizeof(Rep) <= 8, "corio: a delay's count must fit in 64 bits");
-    using R = std::ratio_divide<Period, std::nano>;
-    const __int128 count = static_cast<__int128>(delay.count());
-    __int128 ns;
-    if (__builtin_mul_overflow(count, static_cast<__int128>(R::num), &ns)) {
-      return count > 0 ? Duration::max() : Duration::min();
-    }
-    ns /= R::den;
-    if (ns > std::numeric_limits<std::int64_t>::max()) return Duration::max();
-    if (ns < std::numeric_limits<std::int64_t>::min()) return Duration::min();
-    return Duration(static_cast<std::int64_t>(ns));
-  }
-}
-
-}  // namespace internal
-
-// Delay: how the timeouts and waits (timeout, wait_for, wait, AsCompleted)
-// take a length of time. Any std::chrono duration converts to it, integral
-// or floating-point, saturating at Duration::max()/min() instead of
-// wrapping around, so that a thousand years means "never", as in sleep().
-// Errors: std::invalid_argument for a floating-point NaN.
-class Delay {
- public:
-  template <class Rep, class Period>
-  Delay(std::chrono::duration<Rep, Period> d) : d_(internal::to_duration(d)) {}  // implicit on purpose
-  operator Duration() const noexcept { return d_; }
-  Duration duration() const noexcept { return d_; }
-
- private:
-  Duration d_;
-};
-
-namespace internal {
-
-// State behind Handle/TimerHandle: a callback that may be cancelled before
-// it runs. Reference-counted by the loop's queues and the user's handle.
-// Kept small (a million pending timers are a million of these).
-class HandleState : public FrameAllocated {
- public:
-  HandleState(EventLoop* loop, bool is_timer) noexcept : loop(loop), is_timer(is_timer) {}
-  virtual ~HandleState() = default;
-  virtual void invoke() = 0;
-  void ref() noexcept { ++refs; }
-  void unref() noexcept {
-    if (--refs == 0) delete this;
-  }
-  EventLoop* loop;
-  std::uint32_t refs = 1;
-  bool cancelled = false;
-  const bool is_timer;
-};
-
-// A call_later/call_at state: also a node of the loop's timer queue.
-class TimerState : public HandleState, public TimerNode {
- public:
-  explicit TimerState(EventLoop* loop) noexcept : HandleState(loop, true) {}
-};
-
-template <class F, class Base>
-class HandleImpl final : public Base {
- public:
-  HandleImpl(EventLoop* loop, F&& f) : Base(loop), f_(std::move(f)) {}
-  void invoke() override { f_(); }
-
- private:
-  F f_;
-};
-
-// A call_soon state.
-class SoonState : public HandleState {
- public:
-  explicit SoonState(EventLoop* loop) noexcept : HandleState(loop, false) {}
-};
-
-// A waiter on the loop's level-triggered fd table (add_reader/add_writer,
-// wait_readable/wait_writable). One-shot waiters are unregistered before
-// `ready` runs; persistent ones (add_reader/add_writer) stay registered.
-struct IoWaiter {
-  void (*ready)(IoWaiter* self, Readiness events) noexcept = nullptr;
-  bool persistent = false;
-};
-
+class LoopAccess;
 struct RegistrationState;
-
-struct ReadyEntry {
-  void (*fn)(void*) noexcept;
-  void* arg;
-};
-
-// Growable ring buffer: FIFO, amortised O(1), no allocation once warm.
-//
-// Room is promised before it is needed, so that the pushes that cannot fail
-// (a task's wake-up, from a timer, a lock, an event, a finished task) never
-// allocate: every live task holds one promised slot for its whole life (a
-// task is queued at most once at a time), and every other entry holds one
-// from the call that queued it until it runs. Hence
-// size() <= promised() <= its capacity at all times.
-class ReadyQueue {
- public:
-  bool empty() const noexcept { return head_ == tail_; }
-  std::size_t size() const noexcept { return tail_ - head_; }
-  std::size_t promised() const noexcept { return promised_; }
-  // Promises `n` more slots. Errors: std::bad_alloc (nothing changed).
-  void promise(std::size_t n = 1) {
-    make_room(n);
-    promised_ += n;
-  }
-  // Makes room for `n` more promises without taking them. Errors:
-  // std::bad_alloc (nothing changed).
-  void make_room(std::size_t n = 1) {
-    if (cap_ - promised_ < n) [[unlikely]]
-      grow(promised_ + n);
-  }
-  // Gives back `n` promised slots (their entries ran, or will never queue).
-  void release(std::size_t n = 1) noexcept { promised_ -= n; }
-  // Appends for a holder whose slot was promised earlier (a task's wake-up).
-  // Never allocates while the promises are kept; the check is a guard
-  // against a broken count, not a code path.
-  void push(ReadyEntry e) noexcept {
-    if (tail_ - head_ == cap_) [[unlikely]]
-      grow_or_terminate();
-    push_promised(e);
-  }
-  // Appends right after promise() made the room.
-  void push_promised(ReadyEntry e) noexcept {
-    assert(tail_ - head_ < cap_ && "corio: ready queue entry without a promised slot");
-    buf_[tail_++ & mask_] = e;
-  }
-  ReadyEntry pop() noexcept { return buf_[head_++ & mask_]; }
-  // For the loop, when the queue has run empty: a buffer grown by a burst
-  // to more than kKeepEntries and to over 8 times the slots now promised
-  // is given back, down to 4 times them (at least the initial 1,024). If
-  // that allocation fails, the old buffer is kept.
-  void settle() noexcept {
-    if (cap_ > kKeepEntries && promised_ < cap_ / 8) [[unlikely]]
-      shrink();
-  }
-  std::size_t capacity() const noexcept { return cap_; }
-  static constexpr std::size_t kKeepEntries = std::size_t{1} << 16;  // 1 MiB
-  // Starts fetching the argument of the entry `ahead` places from the front
-  // (callback states and tasks are scattered in memory; a long queue would
-  // otherwise wait on a cache miss per entry).
-  void prefetch(std::size_t ahead) const noexcept {
-    if (ahead < size()) __builtin_prefetch(buf_[(head_ + ahead) & mask_].arg, 1);
-  }
-
- private:
-  void grow(std::size_t at_least);
-  void grow_or_terminate() noexcept;  // out of memory here: std::terminate
-  void shrink() noexcept;
-  std::unique_ptr<ReadyEntry[]> buf_;
-  std::size_t cap_ = 0;
-  std::size_t promised_ = 0;
-  std::size_t head_ = 0, tail_ = 0, mask_ = 0;
-};
-
 }  // namespace internal
-
-// Handle: returned by call_soon; cancel() stops a callback that has not run.
-class Handle {
- public:
-  Handle() = default;
-  explicit Handle(internal::HandleState* s) noexcept : s_(s) {
-    if (s_) s_->ref();
-  }
-  Handle(const Handle& o) noexcept : Handle(o.s_) {}
-  Handle(Handle&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-  Handle& operator=(Handle o) noexcept {
-    std::swap(s_, o.s_);
-    return *this;
-  }
-  ~Handle() {
-    if (s_) s_->unref();
-  }
-  // Prevents the callback from running if it has not started. Idempotent.
-  // Thread safety: loop thread only.
-  void cancel() noexcept;
-  // True once cancel() was called (false for an empty handle).
-  bool cancelled() const noexcept { return s_ != nullptr && s_->cancelled; }
-
- protected:
-  internal::HandleState* s_ = nullptr;
-};
-
-// TimerHandle: returned by call_later/call_at. cancel() also removes the
-// timer from the loop's timer queue at once and releases the callback.
-class TimerHandle : public Handle {
- public:
-  using Handle::Handle;
-  // The deadline on the loop's clock. Errors: RuntimeError for an empty
-  // (default-constructed) handle.
-  TimePoint when() const {
-    if (s_ == nullptr) throw RuntimeError("corio: TimerHandle::when() of an empty handle");
-    return TimePoint(Duration(static_cast<internal::TimerState*>(s_)->deadline));
-  }
-};
-
-// What the loop's exception handler is told (asyncio's context dict).
-struct ErrorContext {
-  std::string message;
-  std::exception_ptr exception;  // may be null
-  std::string task_name;         // empty when not about a task
-};
-
-// Options for a new loop.
-struct LoopOptions {
-  // Virtual clock (Trio's MockClock with autojump): time only moves when
-  // nothing is runnable, no fd waiter and no executor job is pending; it then
-  // jumps straight to the next timer. With fd waiters or executor jobs
-  // pending it waits for real and advances by the real time waited. It
-  // starts at the real clock's reading when the loop is made, not at zero:
-  // measure intervals (time() - start), not absolute times.
-  bool virtual_clock = false;
-  // Debug mode: report any callback (call_soon, timers, threadsafe posts,
-  // add_reader/add_writer) or task step slower than slow_callback_duration
-  // through the exception handler: "Executing <name> took N seconds", with
-  // the task's name, "<callback>", or "<reader on fd N>". Also, while the
-  // loop runs, a call from another thread into call_soon, call_later,
-  // call_at, create_task, add_reader/add_writer, remove_reader/
-  // remove_writer, add_signal_handler/remove_signal_handler,
-  // TaskHandle::cancel or Future::set_result/set_exception raises
-  // RuntimeError naming the call, before it changes anything (asyncio's
-  // "Non-thread-safe operation invoked on an event loop other than the
-  // current one"); other threads use call_soon_threadsafe and the
-  // *_threadsafe setters. Without debug mode such a call is a data race.
-  bool debug = false;
-  Duration slow_callback_duration = std::chrono::milliseconds(100);
-};
 
 class EventLoop {
  public:
@@ -518,15 +239,11 @@ class EventLoop {
   void cancel_all_tasks(const std::string& message = {});
   // Number of tasks created on this loop and not yet done.
   std::size_t pending_task_count() const noexcept { return tasks_.size(); }
-  // Internal: the tasks not yet done, oldest first, as raw pointers valid
-  // until the loop next runs. Use corio::all_tasks (task_handle.h), which
-  // gives TaskRefs. Loop thread only. Errors: std::bad_alloc.
-  std::vector<internal::TaskBase*> pending_tasks() {
-    std::vector<internal::TaskBase*> out;
-    out.reserve(tasks_.size());
-    tasks_.for_each([&](internal::TaskBase* t) { out.push_back(t); });
-    return out;
-  }
+  // The tasks not yet done, oldest first (what corio::all_tasks(loop)
+  // returns). Each TaskRef keeps its task's state alive. Defined in
+  // task_handle.h, which has TaskRef: include it to call this. Loop thread
+  // only. Errors: std::bad_alloc.
+  inline std::vector<TaskRef> pending_tasks();
   // Ready-queue slots held in reserve (see "Out of memory" above): one per
   // pending task and one per queued callback, so pending_task_count() when
   // no callback is waiting to run. For tests and monitoring.
@@ -535,6 +252,10 @@ class EventLoop {
   // the room back once it runs empty well below it. For tests and
   // monitoring.
   std::size_t ready_capacity() const noexcept { return ready_.capacity(); }
+  // Work on other threads that still owes the loop a result (ExternalWork
+  // tokens, to_thread/run_in_executor jobs, foreign awaits outstanding).
+  // For tests and monitoring. Any thread (a snapshot).
+  std::size_t external_work() const noexcept { return external_work_.load(std::memory_order_relaxed); }
 
   // Lets `source` (event_source.h) be driven by this loop: polled every
   // iteration and, when the loop has nothing to run, waited on in place of
@@ -562,9 +283,20 @@ class EventLoop {
       check_thread_slow(what);
   }
 
-  // ---- Internal: for awaitables built on the loop (sync, streams, net). ----
-  // Not for applications: these take corio::internal types, and their
-  // contracts are those of internal/task_base.h. Loop thread only.
+ private:
+  // ---- Internal entry points, for awaitables built on the loop. ----
+  // Not for applications: they take corio::internal types, and their
+  // contracts are those of internal/task_base.h. sync, streams, net and
+  // rpc reach them through internal::LoopAccess (internal/loop_access.h);
+  // the loop's own pieces below are friends. Loop thread only unless said.
+  friend class internal::LoopAccess;
+  friend class internal::TaskBase;     // schedule(), forget_task()
+  friend class internal::ForeignWake;  // begin/end_external_work()
+  friend class FdReady;                // add_io_waiter(), remove_io_waiter()
+  friend class Handle;                 // remove_timer()
+  friend internal::TaskBase* internal::current_task_base() noexcept;
+
+  // The task whose step is running, or null.
   internal::TaskBase* current_task() const noexcept { return current_task_; }
   // Queues a task's next step: never allocates (the task's promised slot),
   // never fails.
@@ -599,7 +331,6 @@ class EventLoop {
   void end_external_work() noexcept {
     if (external_work_.fetch_sub(1, std::memory_order_acq_rel) == 1 && tls_current_ != this) wake_threadsafe();
   }
-  std::size_t external_work() const noexcept { return external_work_.load(std::memory_order_relaxed); }
   // Registers a new task (the loop keeps a reference until it is done).
   // Errors: std::bad_alloc; then the loop has not taken the task.
   void adopt_task(internal::TaskBase* t) {
@@ -613,7 +344,7 @@ class EventLoop {
     ready_.release();
   }
 
- private:
+  // ---- The loop's own machinery. ----
   struct FdState {
     internal::IoWaiter* reader = nullptr;
     internal::IoWaiter* writer = nullptr;
@@ -723,58 +454,6 @@ inline internal::TaskBase* internal::current_task_base() noexcept {
   EventLoop* l = EventLoop::current();
   return l ? l->current_task() : nullptr;
 }
-
-// Awaitable: suspends the current task until `fd` is readable, or
-// writable, or in error/hang-up (the next I/O call tells which). Made by
-// wait_readable / wait_writable below; the fd stays the caller's.
-//
-// This is asyncio's one-shot wait: each wait adds the fd to the reactor and
-// removes it again (two epoll_ctl calls). Code that waits on the same fd
-// again and again (a socket) keeps an IoRegistration (io_registration.h)
-// instead, which registers once. An fd that has an IoRegistration cannot
-// be awaited here (RuntimeError).
-// Errors: RuntimeError outside a task, or if another task (or an
-//   add_reader/add_writer callback) already waits on the same fd and
-//   direction; std::invalid_argument for a negative fd; std::system_error
-//   if epoll rejects the fd (EPERM for a regular file, EBADF for a closed
-//   one). Each is raised by the co_await.
-// Thread safety: awaited by a task on its loop's thread.
-// Cancellation: the waiter is removed; nothing else changes.
-class [[nodiscard]] FdReady : private internal::Suspension, private internal::IoWaiter {
- public:
-  FdReady(int fd, Interest direction) noexcept
-      : Suspension(&FdReady::detach), IoWaiter{&FdReady::on_ready, false}, fd_(fd), direction_(direction) {}
-  ~FdReady() { abandon(); }
-  bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> h) {
-    if (!suspend(h)) return false;
-    loop_ = task()->loop();
-    try {
-      loop_->add_io_waiter(fd_, direction_, this);
-    } catch (...) {
-      unpark();
-      throw;
-    }
-    return true;
-  }
-  void await_resume() const { check_cancelled_or_pending(); }
-
- private:
-  static void detach(Suspension* s) noexcept {
-    auto* self = static_cast<FdReady*>(s);
-    self->loop_->remove_io_waiter(self->fd_, self->direction_, self);
-  }
-  static void on_ready(IoWaiter* w, Readiness) noexcept { static_cast<FdReady*>(w)->wake(); }
-  int fd_;
-  Interest direction_;
-  EventLoop* loop_ = nullptr;
-};
-
-// co_await wait_readable(fd): the current task waits until `fd` is
-// readable; wait_writable until it is writable (see FdReady for errors).
-//   co_await corio::wait_readable(sock);  // then read(sock, ...) won't block
-FdReady wait_readable(int fd) noexcept;
-FdReady wait_writable(int fd) noexcept;
 
 }  // namespace corio
 

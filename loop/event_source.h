@@ -24,7 +24,7 @@
 
 #include <cstddef>
 
-#include "corio/loop/event_loop.h"
+#include "corio/loop/clock.h"
 
 namespace corio {
 

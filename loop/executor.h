@@ -1,5 +1,6 @@
 // Executor offload: run blocking work on a bounded thread pool and await it
 // from a task without blocking the loop (asyncio run_in_executor/to_thread).
+// The pool itself is ThreadPoolExecutor (thread_pool_executor.h).
 //
 // Example:
 //   std::string text = co_await corio::to_thread([] { return read_file(); });
@@ -13,68 +14,21 @@
 #ifndef CORIO_LOOP_EXECUTOR_H_
 #define CORIO_LOOP_EXECUTOR_H_
 
-#include <condition_variable>
-#include <cstddef>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
-#include "corio/loop/internal/unique_function.h"
+#include "corio/loop/internal/loop_access.h"
+#include "corio/loop/internal/loop_link.h"
+#include "corio/loop/thread_pool_executor.h"
 
 namespace corio {
-
-// ThreadPoolExecutor
-//
-// At most `max_workers` threads, started on demand; jobs wait in FIFO order
-// for a free thread.
-// Errors: the constructor throws std::invalid_argument for 0 workers;
-//   submit() after shutdown() throws RuntimeError.
-// Thread safety: submit() and shutdown() from any thread.
-class ThreadPoolExecutor {
- public:
-  explicit ThreadPoolExecutor(std::size_t max_workers);
-  ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
-  ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
-  // Runs every queued job, then joins the threads. Must not run on one of
-  // the pool's own threads (from a job).
-  ~ThreadPoolExecutor();
-
-  // Queues `job` to run on one of the threads (starting one if all are
-  // busy and fewer than max_workers run). An exception escaping `job` is
-  // printed to stderr (the pool has no loop to report to) and the worker
-  // goes on; run_in_executor and to_thread deliver theirs to the caller.
-  // Errors: RuntimeError after shutdown() (`job` is destroyed unrun);
-  // std::bad_alloc.
-  void submit(internal::UniqueFunction job);
-  // Stops accepting jobs and joins the threads once their running jobs end;
-  // with `wait` the queued jobs run first, without it they are destroyed
-  // unrun (run_in_executor cancels their futures). Called from one of the
-  // pool's jobs, it joins the other threads and lets its own end after the
-  // job returns.
-  void shutdown(bool wait = true);
-  std::size_t max_workers() const noexcept { return max_workers_; }
-
- private:
-  void worker();
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<internal::UniqueFunction> jobs_;
-  std::vector<std::thread> threads_;
-  std::size_t max_workers_;
-  std::size_t idle_ = 0;
-  bool shutdown_ = false;
-  std::thread::id detached_;  // a worker that called shutdown() from its job
-};
 
 namespace internal {
 
@@ -113,7 +67,7 @@ class ExecutorCompletion {
     link_->post([&](EventLoop& l) {
       l.call_soon_threadsafe(
           [fut = std::move(fut_), value = std::move(value), error = std::move(error), dropped]() mutable {
-            fut.loop().end_external_work();
+            LoopAccess::end_external_work(fut.loop());
             if (fut.done()) return;  // cancelled, e.g. with the task that awaited it
             if (dropped) {
               fut.cancel("corio: the executor dropped the job before running it");
@@ -156,7 +110,7 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F fn, A... a
   std::shared_ptr<internal::LoopLink> link = loop.link();
   // Ended by the completion, whether the job runs or is dropped (also when
   // submit() throws: the job is destroyed unrun then).
-  loop.begin_external_work();
+  internal::LoopAccess::begin_external_work(loop);
   executor->submit([done = internal::ExecutorCompletion<R>(fut, std::move(link)), fn = std::move(fn),
                     ... args = std::move(args)]() mutable {
     std::exception_ptr error;

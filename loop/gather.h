@@ -33,6 +33,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/future.h"
+#include "corio/loop/internal/awaitable_traits.h"
 #include "corio/loop/internal/task_watch.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
@@ -87,18 +88,8 @@ GatherChild<T> gather_child(const TaskHandle<T>& h) {
 }
 
 template <class T>
-Task<T> await_future(Future<T> f) {
-  if constexpr (std::is_void_v<T>) {
-    co_await f;
-  } else if constexpr (std::is_copy_constructible_v<T>) {
-    co_return co_await f;
-  } else {
-    co_return co_await std::move(f);
-  }
-}
-template <class T>
 GatherChild<T> gather_child(const Future<T>& f) {
-  return {create_task(await_future(f)), true};
+  return {create_task(as_task<T>(f)), true};
 }
 
 template <class T>
@@ -200,35 +191,18 @@ Task<std::vector<Outcome<T>>> gather_vector_outcomes(std::vector<GatherChild<T>>
   co_return out;
 }
 
+// What gather takes: a Task<T>, TaskHandle<T> or Future<T>, whose T is
+// TaskLikeValue (awaitable_traits.h).
 template <class A>
-struct AwaitedOf;
-template <class T>
-struct AwaitedOf<Task<T>> {
-  using type = T;
-};
-template <class T>
-struct AwaitedOf<TaskHandle<T>> {
-  using type = T;
-};
-template <class T>
-struct AwaitedOf<Future<T>> {
-  using type = T;
-};
-template <class A>
-using AwaitedOfT = typename AwaitedOf<std::remove_cvref_t<A>>::type;
-
-template <class A>
-concept Gatherable = requires {
-  typename AwaitedOf<std::remove_cvref_t<A>>::type;
-};
+concept Gatherable = kTaskLike<A>;
 
 template <class V>
 auto gather_children(V&& items) {
   using Item = typename std::remove_cvref_t<V>::value_type;
-  std::vector<GatherChild<AwaitedOfT<Item>>> children;
+  std::vector<GatherChild<TaskLikeValue<Item>>> children;
   children.reserve(items.size());
   for (auto& item : items) {
-    if constexpr (std::is_lvalue_reference_v<V> || !std::is_same_v<Item, Task<AwaitedOfT<Item>>>) {
+    if constexpr (std::is_lvalue_reference_v<V> || !std::is_same_v<Item, Task<TaskLikeValue<Item>>>) {
       children.push_back(gather_child(item));
     } else {
       children.push_back(gather_child(std::move(item)));
@@ -242,16 +216,16 @@ auto gather_children(V&& items) {
 // gather(a, b, ...): Task<std::tuple<...>> of the children's values.
 template <internal::Gatherable... A>
 requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
-  return internal::gather_tuple<internal::AwaitedOfT<A>...>(
-      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{
+  return internal::gather_tuple<internal::TaskLikeValue<A>...>(
+      std::tuple<internal::GatherChild<internal::TaskLikeValue<A>>...>{
           internal::gather_child(std::forward<A>(awaitables))...});
 }
 
 // gather(return_exceptions, a, b, ...): Task<std::tuple<Outcome<...>...>>.
 template <internal::Gatherable... A>
 auto gather(ReturnExceptions, A&&... awaitables) {
-  return internal::gather_tuple_outcomes<internal::AwaitedOfT<A>...>(
-      std::tuple<internal::GatherChild<internal::AwaitedOfT<A>>...>{
+  return internal::gather_tuple_outcomes<internal::TaskLikeValue<A>...>(
+      std::tuple<internal::GatherChild<internal::TaskLikeValue<A>>...>{
           internal::gather_child(std::forward<A>(awaitables))...});
 }
 

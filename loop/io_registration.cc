@@ -2,12 +2,14 @@
 
 #include <string>
 
+#include "corio/loop/internal/loop_access.h"
+
 namespace corio {
 
 namespace internal {
 
 void RegistrationState::unref() noexcept {
-  if (--refs == 0) loop->retire_registration(this);
+  if (--refs == 0) LoopAccess::retire_registration(*loop, this);
 }
 
 bool IoReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -19,7 +21,7 @@ bool IoReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
                        (dir_ == Interest::kReadable ? "readable" : "writable"));
   }
   slot() = this;
-  s_->loop->io_wait_begin();
+  LoopAccess::io_wait_begin(*s_->loop);
   return true;
 }
 
@@ -32,7 +34,7 @@ void IoReadyAwaiter::detach(Suspension* self) noexcept {
   auto* a = static_cast<IoReadyAwaiter*>(self);
   if (a->slot() == a) {
     a->slot() = nullptr;
-    a->s_->loop->io_wait_end();
+    LoopAccess::io_wait_end(*a->s_->loop);
   }
 }
 
@@ -44,12 +46,12 @@ void on_events(IoSource* src, Readiness r) noexcept {
   s->ready |= r.bits;
   if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready)) {
     s->reader = nullptr;
-    s->loop->io_wait_end();
+    LoopAccess::io_wait_end(*s->loop);
     w->on_wake();
   }
   if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready)) {
     s->writer = nullptr;
-    s->loop->io_wait_end();
+    LoopAccess::io_wait_end(*s->loop);
     w->on_wake();
   }
 }
@@ -59,7 +61,7 @@ RegistrationState* make_state(EventLoop& loop, int fd, Readiness assume) {
   auto* s = new RegistrationState(&loop, fd, assume.bits);
   s->on_events = &on_events;
   try {
-    loop.watch_fd(fd, s);
+    LoopAccess::watch_fd(loop, fd, s);
   } catch (...) {
     delete s;
     throw;
@@ -79,10 +81,10 @@ void IoRegistration::deregister() noexcept {
   internal::RegistrationState* s = std::exchange(s_, nullptr);
   if (s == nullptr) return;
   s->registered = false;
-  s->loop->unwatch_fd(s->fd);
+  internal::LoopAccess::unwatch_fd(*s->loop, s->fd);
   for (internal::IoReadyAwaiter** slot : {&s->reader, &s->writer}) {
     if (internal::IoReadyAwaiter* w = std::exchange(*slot, nullptr)) {
-      s->loop->io_wait_end();
+      internal::LoopAccess::io_wait_end(*s->loop);
       w->on_wake();
     }
   }

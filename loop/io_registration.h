@@ -44,39 +44,19 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
-#include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/reactor.h"
+#include "corio/loop/internal/registration_state.h"
 #include "corio/loop/internal/task_base.h"
 
 namespace corio {
 
 namespace internal {
 
-class IoReadyAwaiter;
-
-// The part of a registration the reactor points at; stays at its address
-// while the registration or an awaiter made from it holds a reference.
-// The last reference hands it to the loop, which frees it after the poll
-// batch under way (a report for it may still be in that batch).
-struct RegistrationState : IoSource, FrameAllocated {
-  EventLoop* loop;
-  int fd;
-  std::uint32_t refs = 1;
-  std::uint8_t ready;  // Readiness bits
-  bool registered = true;
-  IoReadyAwaiter* reader = nullptr;
-  IoReadyAwaiter* writer = nullptr;
-  RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
-  void ref() noexcept { ++refs; }
-  void unref() noexcept;  // (io_registration.cc)
-};
-
 // co_await reg.readable() / writable(): see IoRegistration. Holds a
 // reference to the state, so it may outlive the registration.
 class [[nodiscard]] IoReadyAwaiter : private Suspension {
  public:
-  IoReadyAwaiter(RegistrationState* s, Interest dir) noexcept
-      : Suspension(&IoReadyAwaiter::detach), s_(s), dir_(dir) {
+  IoReadyAwaiter(RegistrationState* s, Interest dir) noexcept : Suspension(&IoReadyAwaiter::detach), s_(s), dir_(dir) {
     if (s_ != nullptr) s_->ref();
   }
   IoReadyAwaiter(IoReadyAwaiter&& o) noexcept : IoReadyAwaiter(o.s_, o.dir_) {}
@@ -96,9 +76,9 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
 
   // Whether `bits` satisfy a wait in direction `dir_`.
   bool satisfied(std::uint8_t bits) const noexcept {
-    const std::uint8_t want =
-        dir_ == Interest::kReadable ? (Readiness::kReadable | Readiness::kReadClosed | Readiness::kError)
-                                    : (Readiness::kWritable | Readiness::kWriteClosed | Readiness::kError);
+    const std::uint8_t want = dir_ == Interest::kReadable
+                                  ? (Readiness::kReadable | Readiness::kReadClosed | Readiness::kError)
+                                  : (Readiness::kWritable | Readiness::kWriteClosed | Readiness::kError);
     return (bits & want) != 0;
   }
   // The reactor reported readiness in this awaiter's direction, or the

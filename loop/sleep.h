@@ -10,6 +10,7 @@
 #include <coroutine>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 
@@ -37,8 +38,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;
-    TaskBase* t = task();
-    loop_ = t->loop();
+    loop_ = task()->loop();
     // Reads the clock only for a timer that may be needed.
     bool due = kind_ == Kind::kYield || (kind_ == Kind::kFor && delay_ <= Duration::zero());
     if (!due) {
@@ -49,10 +49,9 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
     if (due) {
       // Already due: run again after what is ready now (asyncio.sleep(0)).
       // A cancel meanwhile is delivered at resume.
-      t->cancel_target_ = nullptr;
-      t->schedule();
+      wake();
     } else {
-      loop_->add_timer(this);
+      LoopAccess::add_timer(*loop_, this);
     }
     return true;
   }
@@ -61,7 +60,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
  private:
   static void detach(Suspension* s) noexcept {
     auto* self = static_cast<SleepAwaiter*>(s);
-    self->loop_->remove_timer(self);
+    LoopAccess::remove_timer(*self->loop_, self);
   }
   static void on_fire(TimerNode* n) noexcept { static_cast<SleepAwaiter*>(n)->wake(); }
   EventLoop* loop_ = nullptr;

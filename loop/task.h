@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
 #include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/frame_allocator.h"
 #include "corio/loop/internal/task_base.h"

@@ -1,7 +1,12 @@
 #include "corio/loop/internal/task_base.h"
 
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "corio/loop/error_context.h"
 #include "corio/loop/event_loop.h"
-#include "corio/loop/task.h"
 
 namespace corio::internal {
 

@@ -31,6 +31,7 @@
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/task.h"
 
@@ -173,45 +174,39 @@ namespace internal {
 // that the handle it was made from may go meanwhile (dropped by a done
 // callback, reassigned) without freeing the result it will read.
 template <class T, bool kMove>
-class JoinAwaiter final : CancelTarget, DoneWaiter {
+class JoinAwaiter final : Suspension, DoneWaiter {
  public:
-  explicit JoinAwaiter(TaskState<T>* t) noexcept : CancelTarget{&JoinAwaiter::try_cancel_impl}, t_(t) {
+  explicit JoinAwaiter(TaskState<T>* t) noexcept : Suspension(&JoinAwaiter::detach), t_(t) {
+    try_cancel = &JoinAwaiter::forward_cancel;
     on_done = &JoinAwaiter::on_done_impl;
   }
   JoinAwaiter(const JoinAwaiter&) = delete;
   ~JoinAwaiter() {
-    if (linked()) t_->remove_waiter(this);
-    if (self_ != nullptr && self_->cancel_target_ == this) self_->cancel_target_ = nullptr;
+    abandon();
     if (held_) t_->unref();  // last: it may free the task
   }
   bool await_ready() const noexcept { return t_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
-    self_ = current_task_base();
-    if (self_ == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
-    if (self_ == t_) throw RuntimeError("corio: a task cannot await itself");
+    if (current_task_base() == t_) throw RuntimeError("corio: a task cannot await itself");
     // A cancel requested while this task ran goes on to the awaited task,
     // as if it had come while waiting (asyncio); one another awaiter has
     // already taken is raised here at once (see take_pending_cancel).
-    bool pass_on = false;
-    if (self_->cancel_pending()) [[unlikely]] {
-      pass_on = self_->take_cancel_to_pass_on();
-      if (!pass_on) {
-        self_->take_pending_cancel();
-        cancelled_ = true;
-        return false;
-      }
+    const Pending pending = begin_suspend();
+    if (pending == Pending::kRaise) [[unlikely]] {
+      take_cancel();
+      return false;
     }
-    self_->resume_point_ = h;
-    self_->cancel_target_ = this;
+    park(h);
     t_->add_waiter(this);
     t_->ref();
     held_ = true;
-    if (pass_on) try_cancel_impl(this);  // t_ is not done: it takes it
+    if (pending == Pending::kPassOn) [[unlikely]]
+      forward_cancel(this);  // t_ is not done: it takes it
     return true;
   }
   T await_resume() {
-    if (cancelled_) throw_cancelled(self_);
-    if (forwarded_) self_->cancel_raised();  // if the child took it, here it comes
+    check_cancelled();
+    if (forwarded_) task()->cancel_raised();  // if the child took it, here it comes
     t_->exception_retrieved();
     if constexpr (kMove) {
       return t_->result().take();
@@ -221,6 +216,11 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
   }
 
  private:
+  // Teardown while suspended here (the cancel itself goes to forward_cancel).
+  static void detach(Suspension* s) noexcept {
+    auto* self = static_cast<JoinAwaiter*>(s);
+    self->t_->remove_waiter(self);
+  }
   static void on_done_impl(DoneWaiter* w) noexcept {
     auto* self = static_cast<JoinAwaiter*>(w);
     // A forwarded cancel that the child raised comes back as its result. One
@@ -228,23 +228,22 @@ class JoinAwaiter final : CancelTarget, DoneWaiter {
     // point) is still owed to this task: it stays pending here.
     if (self->forwarded_) {
       if (self->t_->cancelled()) {
-        self->self_->cancel_in_flight_ = true;
+        self->hold_cancel();
       } else if (self->t_->cancel_lapsed()) {
-        self->self_->restore_pending_cancel();
+        self->task()->restore_pending_cancel();
       }
     }
-    self->self_->cancel_target_ = nullptr;
-    self->self_->schedule();
+    self->wake();
   }
-  static bool try_cancel_impl(CancelTarget* c) noexcept {
-    auto* self = static_cast<JoinAwaiter*>(c);
-    const bool taken = self->t_->cancel(self->self_->cancel_message());
+  // The try_cancel: the cancel goes on to the awaited task, whose end then
+  // wakes this awaiter (asyncio).
+  static bool forward_cancel(CancelTarget* c) noexcept {
+    auto* self = static_cast<JoinAwaiter*>(static_cast<Suspension*>(c));
+    const bool taken = self->t_->cancel(self->task()->cancel_message());
     if (taken) self->forwarded_ = true;
     return taken;
   }
   TaskState<T>* t_;
-  TaskBase* self_ = nullptr;
-  bool cancelled_ = false;
   bool forwarded_ = false;  // the cancel went on to the awaited task
   bool held_ = false;       // a reference to the task, taken when suspending
 };
@@ -309,7 +308,7 @@ template <class T>
 [[gnu::always_inline]] inline TaskHandle<T> adopt(EventLoop& loop, TaskState<T>* state) {
   TaskHandle<T> handle(state);
   try {
-    loop.adopt_task(state);
+    LoopAccess::adopt_task(loop, state);
   } catch (...) {
     state->unref();
     throw;
@@ -361,13 +360,16 @@ inline TaskRef current_task() noexcept { return TaskRef(internal::current_task_b
 // TaskRef keeps its task's state alive, so the list stays safe to use
 // after the loop has run on. Loop thread only. Errors: std::bad_alloc;
 // RuntimeError from the overload without a loop when none is running.
-inline std::vector<TaskRef> all_tasks(EventLoop& loop) {
+inline std::vector<TaskRef> all_tasks(EventLoop& loop) { return loop.pending_tasks(); }
+inline std::vector<TaskRef> all_tasks() { return all_tasks(current_loop()); }
+
+// (Declared in event_loop.h, which cannot see TaskRef.)
+inline std::vector<TaskRef> EventLoop::pending_tasks() {
   std::vector<TaskRef> out;
-  out.reserve(loop.pending_task_count());
-  for (internal::TaskBase* t : loop.pending_tasks()) out.emplace_back(t);
+  out.reserve(tasks_.size());
+  tasks_.for_each([&](internal::TaskBase* t) { out.emplace_back(t); });
   return out;
 }
-inline std::vector<TaskRef> all_tasks() { return all_tasks(current_loop()); }
 
 }  // namespace corio
 

@@ -39,7 +39,9 @@
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/future.h"
+#include "corio/loop/internal/awaitable_traits.h"
 #include "corio/loop/internal/foreign_awaiter.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task.h"
@@ -108,10 +110,10 @@ class Timeout {
     timer_.owner = this;
     timer_.deadline = when_->time_since_epoch().count();
     timer_.fire = &Timeout::on_timer;
-    loop_->add_timer(&timer_);
+    internal::LoopAccess::add_timer(*loop_, &timer_);
   }
   void cancel_timer() noexcept {
-    if (loop_ != nullptr) loop_->remove_timer(&timer_);
+    if (loop_ != nullptr) internal::LoopAccess::remove_timer(*loop_, &timer_);
   }
   static void on_timer(internal::TimerNode* n) noexcept {
     Timeout* self = static_cast<Timer*>(n)->owner;
@@ -152,48 +154,38 @@ Task<T> run_timeout_scope(Deadline deadline, Body body) {
   if constexpr (!std::is_void_v<T>) co_return std::move(*value);
 }
 
-template <class F>
-using ScopeResult = typename std::invoke_result_t<F&, Timeout&>::value_type;
+// ---- The one normalising step: whatever timeout()/timeout_at() are
+// given becomes a scope body, a callable taking Timeout& and returning
+// Task<T>. ----
 
-template <class A>
-inline constexpr bool kTaskLike = false;
-template <class T>
-inline constexpr bool kTaskLike<Task<T>> = true;
-template <class T>
-inline constexpr bool kTaskLike<TaskHandle<T>> = true;
-template <class T>
-inline constexpr bool kTaskLike<Future<T>> = true;
+// A body that uses the scope (to reschedule it).
+template <class W>
+concept ScopeBody = std::is_invocable_v<W&, Timeout&>;
+// A body that does not use the scope may take no parameter.
+template <class W>
+concept NullaryBody = std::is_invocable_v<W&> && !std::is_invocable_v<W&, Timeout&>;
+// Everything timeout()/timeout_at() take: a body (either kind), a Task, a
+// TaskHandle, a Future, or any other awaitable that can be moved.
+template <class W>
+concept TimeoutWork = ScopeBody<W> || NullaryBody<W> || kTaskLike<W> || OtherAwaitable<W>;
 
-// What `co_await a` gives for an rvalue A.
-template <class A>
-using AwaitResultOf = std::remove_cvref_t<decltype(std::declval<AwaiterOf<A>&>().await_resume())>;
-
-// An awaitable other than a Task, TaskHandle or Future that can be passed
-// by value: a sync wait (q.get(), lock.acquire(), ev.wait()), or an
-// awaitable of another library.
-template <class A>
-concept OtherAwaitable = !kTaskLike<A> && std::move_constructible<A> && requires {
-  typename AwaitResultOf<A>;
-};
-
-// A Task that awaits `aw`.
-template <class R, class A>
-Task<R> await_moved(A aw) {
-  co_return co_await std::move(aw);
+// `work` as a scope body. An awaitable becomes a Task first (to_task,
+// awaitable_traits.h): a TaskHandle or Future is awaited for its result (a
+// copyable one copied, a move-only one moved out), anything else as it is.
+template <TimeoutWork W>
+auto scope_body(W work) {
+  if constexpr (ScopeBody<W>) {
+    return work;
+  } else if constexpr (NullaryBody<W>) {
+    return [f = std::move(work)](Timeout&) mutable { return f(); };
+  } else {
+    return [t = to_task(std::move(work))](Timeout&) mutable { return std::move(t); };
+  }
 }
 
-// A scope body awaiting `shared` (a TaskHandle<T> or Future<T>): copies a
-// copyable result, moves a move-only one out.
-template <class T, class Shared>
-auto await_result_of(Shared shared) {
-  return [shared = std::move(shared)](Timeout&) mutable -> Task<T> {
-    if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>) {
-      co_return co_await shared;
-    } else {
-      co_return co_await std::move(shared);
-    }
-  };
-}
+// The T of the Task<T> a timeout over `W` returns.
+template <class W>
+using TimeoutResult = typename std::invoke_result_t<decltype(scope_body(std::declval<W>()))&, Timeout&>::value_type;
 
 // ---- wait_for with a delay <= 0: the time is up before the wait starts
 // (asyncio 3.12+ wait_for, which never starts a coroutine then). ----
@@ -265,103 +257,80 @@ Task<T> time_up_future(Future<T> f) {
   }
 }
 
-// A body that takes no Timeout&, for the scopes that expect one.
-template <class F>
-concept NullaryBody = std::is_invocable_v<F&> && !std::is_invocable_v<F&, Timeout&>;
-template <class F>
-auto with_scope_parameter(F f) {
-  return [f = std::move(f)](Timeout&) mutable { return f(); };
+// What wait_for does when the time is up before the wait starts.
+template <class W>
+Task<AwaitedOf<W>> time_up(W work) {
+  if constexpr (std::is_same_v<W, TaskHandle<AwaitedOf<W>>>) {
+    return time_up_handle(std::move(work));
+  } else if constexpr (std::is_same_v<W, Future<AwaitedOf<W>>>) {
+    return time_up_future(std::move(work));
+  } else {
+    return time_up_unstarted<AwaitedOf<W>>(std::move(work));
+  }
 }
 
 }  // namespace internal
 
-// timeout_at(when, body): runs `body` (a Task<T>, or a callable taking
-// Timeout& and returning Task<T>) with an absolute deadline on the loop's
-// clock; nullopt means none (the scope can still be rescheduled). A
+// timeout_at(when, work): runs `work` with an absolute deadline on the
+// loop's clock; nullopt means none (the scope can still be rescheduled). A
 // deadline already past expires on the next loop iteration (a body that
 // finishes without suspending is not interrupted), as in asyncio.
-template <class T>
-Task<T> timeout_at(std::optional<TimePoint> when, Task<T> body) {
-  return internal::run_timeout_scope<T>(when, [b = std::move(body)](Timeout&) mutable { return std::move(b); });
-}
-template <class F>
-requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout_at(std::optional<TimePoint> when,
-                                                                                     F body) {
-  return internal::run_timeout_scope<internal::ScopeResult<F>>(when, std::move(body));
-}
-// A body that does not use the scope may take no parameter.
-template <internal::NullaryBody F>
-auto timeout_at(std::optional<TimePoint> when, F body) {
-  return timeout_at(when, internal::with_scope_parameter(std::move(body)));
-}
-
-// A TaskHandle, a Future or any other movable awaitable, as for timeout()
-// below.
-template <class T>
-Task<T> timeout_at(std::optional<TimePoint> when, TaskHandle<T> h) {
-  return timeout_at(when, internal::await_result_of<T>(std::move(h)));
-}
-template <class T>
-Task<T> timeout_at(std::optional<TimePoint> when, Future<T> f) {
-  return timeout_at(when, internal::await_result_of<T>(std::move(f)));
-}
-template <internal::OtherAwaitable A>
-Task<internal::AwaitResultOf<A>> timeout_at(std::optional<TimePoint> when, A aw) {
-  return timeout_at(when, internal::await_moved<internal::AwaitResultOf<A>>(std::move(aw)));
+//
+// `work` is any of:
+//  * a Task<T>;
+//  * a callable taking Timeout& (to reschedule the scope) and returning a
+//    Task<T>, or one taking nothing;
+//  * a TaskHandle<T>: on expiry the task is cancelled and waited for (as
+//    wait_for);
+//  * a Future<T>: on expiry it is cancelled (see wait_for);
+//  * any other awaitable that can be moved, such as a sync wait:
+//      Job j = co_await corio::timeout(1s, jobs.get());
+//    On expiry its wait is cancelled (a sync wait then takes nothing). One
+//    of another library cannot be interrupted: it runs to its end and its
+//    result is returned even past the deadline, as asyncio.timeout returns
+//    what a body gives back despite the cancel (corio never drops a
+//    finished result); the scope withdraws its cancel, so none is left
+//    pending.
+// A TaskHandle's or Future's copyable result is copied; a move-only one is
+// moved out, as shield() does.
+template <internal::TimeoutWork W>
+Task<internal::TimeoutResult<W>> timeout_at(std::optional<TimePoint> when, W work) {
+  return internal::run_timeout_scope<internal::TimeoutResult<W>>(when, internal::scope_body(std::move(work)));
 }
 
-// timeout(delay, body): a deadline `delay` after the returned Task starts
+// timeout(delay, work): a deadline `delay` after the returned Task starts
 // (is awaited), as asyncio.timeout; nullopt: no deadline. `delay` is any
-// std::chrono duration (see Delay: one too long for the clock is "never").
-template <class T>
-Task<T> timeout(std::optional<Delay> delay, Task<T> body) {
-  auto run = [b = std::move(body)](Timeout&) mutable { return std::move(b); };
-  if (!delay) return internal::run_timeout_scope<T>(std::optional<TimePoint>(), std::move(run));
-  return internal::run_timeout_scope<T>(delay->duration(), std::move(run));
-}
-template <class F>
-requires std::is_invocable_v<F&, Timeout&> Task<internal::ScopeResult<F>> timeout(std::optional<Delay> delay, F body) {
-  if (!delay) return internal::run_timeout_scope<internal::ScopeResult<F>>(std::optional<TimePoint>(), std::move(body));
-  return internal::run_timeout_scope<internal::ScopeResult<F>>(delay->duration(), std::move(body));
-}
-// A body that does not use the scope may take no parameter.
-template <internal::NullaryBody F>
-auto timeout(std::optional<Delay> delay, F body) {
-  return timeout(delay, internal::with_scope_parameter(std::move(body)));
-}
-// A TaskHandle: on expiry the task is cancelled and waited for (as
-// wait_for). A Future: on expiry it is cancelled (see wait_for). A
-// copyable result is copied; a move-only one is moved out, as shield() does.
-template <class T>
-Task<T> timeout(std::optional<Delay> delay, TaskHandle<T> h) {
-  return timeout(delay, internal::await_result_of<T>(std::move(h)));
-}
-template <class T>
-Task<T> timeout(std::optional<Delay> delay, Future<T> f) {
-  return timeout(delay, internal::await_result_of<T>(std::move(f)));
-}
-// Any other awaitable that can be moved, such as a sync wait:
-//   Job j = co_await corio::timeout(1s, jobs.get());
-// On expiry its wait is cancelled (a sync wait then takes nothing). One of
-// another library cannot be interrupted: it runs to its end and its result
-// is returned even past the deadline, as asyncio.timeout returns what a
-// body gives back despite the cancel (corio never drops a finished result);
-// the scope withdraws its cancel, so none is left pending.
-template <internal::OtherAwaitable A>
-Task<internal::AwaitResultOf<A>> timeout(std::optional<Delay> delay, A aw) {
-  return timeout(delay, internal::await_moved<internal::AwaitResultOf<A>>(std::move(aw)));
+// std::chrono duration (see Delay: one too long for the clock is "never");
+// `work` is anything timeout_at takes.
+template <internal::TimeoutWork W>
+Task<internal::TimeoutResult<W>> timeout(std::optional<Delay> delay, W work) {
+  using T = internal::TimeoutResult<W>;
+  auto body = internal::scope_body(std::move(work));
+  if (!delay) return internal::run_timeout_scope<T>(std::optional<TimePoint>(), std::move(body));
+  return internal::run_timeout_scope<T>(delay->duration(), std::move(body));
 }
 
-// wait_for(aw, delay): awaits a Task<T> or TaskHandle<T> for at most
-// `delay` (any std::chrono duration, see Delay). On expiry the work is
-// cancelled, waited for, and TimeoutError is raised (asyncio.wait_for).
-// A move-only result of a TaskHandle is moved out of the task.
+// wait_for(aw, delay): awaits a Task<T>, a TaskHandle<T>, a Future<T> or
+// any other awaitable that can be moved for at most `delay` (any
+// std::chrono duration, see Delay). On expiry the work is cancelled,
+// waited for, and TimeoutError is raised (asyncio.wait_for). A move-only
+// result of a TaskHandle is moved out of the task.
+//
+//   Job j = co_await corio::wait_for(jobs.get(), 100ms);   // asyncio's wait_for(q.get(), 0.1)
+//
+// A Future: its result (a copy; moved out if it cannot be copied), its
+// exception, or TimeoutError once `delay` has passed. On expiry the future
+// is cancelled, as asyncio.wait_for does (the cancel of the awaiting task
+// cancels the future it awaits: future.h), so its other awaiters get
+// CancelledError; wait_for(shield(future), delay) leaves it pending
+// instead.
 //
 // A delay <= 0 means the time is already up when the wait starts (asyncio
 // 3.12+), unlike timeout(0, ...), which lets the body run to its first
 // suspension point:
-//  * a Task, or any other awaitable below, is never started: it is
-//    destroyed unstarted and TimeoutError is raised;
+//  * a Task, or any other awaitable but the two below, is never started:
+//    it is destroyed unstarted and TimeoutError is raised (a queue get
+//    takes nothing);
 //  * a TaskHandle whose task is done gives its outcome; otherwise the task
 //    is cancelled and waited for, and TimeoutError is raised if it ended
 //    cancelled (its value or error if it ended otherwise);
@@ -370,34 +339,10 @@ Task<internal::AwaitResultOf<A>> timeout(std::optional<Delay> delay, A aw) {
 // None of these suspends except the wait for a cancelled task, so a cancel
 // pending in the awaiting task stays pending for its next suspension point
 // (for a TaskHandle it goes on to the task, and CancelledError comes out).
-template <class T>
-Task<T> wait_for(Task<T> aw, Delay delay) {
-  if (internal::time_is_up(delay)) return internal::time_up_unstarted<T>(std::move(aw));
-  return timeout(delay, std::move(aw));
-}
-template <class T>
-Task<T> wait_for(TaskHandle<T> aw, Delay delay) {
-  if (internal::time_is_up(delay)) return internal::time_up_handle(std::move(aw));
-  return timeout(delay, std::move(aw));
-}
-// wait_for(future, delay): the future's result (a copy; moved out if it
-// cannot be copied), its exception, or TimeoutError once `delay` has
-// passed. On expiry the future is cancelled, as asyncio.wait_for does (the
-// cancel of the awaiting task cancels the future it awaits: future.h), so
-// its other awaiters get CancelledError; wait_for(shield(future), delay)
-// leaves it pending instead.
-template <class T>
-Task<T> wait_for(Future<T> aw, Delay delay) {
-  if (internal::time_is_up(delay)) return internal::time_up_future(std::move(aw));
-  return timeout(delay, std::move(aw));
-}
-// wait_for(aw, delay) over any other awaitable that can be moved, as
-// timeout(delay, aw): asyncio's `await wait_for(q.get(), 0.1)` is
-//   Job j = co_await corio::wait_for(jobs.get(), 100ms);
-// With a delay <= 0 it is never awaited (a queue get takes nothing).
-template <internal::OtherAwaitable A>
-Task<internal::AwaitResultOf<A>> wait_for(A aw, Delay delay) {
-  if (internal::time_is_up(delay)) return internal::time_up_unstarted<internal::AwaitResultOf<A>>(std::move(aw));
+template <class W>
+requires(internal::kTaskLike<W> || internal::OtherAwaitable<W>) Task<internal::AwaitedOf<W>> wait_for(W aw,
+                                                                                                      Delay delay) {
+  if (internal::time_is_up(delay)) return internal::time_up(std::move(aw));
   return timeout(delay, std::move(aw));
 }
 

@@ -14,6 +14,7 @@
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/task_watch.h"
 #include "corio/loop/internal/timer_heap.h"
@@ -190,7 +191,7 @@ class AsCompleted {
       if (s_->deadline) {
         loop_ = task()->loop();
         deadline = s_->deadline->time_since_epoch().count();
-        loop_->add_timer(this);
+        internal::LoopAccess::add_timer(*loop_, this);
       }
       return true;
     }
@@ -211,7 +212,7 @@ class AsCompleted {
     // as handed out.
     void hand(Node* n) noexcept {
       slot_ = n;
-      if (loop_ != nullptr) loop_->remove_timer(this);
+      if (loop_ != nullptr) internal::LoopAccess::remove_timer(*loop_, this);
       wake();
     }
 
@@ -219,7 +220,7 @@ class AsCompleted {
     static void detach(Suspension* self) noexcept {
       auto* a = static_cast<ReadyAwaiter*>(self);
       if (a->linked()) a->s_->waiters.erase(a);
-      if (a->loop_ != nullptr) a->loop_->remove_timer(a);
+      if (a->loop_ != nullptr) internal::LoopAccess::remove_timer(*a->loop_, a);
     }
     static void on_deadline(TimerNode* n) noexcept {
       auto* a = static_cast<ReadyAwaiter*>(n);

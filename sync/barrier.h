@@ -13,6 +13,7 @@
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/sync/errors.h"
@@ -78,7 +79,7 @@ class Barrier {
   ~Barrier() {
     // Queued only while parties wait at the entrance, so their loop exists
     // (a loop that is destroyed unqueues its timers).
-    if (admit_timer_.queued()) loop_->remove_timer(&admit_timer_);
+    if (admit_timer_.queued()) internal::LoopAccess::remove_timer(*loop_, &admit_timer_);
   }
 
   // Awaitable giving this task's arrival index (std::size_t).
@@ -239,7 +240,7 @@ inline void Barrier::abort() noexcept {
     internal::BarrierWait::awaiter_of(w)->broken_ = true;
     w->wake();
   }
-  if (admit_timer_.queued()) loop_->remove_timer(&admit_timer_);
+  if (admit_timer_.queued()) internal::LoopAccess::remove_timer(*loop_, &admit_timer_);
 }
 
 inline void Barrier::leave() noexcept {
@@ -255,7 +256,7 @@ inline void Barrier::schedule_admission() noexcept {
   // Due now: it fires on the next loop iteration.
   admit_timer_.deadline = loop_->time().time_since_epoch().count();
   try {
-    loop_->add_timer(&admit_timer_);
+    internal::LoopAccess::add_timer(*loop_, &admit_timer_);
   } catch (const std::bad_alloc&) {
     admit();  // out of memory: admit them at once instead
   }

@@ -260,14 +260,13 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
   }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!this->begin_park(h)) return false;
-    TaskBase* t = this->node().task();
-    if (t->loop() != s_->loop) {
-      t->cancel_target_ = nullptr;
+    if (this->node().task()->loop() != s_->loop) {
+      this->node().unpark();
       throw RuntimeError("corio: Channel::receive() awaited by a task of another event loop");
     }
     std::lock_guard<std::mutex> lock(s_->mu);
     if (s_->receivers.empty() && try_take()) {  // another thread sent since await_ready
-      t->cancel_target_ = nullptr;
+      this->node().unpark();
       return false;
     }
     this->link(s_->receivers, &s_->mu);

@@ -106,51 +106,40 @@ class Condition {
 
 namespace internal {
 
-// The awaiter of Condition::wait(). Not a plain Suspension: a cancel before
-// the notification must not resume the task at once but first get it the
-// lock back, and one after the notification is left pending; so it is its
-// own CancelTarget, in two phases: waiting for a notify, then for the lock.
-class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
+// The awaiter of Condition::wait(). Its cancel policy is its own: a cancel
+// before the notification must not resume the task at once but first get
+// it the lock back, and one after the notification is left pending; so it
+// sets its own try_cancel (Suspension's protected interface), in two
+// phases: waiting for a notify, then for the lock.
+class [[nodiscard]] ConditionWait final : public WaitNode {
  public:
-  explicit ConditionWait(Condition* cond) noexcept : CancelTarget{&ConditionWait::try_cancel_impl}, cond_(cond) {}
+  explicit ConditionWait(Condition* cond) noexcept : WaitNode(&ConditionWait::teardown), cond_(cond) {
+    try_cancel = &ConditionWait::try_cancel_impl;
+  }
   ConditionWait(const ConditionWait&) = delete;
   ConditionWait& operator=(const ConditionWait&) = delete;
-  ~ConditionWait() {
-    // The frame is destroyed while parked (loop teardown): unlink, and let
-    // the caller hold the lock as wait() promises on exit (Lock::add_hold),
-    // so that a guard it holds releases it without error.
-    if (owner != nullptr && owner->cancel_target_ == this) {
-      if (linked()) (phase_ == Phase::kNotify ? cond_->waiters_ : cond_->lock_->waiters_).erase(this);
-      owner->cancel_target_ = nullptr;
-      cond_->lock_->add_hold();
-    }
-  }
+  ~ConditionWait() { abandon(); }
 
   bool await_ready() const {
     if (cond_->lock_->holds_ == 0) throw_lock_error("corio: Condition::wait() without holding the lock");
     return false;
   }
   bool await_suspend(std::coroutine_handle<> h) {
-    TaskBase* t = current_task_base();
-    if (t == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
-    owner = t;
-    if (t->take_pending_cancel()) {
-      // Cancelled before waiting: the lock was never let go.
-      cancelled_ = true;
-      return false;
-    }
+    // Cancelled before waiting: the lock was never let go.
+    if (!suspend(h)) return false;
     Lock* lock = cond_->lock_;
-    bind_loop(cond_->loop_, t, !cond_->waiters_.empty());
-    bind_loop(lock->loop_, t, !lock->waiters_.empty());
-    t->resume_point_ = h;
-    t->cancel_target_ = this;
+    try {
+      bind_loop(cond_->loop_, task(), !cond_->waiters_.empty());
+      bind_loop(lock->loop_, task(), !lock->waiters_.empty());
+    } catch (...) {
+      unpark();
+      throw;
+    }
     cond_->waiters_.push_back(this);
     lock->release_held();  // await_ready saw the lock held
     return true;
   }
-  void await_resume() const {
-    if (cancelled_) throw_cancelled(owner);
-  }
+  void await_resume() const { check_cancelled(); }
 
  private:
   friend class corio::Condition;
@@ -168,24 +157,33 @@ class [[nodiscard]] ConditionWait final : CancelTarget, public WaitNode {
     }
   }
 
+  // The frame is destroyed while parked (loop teardown): unlink, and let
+  // the caller hold the lock as wait() promises on exit (Lock::add_hold),
+  // so that a guard it holds releases it without error. Only abandon()
+  // calls it: a cancel goes to try_cancel_impl.
+  static void teardown(Suspension* s) noexcept {
+    auto* self = static_cast<ConditionWait*>(s);
+    if (self->linked())
+      (self->phase_ == Phase::kNotify ? self->cond_->waiters_ : self->cond_->lock_->waiters_).erase(self);
+    self->cond_->lock_->add_hold();
+  }
+
   static bool try_cancel_impl(CancelTarget* c) noexcept {
     auto* self = static_cast<ConditionWait*>(c);
     if (self->phase_ == Phase::kLock) {
       // Waiting for the lock only. Already cancelled: this request joins the
       // CancelledError to come. Notified: the wait keeps its notification;
       // returning false leaves the cancel pending for the next suspension.
-      return self->cancelled_;
+      return self->cancelled();
     }
     self->cond_->waiters_.erase(self);
-    self->cancelled_ = true;
-    self->owner->cancel_in_flight_ = true;
+    self->take_cancel();
     self->enter_lock_phase();
     return true;
   }
 
   Condition* cond_;
   Phase phase_ = Phase::kNotify;
-  bool cancelled_ = false;
 };
 
 }  // namespace internal

@@ -32,6 +32,99 @@
 //    pending there, delivered at its next suspension point.
 //  * Any number of cancel() calls before the task runs again deliver one
 //    CancelledError (cancelling() counts them all).
+//
+// A task's suspension state (its cancel target, where it resumes, the
+// cancel on its way) is private to TaskBase. Awaiters reach it through
+// `Suspension` only, whose interface is four moves: park (suspend), wake
+// (after handing over a value, or grant ownership: sync's WaitNode::grant),
+// take the pending cancel (suspend does it: it returns false), and detach
+// (the awaiter's part of a cancel while parked).
+//
+// Writing a cancel-safe awaitable on Suspension (streams, net and rpc each
+// write several; include corio/loop/event_loop.h with this header, as it
+// defines TaskBase::schedule and current_task_base, which Suspension calls
+// inline):
+//  1. Derive from Suspension and give its constructor `detach`, which
+//     unlinks the awaiter from its source. It runs on the loop thread when
+//     the task is cancelled while parked (Suspension then marks the cancel
+//     taken and wakes the task), and never after the wake.
+//  2. await_ready takes the fast path if it can and never suspends then.
+//  3. await_suspend calls suspend(h) first: false means a cancel is
+//     already pending; link nothing and return false (await_resume raises
+//     it). Then link the awaiter to its source; if that throws, unpark()
+//     before rethrowing.
+//  4. The source, to complete the wait: unlink the awaiter, store what it
+//     hands over in the awaiter, then wake(). From the wake on, a cancel()
+//     is not this wait's: it stays pending for the task's next suspension
+//     point, so what was handed over is never lost.
+//  5. await_resume calls check_cancelled() first (cancelled while parked:
+//     nothing was handed over), then passes the value on. A wait whose wake
+//     hands over nothing (a sleep, a readiness) calls
+//     check_cancelled_or_pending() instead, to deliver a cancel that came
+//     after the wake at once.
+//  6. The destructor calls abandon() (a frame destroyed while parked, at
+//     loop teardown, unlinks itself while the awaiter's members live), and
+//     gives back a value it was handed but never passed on (the frame was
+//     destroyed after the wake, or g++ 12 ran another await of the same
+//     expression first: README, "Known compiler issues").
+// An awaiter with a cancel policy of its own (a wait on a future cancels
+// the future; one on a task forwards the cancel to it) sets its own
+// try_cancel and uses Suspension's protected half: begin_suspend, park,
+// take_cancel, hold_cancel (FutureAwaiter, JoinAwaiter, ConditionWait).
+//
+// Worked example: a mailbox of ints, put() from the loop thread, one task
+// at a time waiting in take(). Compiled and tested, with each cancellation
+// case, in loop/suspension_test.cc.
+//
+//   class Mailbox {
+//    public:
+//     class [[nodiscard]] Take : corio::internal::Suspension {
+//      public:
+//       explicit Take(Mailbox* m) noexcept : Suspension(&Take::detach), m_(m) {}
+//       ~Take() {
+//         abandon();                                // (6) destroyed while parked
+//         if (slot_) m_->mail_.push_front(*slot_);  // (6) handed over, not passed on
+//       }
+//       bool await_ready() {                        // (2)
+//         if (m_->mail_.empty()) return false;
+//         slot_ = m_->mail_.front();
+//         m_->mail_.pop_front();
+//         return true;
+//       }
+//       bool await_suspend(std::coroutine_handle<> h) {
+//         if (m_->waiter_ != nullptr) throw corio::RuntimeError("Mailbox: one take() at a time");
+//         if (!suspend(h)) return false;            // (3) a cancel was pending
+//         m_->waiter_ = this;                       // (3) link (cannot throw)
+//         return true;
+//       }
+//       int await_resume() {
+//         check_cancelled();                        // (5) cancelled while parked
+//         return *std::exchange(slot_, std::nullopt);
+//       }
+//
+//      private:
+//       friend class Mailbox;
+//       static void detach(Suspension* s) noexcept {  // (1)
+//         static_cast<Take*>(s)->m_->waiter_ = nullptr;
+//       }
+//       Mailbox* m_;
+//       std::optional<int> slot_;                   // what the wake handed over
+//     };
+//
+//     void put(int v) {
+//       if (Take* w = std::exchange(waiter_, nullptr)) {  // (4) unlink,
+//         w->slot_ = v;                                     //     hand over,
+//         w->wake();                                        //     wake
+//       } else {
+//         mail_.push_back(v);
+//       }
+//     }
+//     Take take() noexcept { return Take(this); }
+//
+//    private:
+//     std::deque<int> mail_;
+//     Take* waiter_ = nullptr;
+//   };
 #ifndef CORIO_LOOP_INTERNAL_TASK_BASE_H_
 #define CORIO_LOOP_INTERNAL_TASK_BASE_H_
 
@@ -51,6 +144,8 @@
 
 namespace corio {
 class EventLoop;
+template <class T>
+class Task;
 }  // namespace corio
 
 namespace corio::internal {
@@ -220,6 +315,23 @@ class TaskBase : public ListNode, public FrameAllocated {
   // The loop's side of a step (called from EventLoop only).
   void run_step() noexcept;
 
+  // A step may use this much machine stack for nested inline starts of
+  // child Tasks (see tls_inline_floor below).
+  static constexpr std::size_t kInlineStackBytes = 16 * 1024;
+
+ private:
+  // ---- The suspension state. Private: awaiters reach it only through
+  // Suspension (below, with the guide at the top of this file), which is
+  // the interface every leaf awaiter is built on; the loop, a foreign
+  // await's relay (ForeignWake) and Task's trampoline are the only other
+  // hands on it. (Declared here, ahead of the rest, to keep its place in
+  // the object.) ----
+  friend class Suspension;
+  friend class ForeignWake;
+  friend class PromiseBase;
+  template <class>
+  friend class corio::Task;
+
   // The awaiter the task is suspended on, if it can be cancelled there.
   CancelTarget* cancel_target_ = nullptr;
   // An awaiter has taken a cancel and will raise it: from then until it
@@ -232,9 +344,6 @@ class TaskBase : public ListNode, public FrameAllocated {
   // Trampoline: a coroutine of this task to resume next within the current
   // step (set by Task's awaiters instead of resuming it nested on the stack).
   std::coroutine_handle<> transfer_to_;
-  // A step may use this much machine stack for nested inline starts of
-  // child Tasks (see tls_inline_floor below).
-  static constexpr std::size_t kInlineStackBytes = 16 * 1024;
 
  protected:
   virtual ~TaskBase();
@@ -297,10 +406,13 @@ inline constinit thread_local const char* tls_inline_floor = nullptr;
 // task's cancel message (cold path).
 [[noreturn, gnu::cold, gnu::noinline]] void throw_cancelled(TaskBase* task);
 
-// Base for an awaiter that suspends the current task on some wait source.
-// The derived awaiter supplies `detach`, which unlinks it from the source
-// when the task is cancelled while suspended, and calls abandon() in its own
-// destructor (for a frame destroyed while suspended).
+// Suspension: the interface to a task's suspension state, and the base of
+// every leaf awaiter (one that waits on a source: a timer, an fd, a lock's
+// queue, a future, another task). See "Writing a cancel-safe awaitable" at
+// the top of this file. The derived awaiter supplies `detach`, which
+// unlinks it from the source when the task is cancelled while suspended,
+// and calls abandon() in its own destructor (for a frame destroyed while
+// suspended).
 class Suspension : public CancelTarget {
  public:
   using DetachFn = void (*)(Suspension* self) noexcept;
@@ -311,12 +423,18 @@ class Suspension : public CancelTarget {
   // every derived awaiter calls abandon() in its own destructor instead.
   ~Suspension() { abandon(); }
 
-  // For await_suspend. Registers the current task as suspended here; returns
-  // false (do not suspend; await_resume will throw CancelledError) when a
-  // cancellation is already pending. Throws RuntimeError outside a task.
+  // Park: for await_suspend. Registers the current task as suspended here;
+  // returns false (do not suspend; await_resume will throw CancelledError)
+  // when a cancellation is already pending. Throws RuntimeError outside a
+  // task.
   bool suspend(std::coroutine_handle<> h) {
     task_ = running_task();
-    return suspend_task(h);
+    if (task_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    park(h);
+    return true;
   }
   // As suspend(), for an awaiter that passes a cancel requested while the
   // task ran on to what it waits for (TaskBase::take_cancel_to_pass_on),
@@ -324,16 +442,13 @@ class Suspension : public CancelTarget {
   // whether the cancel to raise is such a request, for the awaiter to pass
   // on, or one another awaiter took already.
   bool suspend_passing_on(std::coroutine_handle<> h, bool& pass_on) {
-    task_ = running_task();
-    pass_on = false;
-    if (task_->cancel_pending()) [[unlikely]] {
-      pass_on = task_->take_cancel_to_pass_on();
-      if (!pass_on) task_->take_pending_cancel();
+    const Pending pending = begin_suspend();
+    pass_on = pending == Pending::kPassOn;
+    if (pending != Pending::kNone) [[unlikely]] {
       take_cancel();
       return false;
     }
-    task_->resume_point_ = h;
-    task_->cancel_target_ = this;
+    park(h);
     return true;
   }
 
@@ -341,7 +456,10 @@ class Suspension : public CancelTarget {
   // fails to link itself to its source and throws instead of suspending.
   void unpark() noexcept { task_->cancel_target_ = nullptr; }
 
-  // Wakes the task normally (the source has already unlinked this waiter).
+  // Wake: the wait is over; the task's next step will resume it. The source
+  // has already unlinked this waiter and stored in the awaiter whatever it
+  // hands over ("wake with a value"): from here on a cancel() is not this
+  // wait's, it stays pending for the task's next suspension point.
   void wake() noexcept {
     task_->cancel_target_ = nullptr;
     task_->schedule();
@@ -366,39 +484,63 @@ class Suspension : public CancelTarget {
   // the task is still suspended here (loop teardown), unlink from the
   // source now, while the derived awaiter's members are still alive.
   void abandon() noexcept {
-    if (task_ != nullptr && task_->cancel_target_ == this) {
+    if (parked()) {
       detach_(this);
       task_->cancel_target_ = nullptr;
     }
   }
 
+  // True while the task is suspended here (between a suspend() that
+  // returned true and the wake, the cancel or unpark()).
+  bool parked() const noexcept { return task_ != nullptr && task_->cancel_target_ == this; }
   bool cancelled() const noexcept { return cancelled_; }
   TaskBase* task() const noexcept { return task_; }
 
  protected:
-  // For a derived awaiter that sets a try_cancel of its own (in place of
-  // Suspension's, in its constructor): the cancel is taken here, and
+  // ---- For a derived awaiter with a cancel policy of its own: one that
+  // sets a try_cancel of its own in place of Suspension's, in its
+  // constructor (a wait on a future cancels the future; a wait on a task
+  // forwards the cancel to it; Condition::wait re-takes the lock first). --
+
+  // suspend() in two halves. begin_suspend binds the running task
+  // (RuntimeError outside one) and says what is pending: kNone (park() and
+  // suspend), kPassOn (a cancel requested while the task ran, now taken for
+  // this awaiter to pass on to what it waits for: it counts as a cancel
+  // that came while waiting), or kRaise (a cancel another awaiter took is
+  // on its way: take_cancel() and do not suspend).
+  enum class Pending : unsigned char { kNone, kPassOn, kRaise };
+  Pending begin_suspend() {
+    task_ = running_task();
+    if (!task_->cancel_pending()) [[likely]]
+      return Pending::kNone;
+    if (task_->take_cancel_to_pass_on()) return Pending::kPassOn;
+    task_->take_pending_cancel();
+    return Pending::kRaise;
+  }
+  // Registers the task as suspended here, to resume at `h`: a cancel() now
+  // calls this awaiter's try_cancel.
+  void park(std::coroutine_handle<> h) noexcept {
+    task_->resume_point_ = h;
+    task_->cancel_target_ = this;
+  }
+  // Take the pending cancel: the cancel is this awaiter's, and
   // check_cancelled() will raise it. The derived awaiter still wakes the
   // task, or does not suspend.
   void take_cancel() noexcept {
     cancelled_ = true;
     task_->cancel_in_flight_ = true;
   }
+  // A cancel is on its way that the awaiter raises some other way (a task
+  // it forwarded the cancel to ended with CancelledError, which its result
+  // rethrows): until then further cancels join it and no await suspends.
+  // The awaiter calls task()->cancel_raised() as it raises it.
+  void hold_cancel() noexcept { task_->cancel_in_flight_ = true; }
 
  private:
   static TaskBase* running_task() {
     TaskBase* t = current_task_base();
     if (t == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
     return t;
-  }
-  bool suspend_task(std::coroutine_handle<> h) noexcept {
-    if (task_->take_pending_cancel()) {
-      cancelled_ = true;
-      return false;
-    }
-    task_->resume_point_ = h;
-    task_->cancel_target_ = this;
-    return true;
   }
   static bool try_cancel_impl(CancelTarget* self) noexcept {
     auto* s = static_cast<Suspension*>(self);

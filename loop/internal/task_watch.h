@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/loop/internal/timer_heap.h"
 #include "corio/loop/task_handle.h"
@@ -51,7 +52,7 @@ class TaskWatch {
     for (Node& n : nodes_) {
       if (n.linked()) n.task->remove_waiter(&n);
     }
-    if (timer_.queued()) timer_.loop->remove_timer(&timer_);
+    if (timer_.queued()) LoopAccess::remove_timer(*timer_.loop, &timer_);
   }
 
   bool satisfied() const noexcept {
@@ -79,7 +80,7 @@ class TaskWatch {
     timer_.owner = this;
     timer_.deadline = when.time_since_epoch().count();
     timer_.fire = &TaskWatch::on_deadline;
-    loop.add_timer(&timer_);
+    LoopAccess::add_timer(loop, &timer_);
   }
 
   // Awaitable: suspends until satisfied() or timed out.

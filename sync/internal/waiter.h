@@ -36,18 +36,18 @@
 
 namespace corio::internal {
 
-// A task parked in a primitive's list. `owner` is set when it parks.
-struct WaitNode : ListNode {
-  TaskBase* owner = nullptr;
+// A task parked in a primitive's list: the list node and the task's
+// Suspension (loop/internal/task_base.h) in one, so that a primitive wakes
+// whichever waiter it pops, whatever its awaiter.
+struct WaitNode : ListNode, Suspension {
+  explicit WaitNode(DetachFn detach) noexcept : Suspension(detach) {}
+
+  // (wake(), Suspension's, wakes the parked task normally; the caller has
+  // unlinked the node and stored what it hands over in the awaiter.)
+
   // Set by grant(): the wake handed the awaiter something it must give back
   // if it is destroyed before its await_resume passes it on.
   bool granted = false;
-
-  // Wakes the parked task normally; the caller has unlinked the node.
-  void wake() noexcept {
-    owner->cancel_target_ = nullptr;
-    owner->schedule();
-  }
   // wake() for a hand-off of ownership (a lock, a permit).
   void grant() noexcept {
     granted = true;
@@ -104,15 +104,9 @@ class Waiter : LoopAwaiter {
   }
 
  protected:
-  struct Node final : WaitNode, Suspension {
-    explicit Node(Derived* a) noexcept : Suspension(&Node::detach), awaiter(a) {}
-    ~Node() {
-      TaskBase* t = task();
-      if (t != nullptr && t->cancel_target_ == this) {
-        detach(this);
-        t->cancel_target_ = nullptr;  // so ~Suspension has nothing left to do
-      }
-    }
+  struct Node final : WaitNode {
+    explicit Node(Derived* a) noexcept : WaitNode(&Node::detach), awaiter(a) {}
+    ~Node() { abandon(); }
     static void detach(Suspension* s) noexcept {
       auto* n = static_cast<Node*>(s);
       if (n->mu != nullptr) {
@@ -141,11 +135,10 @@ class Waiter : LoopAwaiter {
   }
   bool park(std::coroutine_handle<> h, IntrusiveList<WaitNode>& list, EventLoop*& bound, bool others_waiting) {
     if (!begin_park(h)) return false;
-    TaskBase* t = node_.task();
     try {
-      bind_loop(bound, t, others_waiting);
+      bind_loop(bound, node_.task(), others_waiting);
     } catch (...) {
-      t->cancel_target_ = nullptr;
+      node_.unpark();
       throw;
     }
     link(list);
@@ -161,7 +154,6 @@ class Waiter : LoopAwaiter {
     return node_.suspend(h);
   }
   void link(IntrusiveList<WaitNode>& list, std::mutex* mu = nullptr) noexcept {
-    node_.owner = node_.task();
     node_.list = &list;
     node_.mu = mu;
     list.push_back(&node_);

@@ -1,10 +1,11 @@
-#include "corio/loop/executor.h"
+#include "corio/loop/thread_pool_executor.h"
 
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <thread>
 
+#include "corio/loop/errors.h"
 #include "corio/loop/internal/frame_allocator.h"
 
 namespace corio {

@@ -1,0 +1,38 @@
+// RegistrationState: the loop-side record of an IoRegistration
+// (io_registration.h), which the reactor reports to and the loop frees.
+#ifndef CORIO_LOOP_INTERNAL_REGISTRATION_STATE_H_
+#define CORIO_LOOP_INTERNAL_REGISTRATION_STATE_H_
+
+#include <cstdint>
+
+#include "corio/loop/internal/frame_allocator.h"
+#include "corio/loop/internal/reactor.h"
+
+namespace corio {
+class EventLoop;
+}  // namespace corio
+
+namespace corio::internal {
+
+class IoReadyAwaiter;
+
+// The part of a registration the reactor points at; stays at its address
+// while the registration or an awaiter made from it holds a reference.
+// The last reference hands it to the loop, which frees it after the poll
+// batch under way (a report for it may still be in that batch).
+struct RegistrationState : IoSource, FrameAllocated {
+  EventLoop* loop;
+  int fd;
+  std::uint32_t refs = 1;
+  std::uint8_t ready;  // Readiness bits
+  bool registered = true;
+  IoReadyAwaiter* reader = nullptr;
+  IoReadyAwaiter* writer = nullptr;
+  RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
+  void ref() noexcept { ++refs; }
+  void unref() noexcept;  // (io_registration.cc)
+};
+
+}  // namespace corio::internal
+
+#endif  // CORIO_LOOP_INTERNAL_REGISTRATION_STATE_H_
