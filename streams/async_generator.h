@@ -105,7 +105,7 @@ class GeneratorPromise final : public FrameAllocated {
     const std::coroutine_handle<> c = std::exchange(consumer_, nullptr);
     if (!c) return std::noop_coroutine();
     if (task_ != nullptr) {
-      task_->transfer_to_ = c;
+      task_->transfer_to(c);
       return std::noop_coroutine();
     }
     return c;
@@ -175,7 +175,7 @@ class [[nodiscard]] GeneratorStep : LoopAwaiter {
     // through the trampoline.
     if (t != nullptr && static_cast<const char*>(__builtin_frame_address(0)) < tls_inline_floor) [[unlikely]] {
       p.consumer_ = consumer;
-      t->transfer_to_ = h;
+      t->transfer_to(h);
       return true;
     }
     p.consumer_ = nullptr;

@@ -319,6 +319,12 @@ class TaskBase : public ListNode, public FrameAllocated {
   // child Tasks (see tls_inline_floor below).
   static constexpr std::size_t kInlineStackBytes = 16 * 1024;
 
+  // For coroutine types other than Task that run inside a task and hand
+  // control back through its trampoline (streams' AsyncGenerator): the
+  // coroutine to resume next within the current step. The suspension state
+  // below stays private.
+  void transfer_to(std::coroutine_handle<> h) noexcept { transfer_to_ = h; }
+
  private:
   // ---- The suspension state. Private: awaiters reach it only through
   // Suspension (below, with the guide at the top of this file), which is
