@@ -265,7 +265,13 @@ class ServerWriter {
 // Errors: RuntimeError if a read is already in flight on this call.
 // Thread safety: the call's loop thread.
 // Cancellation: a task cancelled during a read stops waiting; the message
-//   that read may still bring is dropped with the call.
+//   that read may still bring is dropped with the call. When the client
+//   cancels the call, gRPC fails the read in flight and reports the
+//   cancellation, usually in the same batch: read() then raises
+//   CancelledError instead of giving std::nullopt, so a cancel is not taken
+//   for the end of the stream. If the failed read comes alone, read() gives
+//   std::nullopt and the cancellation reaches the handler at its next
+//   suspension point.
 template <class Req>
 class ServerReader {
  public:
@@ -282,7 +288,13 @@ class ServerReader {
     }
     std::optional<Req> await_resume() {
       check_cancelled();
-      if (!ok_) return std::nullopt;
+      if (!ok_) {
+        // A failed read carries nothing: a cancel that came with it (the
+        // client cancelled, and the done tag came back in the same poll)
+        // is raised now rather than passed off as a half-close.
+        check_cancelled_or_pending();
+        return std::nullopt;
+      }
       return std::move(r_->buf_);
     }
 
