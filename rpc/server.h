@@ -105,15 +105,15 @@ struct ServerOptions {
 // Per-method settings, given when the handler is added (add_unary & co).
 // Errors: add_unary & co throw std::invalid_argument for a negative
 //   max_concurrency.
+// Thread safety: a plain value, copied by the server.
 struct MethodOptions {
   // At most this many handlers of the method run at once on each loop
-  // thread (0: no limit). A call beyond the limit waits, after the
-  // interceptors ran and before its handler starts, until a running handler
-  // of the method ends: a corio::Semaphore per loop, so waiters start in
-  // arrival order. With ServerOptions::threads = N the server as a whole
-  // runs up to N times this many (each loop is one asyncio process).
-  // Cancellation: a call cancelled while it waits (client cancel, deadline,
-  // shutdown) leaves the queue and its handler never runs.
+  // thread (0: no limit). A call beyond the limit waits where the innermost
+  // interceptor's next() starts the handler (so an interceptor that
+  // rejects a call never waits), until a running handler of the method
+  // ends: a corio::Semaphore per loop, so waiters start in arrival order. With ServerOptions::threads = N the server as
+  // a whole runs up to N times this many (each loop is one asyncio process). Cancellation: a call cancelled while it
+  // waits (client cancel, deadline, shutdown) leaves the queue and its handler never runs.
   int max_concurrency = 0;
 };
 
