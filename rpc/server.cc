@@ -1,6 +1,7 @@
 #include "corio/rpc/server.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <cstdio>
 #include <stdexcept>
@@ -32,7 +33,102 @@ void on_done(CqTag* tag, bool) noexcept {
   call->unref();
 }
 
+// gRPC's async API tells a handler nothing of the method it serves; the
+// one public place that learns it is a server interceptor factory, called
+// for every call as the call arrives (on the thread that polls the queue,
+// before the request's tag comes back). This one records the name in the
+// call's context and adds no interceptor, so gRPC's interceptor machinery
+// stays idle. The name points into the generated service's static table.
+class MethodNameRecorder final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    if (auto* ctx = dynamic_cast<CallContext*>(info->server_context())) ctx->method = info->method();
+    return nullptr;
+  }
+};
+
+// The status an exception from a handler or an interceptor ends its call
+// with; CancelledError is rethrown.
+grpc::Status status_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    throw;
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+  } catch (...) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "handler threw a non-standard exception");
+  }
+}
+
+// The innermost step: the method's concurrency permit, then the handler.
+Task<grpc::Status> run_handler(Chain* chain);
+
 }  // namespace
+
+// The state of one call's way through the interceptors, in serve_call's
+// frame; each Next refers to it with its level.
+struct Chain {
+  const std::vector<Interceptor>* interceptors;
+  CallInfo* info;
+  ServerCallBase* call;
+  Semaphore* limit;
+  InnerFn inner;
+  std::size_t reached = 0;  // levels entered so far
+
+  // Runs level `level`: interceptor `level`, or past the last one the
+  // handler. Exceptions but CancelledError become INTERNAL.
+  static Task<grpc::Status> run(Chain* c, std::size_t level) {
+    if (c->reached > level) {
+      throw RuntimeError("corio::rpc: Next awaited twice (the rest of a call runs at most once)");
+    }
+    c->reached = level + 1;
+    std::exception_ptr error;
+    grpc::Status st;
+    try {
+      if (level < c->interceptors->size()) {
+        st = co_await (*c->interceptors)[level](*c->info, Next(c, level + 1));
+      } else {
+        st = co_await run_handler(c);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) co_return status_of(error);
+    co_return st;
+  }
+};
+
+namespace {
+
+Task<grpc::Status> run_handler(Chain* c) {
+  SemaphoreGuard permit;
+  if (c->limit != nullptr) permit = co_await c->limit->scoped();
+  co_return co_await c->inner(c->call);
+}
+
+std::string_view method_name(const ServerCallBase* call, const MethodBase* method) {
+  return call->ctx.method != nullptr ? std::string_view(call->ctx.method) : std::string_view(method->name);
+}
+
+}  // namespace
+
+Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner) {
+  CallInfo info(method_name(call, method), method->kind, &call->ctx);
+  Chain chain{method->interceptors, &info, call, call->shard->limit(method->index), inner};
+  std::exception_ptr error;
+  grpc::Status st;
+  try {
+    st = co_await Chain::run(&chain, 0);
+  } catch (...) {
+    error = std::current_exception();  // CancelledError: the rest became statuses
+  }
+  if (error) {
+    call->ctx.TryCancel();
+    std::rethrow_exception(error);
+  }
+  co_return st;
+}
 
 void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept {
   ServerShard* shard = call->shard;
@@ -50,12 +146,15 @@ void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void>
     try {
       method->request(shard);
     } catch (...) {
-      shard->loop().call_exception_handler({"corio::rpc: could not post a new request for " + method->name,
-                                            std::current_exception(), {}});
+      shard->loop().call_exception_handler(
+          {"corio::rpc: could not post a new request for " + std::string(method_name(call, method)),
+           std::current_exception(),
+           {}});
     }
   }
   try {
-    call->handler = create_task(shard->loop(), make(CallRef(call)), method->name);
+    call->handler = create_task(shard->loop(), make(CallRef(call)),
+                                method->name.empty() ? std::string(method_name(call, method)) : method->name);
   } catch (...) {
     // Out of memory: the call is cancelled; its tags release it.
     call->ctx.TryCancel();
@@ -70,6 +169,15 @@ void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, i
   EventLoop loop;
   loop_ = &loop;
   loop.set_event_source(&driver_);
+  // Destroyed before the loop, once no task waits on them any more.
+  struct Limits {
+    std::vector<std::unique_ptr<Semaphore>>& v;
+    ~Limits() { v.clear(); }
+  } limits{limits_};
+  limits_.resize(methods.size());
+  for (const auto& m : methods) {
+    if (m->options.max_concurrency > 0) limits_[m->index] = std::make_unique<Semaphore>(m->options.max_concurrency);
+  }
   for (const auto& m : methods) {
     for (int i = 0; i < per_method; ++i) m->request(this);
   }
@@ -85,6 +193,8 @@ void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, i
 }
 
 }  // namespace internal
+
+Task<grpc::Status> Next::operator()() const { return internal::Chain::run(chain_, level_); }
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {}
 
@@ -102,16 +212,22 @@ void Server::check_not_started() const {
   if (started_) throw RuntimeError("corio::rpc: the server has already been started");
 }
 
-void Server::add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name) {
-  m->service = svc;
-  if (name.empty()) {
-    for (std::size_t i = 0; i < services_.size(); ++i) {
-      if (services_[i].get() == svc) name = service_names_[i];
-    }
-    name += "/method-" + std::to_string(methods_.size());
+void Server::add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options) {
+  if (options.max_concurrency < 0) {
+    throw std::invalid_argument("corio::rpc: MethodOptions::max_concurrency must be >= 0");
   }
+  m->service = svc;
   m->name = std::move(name);
+  m->index = methods_.size();
+  m->options = options;
+  m->interceptors = &interceptors_;
   methods_.push_back(std::move(m));
+}
+
+void Server::add_interceptor(Interceptor interceptor) {
+  check_not_started();
+  if (!interceptor) throw std::invalid_argument("corio::rpc: add_interceptor() of an empty function");
+  interceptors_.push_back(std::move(interceptor));
 }
 
 void Server::start() {
@@ -140,6 +256,11 @@ void Server::start() {
   for (auto& s : services_) builder.RegisterService(s.get());
   if (options_.max_receive_message_size >= 0) builder.SetMaxReceiveMessageSize(options_.max_receive_message_size);
   if (options_.max_send_message_size >= 0) builder.SetMaxSendMessageSize(options_.max_send_message_size);
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<internal::MethodNameRecorder>());
+    builder.experimental().SetInterceptorCreators(std::move(factories));
+  }
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (int i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();

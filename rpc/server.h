@@ -26,8 +26,16 @@
 // The ServerContext is gRPC's: client metadata, AddInitialMetadata /
 // AddTrailingMetadata, peer(), deadline().
 //
-// Errors: a handler that throws ends its RPC with INTERNAL and the
-//   exception's message, and the server keeps serving. Unknown methods and
+// Around the handlers: interceptors (add_interceptor: coroutines that see
+// every call and its final status, for logging, metrics, authentication)
+// and a per-method concurrency limit (MethodOptions::max_concurrency). A
+// call goes through the interceptors in the order they were added, then
+// waits for a permit of its method's limit, then runs its handler.
+// Standard services on corio handlers: health.h (grpc.health.v1) and
+// reflection.h (grpc.reflection.v1).
+//
+// Errors: a handler (or interceptor) that throws ends its RPC with INTERNAL
+//   and the exception's message, and the server keeps serving. Unknown methods and
 //   services get UNIMPLEMENTED and over-size messages RESOURCE_EXHAUSTED,
 //   from gRPC itself. start() throws RuntimeError if a port cannot be
 //   bound, and std::invalid_argument if a method of an added service has no
@@ -59,6 +67,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -72,6 +81,7 @@
 #include "corio/rpc/internal/cq_driver.h"
 #include "corio/rpc/internal/op.h"
 #include "corio/rpc/reply.h"
+#include "corio/sync/semaphore.h"
 
 namespace corio::rpc {
 
@@ -90,16 +100,133 @@ struct ServerOptions {
   int max_send_message_size = -1;
 };
 
+// MethodOptions
+//
+// Per-method settings, given when the handler is added (add_unary & co).
+// Errors: add_unary & co throw std::invalid_argument for a negative
+//   max_concurrency.
+// Thread safety: a plain value, copied by the server.
+struct MethodOptions {
+  // At most this many handlers of the method run at once on each loop
+  // thread (0: no limit). A call beyond the limit waits where the innermost
+  // interceptor's next() starts the handler (so an interceptor that
+  // rejects a call never waits), until a running handler of the method
+  // ends: a corio::Semaphore per loop, so waiters start in arrival order. With ServerOptions::threads = N the server as
+  // a whole runs up to N times this many (each loop is one asyncio process). Cancellation: a call cancelled while it
+  // waits (client cancel, deadline, shutdown) leaves the queue and its handler never runs.
+  int max_concurrency = 0;
+};
+
+// The kind of an RPC method.
+enum class MethodKind { kUnary, kServerStreaming, kClientStreaming, kBidiStreaming };
+
+namespace internal {
+struct Chain;
+}  // namespace internal
+
+// CallInfo
+//
+// What an interceptor knows of the call it wraps: the method, its kind and
+// gRPC's ServerContext (client metadata, peer(), deadline(), auth_context(),
+// AddInitialMetadata/AddTrailingMetadata, TryCancel()).
+// Thread safety: the call's loop thread; valid until the interceptor
+//   returns.
+class CallInfo {
+ public:
+  CallInfo(const CallInfo&) = delete;
+  CallInfo& operator=(const CallInfo&) = delete;
+
+  // The full method name, "/package.Service/Method" (as on the wire).
+  std::string_view method() const noexcept { return method_; }
+  MethodKind kind() const noexcept { return kind_; }
+  grpc::ServerContext& context() const noexcept { return *ctx_; }
+
+  // Internal: made by the server for each call.
+  CallInfo(std::string_view method, MethodKind kind, grpc::ServerContext* ctx) noexcept
+      : method_(method), kind_(kind), ctx_(ctx) {}
+
+ private:
+  std::string_view method_;
+  MethodKind kind_;
+  grpc::ServerContext* ctx_;
+};
+
+// Next
+//
+// Given to an interceptor: `co_await next()` runs the rest of the call (the
+// interceptors registered after this one, the method's concurrency limit,
+// then the handler) and gives the status the call ends with so far. For
+// streaming calls that is the handler's status; for unary and
+// client-streaming calls it is OK when the handler made a reply, else its
+// error status.
+//
+// Errors: next() never throws for a failure below it: a handler or a later
+//   interceptor that throws (anything but CancelledError) comes back as
+//   INTERNAL with the exception's message, so that an interceptor always
+//   sees the final status. Awaiting next() a second time throws
+//   RuntimeError (the handler runs at most once).
+// Thread safety: the call's loop thread; await it inside the interceptor
+//   (not after the interceptor returned: it refers to the call's state).
+// Cancellation: when the call is cancelled (client, deadline, shutdown) the
+//   handler's task is cancelled and CancelledError comes out of next() and
+//   on through the interceptor (catch it to log; rethrow it).
+class Next {
+ public:
+  [[nodiscard]] Task<grpc::Status> operator()() const;
+
+  // Internal: made by the server.
+  Next(internal::Chain* chain, std::size_t level) noexcept : chain_(chain), level_(level) {}
+
+ private:
+  internal::Chain* chain_;
+  std::size_t level_;
+};
+
+// Interceptor
+//
+// A coroutine that wraps every handler of the server: logging, metrics,
+// authentication. It decides the call's final status: return
+// `co_await next()` to pass the handler's on, another status to replace
+// it, or a non-OK status without calling next() to end the call with that
+// status without running the handler (nor waiting for a concurrency
+// permit). For unary and client-streaming calls an OK from the interceptor
+// sends the handler's reply; if there is none, the handler's error status
+// is sent instead, or INTERNAL when the handler never ran.
+//
+//   server.add_interceptor([](corio::rpc::CallInfo& call, corio::rpc::Next next) -> corio::Task<grpc::Status> {
+//     auto start = std::chrono::steady_clock::now();
+//     grpc::Status st = co_await next();
+//     log(call.method(), st.error_code(), std::chrono::steady_clock::now() - start);
+//     co_return st;
+//   });
+//
+// See examples/kv/auth.h for an authentication interceptor.
+// Errors: an interceptor that throws (anything but CancelledError) ends the
+//   call with INTERNAL, as a handler does.
+// Thread safety: interceptors run on every loop thread of the server, at
+//   the same time when ServerOptions::threads > 1: a shared state needs its
+//   own lock or atomics. The callable itself is kept by the Server.
+// Cancellation: as Next.
+using Interceptor = std::function<Task<grpc::Status>(CallInfo&, Next)>;
+
 namespace internal {
 
 class ServerShard;
+
+// The ServerContext of a corio call: gRPC's, plus the method's name, which
+// gRPC hands to server interceptor factories only (see server.cc).
+class CallContext final : public grpc::ServerContext {
+ public:
+  // "/package.Service/Method", or null before the call has arrived.
+  const char* method = nullptr;
+};
 
 // One RPC on the server side: its context, its tags, and the handler task.
 class ServerCallBase : public RefCounted {
  public:
   explicit ServerCallBase(ServerShard* shard) noexcept;
   ~ServerCallBase() override;
-  grpc::ServerContext ctx;
+  CallContext ctx;
   OpTag request_tag, done_tag, read_tag, write_tag, finish_tag;
   TaskRef handler;
   ServerShard* shard;
@@ -138,7 +265,13 @@ class ServerWriter {
 // Errors: RuntimeError if a read is already in flight on this call.
 // Thread safety: the call's loop thread.
 // Cancellation: a task cancelled during a read stops waiting; the message
-//   that read may still bring is dropped with the call.
+//   that read may still bring is dropped with the call. When the client
+//   cancels the call, gRPC fails the read in flight and reports the
+//   cancellation, usually in the same batch: read() then raises
+//   CancelledError instead of giving std::nullopt, so a cancel is not taken
+//   for the end of the stream. If the failed read comes alone, read() gives
+//   std::nullopt and the cancellation reaches the handler at its next
+//   suspension point.
 template <class Req>
 class ServerReader {
  public:
@@ -155,7 +288,13 @@ class ServerReader {
     }
     std::optional<Req> await_resume() {
       check_cancelled();
-      if (!ok_) return std::nullopt;
+      if (!ok_) {
+        // A failed read carries nothing: a cancel that came with it (the
+        // client cancelled, and the done tag came back in the same poll)
+        // is raised now rather than passed off as a half-close.
+        check_cancelled_or_pending();
+        return std::nullopt;
+      }
       return std::move(r_->buf_);
     }
 
@@ -190,11 +329,16 @@ namespace internal {
 // A method's registration: posts a request on a shard and runs its calls.
 class MethodBase {
  public:
+  explicit MethodBase(MethodKind k) noexcept : kind(k) {}
   virtual ~MethodBase() = default;
   // Posts one request for this method on `shard` (its loop thread).
   virtual void request(ServerShard* shard) = 0;
   grpc::Service* service = nullptr;
-  std::string name;  // for the handler tasks
+  std::string name;  // for the handler tasks; "" for the gRPC method name
+  MethodKind kind;
+  std::size_t index = 0;  // in the server's methods
+  MethodOptions options;
+  const std::vector<Interceptor>* interceptors = nullptr;  // the server's
 };
 
 // Runs the shard's loop: its thread, loop and completion queue.
@@ -209,6 +353,8 @@ class ServerShard {
   void maybe_stop() noexcept {
     if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
   }
+  // The concurrency limit of method `index` on this loop, or null.
+  Semaphore* limit(std::size_t index) noexcept { return index < limits_.size() ? limits_[index].get() : nullptr; }
   std::size_t live_calls = 0;
   bool accepting = true;
 
@@ -216,26 +362,8 @@ class ServerShard {
   grpc::ServerCompletionQueue* cq_;
   CqDriver driver_;
   EventLoop* loop_ = nullptr;
+  std::vector<std::unique_ptr<Semaphore>> limits_;  // by method index, on the loop thread
 };
-
-// Ends a handler's call: Finish with the status (and reply), or cancels it.
-template <class Finish>
-void finish_call(ServerCallBase* call, std::exception_ptr error, Finish finish) {
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-      call->ctx.TryCancel();
-      return;
-    } catch (const std::exception& e) {
-      finish(grpc::Status(grpc::StatusCode::INTERNAL, e.what()), true);
-      return;
-    } catch (...) {
-      finish(grpc::Status(grpc::StatusCode::INTERNAL, "handler threw a non-standard exception"), true);
-      return;
-    }
-  }
-}
 
 // Holds a reference to a call for a task's lifetime.
 struct CallRef {
@@ -248,18 +376,41 @@ struct CallRef {
   ServerCallBase* call;
 };
 
+// Runs a call's handler: `inner` runs it and gives its status.
+using InnerFn = Task<grpc::Status> (*)(ServerCallBase* call);
+
+// Runs the call through the server's interceptors and the method's
+// concurrency limit to `inner`, and gives the status the call ends with.
+// Every exception but CancelledError becomes INTERNAL; CancelledError
+// cancels the call (TryCancel) and is rethrown.
+Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner);
+
+// The status a unary or client-streaming call ends with when it sends no
+// reply: the interceptors' error, else the handler's, else INTERNAL.
+template <class Resp>
+grpc::Status error_status(const grpc::Status& st, const std::optional<Reply<Resp>>& reply) {
+  if (!st.ok()) return st;
+  if (reply) return reply->status();
+  return grpc::Status(grpc::StatusCode::INTERNAL, "an interceptor returned OK without running the handler");
+}
+
+// Common request handling: on success posts the next request and starts
+// the handler task; on failure (shutdown) frees the call.
+void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept;
+
 template <class Service, class Req, class Resp, class H>
 class UnaryMethod final : public MethodBase {
  public:
   using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  UnaryMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+  UnaryMethod(RequestFn fn, H h) : MethodBase(MethodKind::kUnary), fn_(fn), handler_(std::move(h)) {}
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, UnaryMethod* m) : ServerCallBase(s), method(m), responder(&ctx) {}
     UnaryMethod* method;
     Req req;
     grpc::ServerAsyncResponseWriter<Resp> responder;
+    std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
   void request(ServerShard* shard) override {
@@ -267,36 +418,28 @@ class UnaryMethod final : public MethodBase {
     call->request_tag.fire = &UnaryMethod::on_request;
     call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
     (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->responder, shard->cq(), shard->cq(),
-                                          static_cast<CqTag*>(&call->request_tag));
+                                           static_cast<CqTag*>(&call->request_tag));
   }
 
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept;
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &UnaryMethod::run);
+  }
+  static Task<grpc::Status> invoke(ServerCallBase* base) {
+    auto* call = static_cast<Call*>(base);
+    call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
+    co_return call->reply->status();
+  }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    std::exception_ptr error;
-    std::optional<Reply<Resp>> reply;
-    try {
-      reply.emplace(co_await call->method->handler_(call->ctx, call->req));
-    } catch (...) {
-      error = std::current_exception();
-    }
-    auto finish = [call](grpc::Status st, bool) {
-      call->finish_tag.begin();
-      call->finished = true;
-      call->responder.FinishWithError(st, static_cast<CqTag*>(&call->finish_tag));
-    };
-    if (error) {
-      finish_call(call, error, finish);
-      if (is_cancelled_error(error)) std::rethrow_exception(error);
-      co_return;
-    }
+    const grpc::Status st = co_await serve_call(call, call->method, &UnaryMethod::invoke);
     call->finish_tag.begin();
     call->finished = true;
-    if (reply->ok()) {
-      call->responder.Finish(reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+    if (st.ok() && call->reply && call->reply->ok()) {
+      call->responder.Finish(call->reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
     } else {
-      call->responder.FinishWithError(reply->status(), static_cast<CqTag*>(&call->finish_tag));
+      call->responder.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
     }
   }
 
@@ -304,28 +447,20 @@ class UnaryMethod final : public MethodBase {
   H handler_;
 };
 
-// Common request handling: on success posts the next request and starts
-// the handler task; on failure (shutdown) frees the call.
-void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept;
-
-template <class Service, class Req, class Resp, class H>
-void UnaryMethod<Service, Req, Resp, H>::on_request(CqTag* tag, bool ok) noexcept {
-  auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-  start_handler(call, call->method, ok, &UnaryMethod::run);
-}
-
 template <class Service, class Req, class Resp, class H>
 class ServerStreamingMethod final : public MethodBase {
  public:
   using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  ServerStreamingMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+  ServerStreamingMethod(RequestFn fn, H h)
+      : MethodBase(MethodKind::kServerStreaming), fn_(fn), handler_(std::move(h)) {}
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ServerStreamingMethod* m)
-        : ServerCallBase(s), method(m), stream(&ctx), writer(this, [this](const Resp& r, grpc::WriteOptions o, void* t) {
-            stream.Write(r, o, t);
-          }) {}
+        : ServerCallBase(s),
+          method(m),
+          stream(&ctx),
+          writer(this, [this](const Resp& r, grpc::WriteOptions o, void* t) { stream.Write(r, o, t); }) {}
     ServerStreamingMethod* method;
     Req req;
     grpc::ServerAsyncWriter<Resp> stream;
@@ -337,7 +472,7 @@ class ServerStreamingMethod final : public MethodBase {
     call->request_tag.fire = &ServerStreamingMethod::on_request;
     call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
     (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->stream, shard->cq(), shard->cq(),
-                                          static_cast<CqTag*>(&call->request_tag));
+                                           static_cast<CqTag*>(&call->request_tag));
   }
 
  private:
@@ -345,23 +480,20 @@ class ServerStreamingMethod final : public MethodBase {
     auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
     start_handler(call, call->method, ok, &ServerStreamingMethod::run);
   }
+  static Task<grpc::Status> invoke(ServerCallBase* base) {
+    auto* call = static_cast<Call*>(base);
+    co_return co_await call->method->handler_(call->ctx, call->req, call->writer);
+  }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    std::exception_ptr error;
-    grpc::Status status;
-    try {
-      status = co_await call->method->handler_(call->ctx, call->req, call->writer);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      finish_call(call, error, [call](grpc::Status st, bool) { status_finish(call, st); });
-      if (is_cancelled_error(error)) std::rethrow_exception(error);
+    const grpc::Status st = co_await serve_call(call, call->method, &ServerStreamingMethod::invoke);
+    if (call->write_tag.in_flight) {
+      // A write the handler stopped waiting for (a timeout around it) is
+      // still in flight, and gRPC allows one write-side operation at a
+      // time: cancel rather than race it with Finish.
+      call->ctx.TryCancel();
       co_return;
     }
-    status_finish(call, status);
-  }
-  static void status_finish(Call* call, const grpc::Status& st) {
     call->finish_tag.begin();
     call->finished = true;
     call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
@@ -374,9 +506,10 @@ class ServerStreamingMethod final : public MethodBase {
 template <class Service, class Req, class Resp, class H>
 class ClientStreamingMethod final : public MethodBase {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  ClientStreamingMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*, grpc::CompletionQueue*,
+                                      grpc::ServerCompletionQueue*, void*);
+  ClientStreamingMethod(RequestFn fn, H h)
+      : MethodBase(MethodKind::kClientStreaming), fn_(fn), handler_(std::move(h)) {}
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ClientStreamingMethod* m)
@@ -384,6 +517,7 @@ class ClientStreamingMethod final : public MethodBase {
     ClientStreamingMethod* method;
     grpc::ServerAsyncReader<Resp, Req> stream;
     ServerReader<Req> reader;
+    std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
   void request(ServerShard* shard) override {
@@ -391,7 +525,7 @@ class ClientStreamingMethod final : public MethodBase {
     call->request_tag.fire = &ClientStreamingMethod::on_request;
     call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
     (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                          static_cast<CqTag*>(&call->request_tag));
+                                           static_cast<CqTag*>(&call->request_tag));
   }
 
  private:
@@ -399,32 +533,21 @@ class ClientStreamingMethod final : public MethodBase {
     auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
     start_handler(call, call->method, ok, &ClientStreamingMethod::run);
   }
+  static Task<grpc::Status> invoke(ServerCallBase* base) {
+    auto* call = static_cast<Call*>(base);
+    call->reply.emplace(co_await call->method->handler_(call->ctx, call->reader));
+    co_return call->reply->status();
+  }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    std::exception_ptr error;
-    std::optional<Reply<Resp>> reply;
-    try {
-      reply.emplace(co_await call->method->handler_(call->ctx, call->reader));
-    } catch (...) {
-      error = std::current_exception();
-    }
-    auto fail = [call](grpc::Status st, bool) {
-      call->finish_tag.begin();
-      call->finished = true;
-      call->stream.FinishWithError(st, static_cast<CqTag*>(&call->finish_tag));
-    };
-    if (error) {
-      finish_call(call, error, fail);
-      if (is_cancelled_error(error)) std::rethrow_exception(error);
-      co_return;
-    }
-    if (!reply->ok()) {
-      fail(reply->status(), false);
-      co_return;
-    }
+    const grpc::Status st = co_await serve_call(call, call->method, &ClientStreamingMethod::invoke);
     call->finish_tag.begin();
     call->finished = true;
-    call->stream.Finish(reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+    if (st.ok() && call->reply && call->reply->ok()) {
+      call->stream.Finish(call->reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+    } else {
+      call->stream.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
+    }
   }
 
   RequestFn fn_;
@@ -436,7 +559,7 @@ class BidiMethod final : public MethodBase {
  public:
   using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  BidiMethod(RequestFn fn, H h) : fn_(fn), handler_(std::move(h)) {}
+  BidiMethod(RequestFn fn, H h) : MethodBase(MethodKind::kBidiStreaming), fn_(fn), handler_(std::move(h)) {}
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, BidiMethod* m)
@@ -456,7 +579,7 @@ class BidiMethod final : public MethodBase {
     call->request_tag.fire = &BidiMethod::on_request;
     call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
     (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                          static_cast<CqTag*>(&call->request_tag));
+                                           static_cast<CqTag*>(&call->request_tag));
   }
 
  private:
@@ -464,28 +587,18 @@ class BidiMethod final : public MethodBase {
     auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
     start_handler(call, call->method, ok, &BidiMethod::run);
   }
+  static Task<grpc::Status> invoke(ServerCallBase* base) {
+    auto* call = static_cast<Call*>(base);
+    co_return co_await call->method->handler_(call->ctx, call->rw);
+  }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    std::exception_ptr error;
-    grpc::Status status;
-    try {
-      status = co_await call->method->handler_(call->ctx, call->rw);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      finish_call(call, error, [call](grpc::Status st, bool) { status_finish(call, st); });
-      if (is_cancelled_error(error)) std::rethrow_exception(error);
-      co_return;
-    }
-    status_finish(call, status);
-  }
-  static void status_finish(Call* call, const grpc::Status& st) {
+    const grpc::Status st = co_await serve_call(call, call->method, &BidiMethod::invoke);
     if (call->write_tag.in_flight) {
       // A write from another task of the handler is still in flight (gRPC
       // allows one write-side operation at a time): cancel rather than race.
       call->ctx.TryCancel();
-      return;
+      co_return;
     }
     call->finish_tag.begin();
     call->finished = true;
@@ -495,10 +608,6 @@ class BidiMethod final : public MethodBase {
   RequestFn fn_;
   H handler_;
 };
-
-// The generated service class a Request method belongs to.
-template <class F>
-struct RequestTraits;
 
 }  // namespace internal
 
@@ -523,36 +632,51 @@ class Server {
 
   // Handlers for each kind of method; `request` is the generated
   // AsyncService's Request<Method> member, e.g. &kv::KV::AsyncService::RequestGet.
+  // `name` names the handler tasks (default: the method's full name,
+  // "/package.Service/Method"); `options` sets a concurrency limit.
   // Errors: RuntimeError after start() or if the method's service was not
-  // added with add_service().
+  // added with add_service(); std::invalid_argument for a negative
+  // options.max_concurrency.
   template <class C, class Req, class Resp, class H>
   void add_unary(void (C::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
                                     grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
-                 H handler, std::string name = {}) {
+                 H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::UnaryMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name));
+        std::move(name), options);
   }
   template <class C, class Req, class Resp, class H>
   void add_server_streaming(void (C::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
-                            H handler, std::string name = {}) {
+                            H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ServerStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name));
+        std::move(name), options);
   }
   template <class C, class Req, class Resp, class H>
   void add_client_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
-                            H handler, std::string name = {}) {
+                            H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ClientStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name));
+        std::move(name), options);
   }
   template <class C, class Req, class Resp, class H>
   void add_bidi_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
                                              grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
-                          H handler, std::string name = {}) {
+                          H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::BidiMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name));
+        std::move(name), options);
   }
+
+  // Adds an interceptor around every handler of the server (see
+  // Interceptor). Interceptors run in the order they were added: the first
+  // added is the outermost. Before start().
+  // Errors: RuntimeError after start(); std::invalid_argument for an empty
+  //   function.
+  void add_interceptor(Interceptor interceptor);
+
+  // The full names of the services added, e.g. "kv.KV", in the order they
+  // were added. Thread safety: any thread once start() has begun (the list
+  // no longer changes then); before, the configuring thread.
+  const std::vector<std::string>& service_names() const noexcept { return service_names_; }
 
   // Binds, starts the loop threads and begins serving.
   // Errors: RuntimeError if already started or a port cannot be bound;
@@ -582,13 +706,14 @@ class Server {
     }
     throw RuntimeError("corio::rpc: add the method's service with add_service<S>() first");
   }
-  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name);
+  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options);
   void check_not_started() const;
 
   ServerOptions options_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::vector<std::string> service_names_;
   std::vector<std::unique_ptr<internal::MethodBase>> methods_;
+  std::vector<Interceptor> interceptors_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<internal::ServerShard>> shards_;
   std::vector<std::thread> threads_;

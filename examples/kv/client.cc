@@ -1,6 +1,9 @@
 // The kv example's command-line client:
 //   bazel run //examples/kv:client -- --server=127.0.0.1:50051 put color blue
 //   ... get color | delete color | watch prefix | putmany k1 v1 k2 v2 ...
+//   --token=SECRET for a server started with --token=SECRET
+#include "corio/rpc/client.h"
+
 #include <absl/flags/flag.h>
 #include <absl/flags/parse.h>
 #include <grpcpp/create_channel.h>
@@ -11,18 +14,19 @@
 
 #include "corio/examples/kv/kv.grpc.pb.h"
 #include "corio/loop/loop.h"
-#include "corio/rpc/client.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "the kv server's address");
 ABSL_FLAG(int, timeout_ms, 5000, "deadline of each unary call");
+ABSL_FLAG(std::string, token, "", "bearer token, for a server started with --token");
 
 using namespace corio::examples::kv;
 
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: client [--server=host:port] get KEY | put KEY VALUE | delete KEY | watch PREFIX | "
-                       "putmany K V [K V ...]\n");
+  std::fprintf(stderr,
+               "usage: client [--server=host:port] get KEY | put KEY VALUE | delete KEY | watch PREFIX | "
+               "putmany K V [K V ...]\n");
   return 2;
 }
 
@@ -30,6 +34,10 @@ corio::Task<int> run(std::vector<std::string> args) {
   corio::rpc::ClientQueue queue;
   auto stub = KV::NewStub(grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials()));
   corio::rpc::CallOptions opts;
+  if (!absl::GetFlag(FLAGS_token).empty()) {
+    opts.metadata.emplace_back("authorization", "Bearer " + absl::GetFlag(FLAGS_token));
+  }
+  corio::rpc::CallOptions watch_opts = opts;  // a watch has no deadline
   opts.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms));
   const std::string& cmd = args[0];
   auto fail = [](const grpc::Status& st) {
@@ -82,7 +90,7 @@ corio::Task<int> run(std::vector<std::string> args) {
   if (cmd == "watch" && args.size() == 2) {
     WatchRequest w;
     w.set_prefix(args[1]);
-    auto stream = co_await corio::rpc::server_streaming(*stub, &KV::Stub::PrepareAsyncWatch, w);
+    auto stream = co_await corio::rpc::server_streaming(*stub, &KV::Stub::PrepareAsyncWatch, w, watch_opts);
     while (auto ev = co_await stream.read()) {
       if (ev->kind() == Event::LAGGED) {
         std::printf("(lagged: %lld events missed)\n", static_cast<long long>(ev->missed()));

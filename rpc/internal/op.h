@@ -11,11 +11,11 @@
 #ifndef CORIO_RPC_INTERNAL_OP_H_
 #define CORIO_RPC_INTERNAL_OP_H_
 
+#include <grpcpp/client_context.h>
+
 #include <coroutine>
 #include <cstdint>
 #include <utility>
-
-#include <grpcpp/client_context.h>
 
 #include "corio/loop/internal/task_base.h"
 #include "corio/rpc/internal/cq_driver.h"
@@ -88,7 +88,8 @@ inline void OpTag::on_fire(CqTag* self, bool ok) noexcept {
 // co_await: starts an operation with start(tag) and waits for its tag;
 // gives the operation's ok bit. A cancel that arrives after the tag came
 // back is delivered at the task's next suspension point, so the outcome
-// (a message read, a write done) is never lost.
+// (a message read, a write done) is never lost; after a failed operation,
+// which has no outcome, it is raised at once.
 template <class Start>
 class [[nodiscard]] OpAwaiter : public OpAwaiterBase {
  public:
@@ -103,6 +104,9 @@ class [[nodiscard]] OpAwaiter : public OpAwaiterBase {
   }
   bool await_resume() {
     check_cancelled();
+    // A failed operation carries nothing to lose: a cancel requested since
+    // its tag came back is raised now (see Suspension).
+    if (!ok_) check_cancelled_or_pending();
     return ok_;
   }
 
