@@ -1,6 +1,8 @@
 #include "corio/rpc/server.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
 
 #include <cstdio>
 #include <stdexcept>
@@ -14,7 +16,11 @@ ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
   ++shard->live_calls;
 }
 
-ServerCallBase::~ServerCallBase() { --shard->live_calls; }
+ServerCallBase::~ServerCallBase() {
+  // The last call of a stopping shard: nothing can start an operation on
+  // its queue any more (see stop_shard).
+  if (--shard->live_calls == 0 && !shard->accepting) shard->driver().shutdown();
+}
 
 namespace {
 
@@ -28,6 +34,23 @@ void on_done(CqTag* tag, bool) noexcept {
     call->handler.cancel("corio::rpc: the call was cancelled (by the client, its deadline or shutdown)");
   }
   call->unref();
+}
+
+// The tag Server::shutdown() sends each shard's queue once gRPC's server is
+// shut down: from then on the shard posts no request, and its queue is shut
+// down on its own thread when no call is left. gRPC aborts the process when
+// an operation starts on a queue that is shut down, and a handler may still
+// start one after gRPC's Shutdown() has returned (the Finish of a handler
+// that returns after its call was cancelled), so the queue must not be shut
+// down from the thread that calls shutdown().
+struct StopTag : CqTag {
+  ServerShard* shard = nullptr;
+};
+
+void stop_shard(CqTag* tag, bool) noexcept {
+  ServerShard* shard = static_cast<StopTag*>(tag)->shard;
+  shard->accepting = false;
+  if (shard->live_calls == 0) shard->driver().shutdown();
 }
 
 }  // namespace
@@ -196,8 +219,19 @@ void Server::shutdown(std::chrono::nanoseconds grace) {
   // that drives a queue: the loops keep driving theirs meanwhile.
   const auto deadline = std::chrono::system_clock::now() + grace;
   server_->Shutdown(deadline);
-  for (auto& s : shards_) s->driver().shutdown();
-  for (auto& t : threads_) t.join();
+  // Each loop shuts its own queue down (stop_shard). An alarm due at once
+  // delivers the tag: a loop cannot end before it has taken it. The alarms
+  // go before the queues do, the tags after.
+  std::vector<internal::StopTag> stop(shards_.size());
+  {
+    std::vector<grpc::Alarm> alarms(shards_.size());
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      stop[i].fire = &internal::stop_shard;
+      stop[i].shard = shards_[i].get();
+      alarms[i].Set(shards_[i]->cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<internal::CqTag*>(&stop[i]));
+    }
+    for (auto& t : threads_) t.join();
+  }
   threads_.clear();
   shards_.clear();
   server_.reset();
