@@ -127,8 +127,8 @@ TEST_F(InteropTest, LargeUnary) {
 
 TEST_F(InteropTest, ClientStreaming) {
   client([this]() -> Task<void> {
-    auto up = co_await corio::rpc::client_streaming<TestService::Stub, StreamingInputCallRequest>(
-        *stub_, &TestService::Stub::PrepareAsyncStreamingInputCall, bounded());
+    auto up =
+        co_await corio::rpc::client_streaming(*stub_, &TestService::Stub::PrepareAsyncStreamingInputCall, bounded());
     for (int size : kRequestSizes) {
       StreamingInputCallRequest req;
       req.mutable_payload()->set_body(zeros(size));
@@ -161,9 +161,7 @@ TEST_F(InteropTest, ServerStreaming) {
 
 TEST_F(InteropTest, PingPong) {
   client([this]() -> Task<void> {
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
     for (std::size_t i = 0; i < kRequestSizes.size(); ++i) {
       EXPECT_TRUE(co_await io.write(output_request(kResponseSizes[i], kRequestSizes[i])));
       auto m = co_await io.read();  // the reply, before the next request
@@ -181,9 +179,7 @@ TEST_F(InteropTest, PingPong) {
 
 TEST_F(InteropTest, EmptyStream) {
   client([this]() -> Task<void> {
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
     co_await io.writes_done();
     auto m = co_await io.read();
     EXPECT_FALSE(m.has_value()) << "expected zero responses";
@@ -194,8 +190,8 @@ TEST_F(InteropTest, EmptyStream) {
 
 TEST_F(InteropTest, CancelAfterBegin) {
   client([this]() -> Task<void> {
-    auto up = co_await corio::rpc::client_streaming<TestService::Stub, StreamingInputCallRequest>(
-        *stub_, &TestService::Stub::PrepareAsyncStreamingInputCall, bounded());
+    auto up =
+        co_await corio::rpc::client_streaming(*stub_, &TestService::Stub::PrepareAsyncStreamingInputCall, bounded());
     up.cancel();  // before any payload
     auto r = co_await up.finish();
     EXPECT_EQ(r.status().error_code(), grpc::StatusCode::CANCELLED) << r.status().error_message();
@@ -204,9 +200,7 @@ TEST_F(InteropTest, CancelAfterBegin) {
 
 TEST_F(InteropTest, CancelAfterFirstResponse) {
   client([this]() -> Task<void> {
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
     EXPECT_TRUE(co_await io.write(output_request(31415, 27182)));
     auto m = co_await io.read();
     EXPECT_TRUE(m.has_value());
@@ -220,9 +214,7 @@ TEST_F(InteropTest, TimeoutOnSleepingServer) {
   client([this]() -> Task<void> {
     CallOptions options;
     options.timeout = 1ms;
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, options);
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, options);
     StreamingOutputCallRequest req;
     req.mutable_payload()->set_body(zeros(27182));
     co_await io.write(req);  // may already fail: the deadline is that close
@@ -243,9 +235,7 @@ TEST_F(InteropTest, StatusCodeAndMessage) {
     EXPECT_EQ(r.status().error_code(), grpc::StatusCode::UNKNOWN);
     EXPECT_EQ(r.status().error_message(), "test status message");
 
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, bounded());
     StreamingOutputCallRequest sreq;
     sreq.mutable_response_status()->set_code(2);
     sreq.mutable_response_status()->set_message("test status message");
@@ -297,9 +287,7 @@ TEST_F(InteropTest, CustomMetadata) {
     // ClientContext, which CallOptions::configure hands out.
     grpc::ClientContext* ctx = nullptr;
     options.configure = [&ctx](grpc::ClientContext& c) { ctx = &c; };
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, options);
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncFullDuplexCall, options);
     EXPECT_TRUE(co_await io.write(output_request(kLargeResponseSize, kLargeRequestSize)));
     co_await io.writes_done();
     auto m = co_await io.read();
@@ -337,9 +325,7 @@ TEST_F(InteropTest, UnimplementedService) {
 
 TEST_F(InteropTest, HalfDuplexAnswersOnlyAfterHalfClose) {
   client([this]() -> Task<void> {
-    auto io =
-        co_await corio::rpc::bidi_streaming<TestService::Stub, StreamingOutputCallRequest, StreamingOutputCallResponse>(
-            *stub_, &TestService::Stub::PrepareAsyncHalfDuplexCall, bounded());
+    auto io = co_await corio::rpc::bidi_streaming(*stub_, &TestService::Stub::PrepareAsyncHalfDuplexCall, bounded());
     // A reader task notes whether the client had half-closed when the first
     // response arrived. (A timed read would not do: cancelling a read
     // cancels the call.)
