@@ -1,6 +1,8 @@
 #include "corio/rpc/server.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include <cstdio>
@@ -16,7 +18,12 @@ ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
 }
 
 ServerCallBase::~ServerCallBase() {
-  if (--shard->live_calls == 0) shard->maybe_stop();
+  // The last call: a stopping shard shuts its queue down (nothing can start
+  // an operation on it any more, see stop_shard), and a drained one stops.
+  if (--shard->live_calls == 0) {
+    if (!shard->accepting) shard->driver().shutdown();
+    shard->maybe_stop();
+  }
 }
 
 namespace {
@@ -63,6 +70,23 @@ grpc::Status status_of(const std::exception_ptr& error) {
 
 // The innermost step: the method's concurrency permit, then the handler.
 Task<grpc::Status> run_handler(Chain* chain);
+
+// The tag Server::shutdown() sends each shard's queue once gRPC's server is
+// shut down: from then on the shard posts no request, and its queue is shut
+// down on its own thread when no call is left. gRPC aborts the process when
+// an operation starts on a queue that is shut down, and a handler may still
+// start one after gRPC's Shutdown() has returned (the Finish of a handler
+// that returns after its call was cancelled), so the queue must not be shut
+// down from the thread that calls shutdown().
+struct StopTag : CqTag {
+  ServerShard* shard = nullptr;
+};
+
+void stop_shard(CqTag* tag, bool) noexcept {
+  ServerShard* shard = static_cast<StopTag*>(tag)->shard;
+  shard->accepting = false;
+  if (shard->live_calls == 0) shard->driver().shutdown();
+}
 
 }  // namespace
 
@@ -321,8 +345,19 @@ void Server::shutdown(std::chrono::nanoseconds grace) {
   // that drives a queue: the loops keep driving theirs meanwhile.
   const auto deadline = std::chrono::system_clock::now() + grace;
   server_->Shutdown(deadline);
-  for (auto& s : shards_) s->driver().shutdown();
-  for (auto& t : threads_) t.join();
+  // Each loop shuts its own queue down (stop_shard). An alarm due at once
+  // delivers the tag: a loop cannot end before it has taken it. The alarms
+  // go before the queues do, the tags after.
+  std::vector<internal::StopTag> stop(shards_.size());
+  {
+    std::vector<grpc::Alarm> alarms(shards_.size());
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      stop[i].fire = &internal::stop_shard;
+      stop[i].shard = shards_[i].get();
+      alarms[i].Set(shards_[i]->cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<internal::CqTag*>(&stop[i]));
+    }
+    for (auto& t : threads_) t.join();
+  }
   threads_.clear();
   shards_.clear();
   server_.reset();
