@@ -1,0 +1,165 @@
+// StreamReader: asyncio.StreamReader, the reading side of a byte stream.
+//
+//   corio::StreamReader reader;              // or one from memory_pipe(),
+//   reader.feed_data("GET / HTTP/1.1\r\n");  // fed by a transport
+//   std::string line = co_await reader.readuntil("\r\n");
+//   std::string body = co_await reader.readexactly(length);
+//   char buf[4096];
+//   std::size_t n = co_await reader.read_into(buf);   // no string made
+//
+// Bytes come in through feed_data() (from a transport's protocol, see
+// stream_protocol.h, or directly in tests) and wait in the reader's buffer
+// until a read takes them. feed_eof() marks the end; set_exception() makes
+// every later read raise an error (a reset connection).
+//
+// The limit (64 KiB by default, as asyncio) bounds two things: how far
+// readuntil()/readline() look for their separator, and, for a reader fed
+// by a transport (set_transport), its buffer: once the buffer holds more
+// than twice the limit the reader asks the transport to pause_reading(),
+// and it resumes it once a read brings the buffer down to the limit, or
+// when a read has to wait for more data (asyncio's StreamReaderProtocol
+// flow control). So a slow consumer holds at most about 2 x limit bytes
+// here, and back-pressure reaches the writer through the transport.
+//
+// StreamReader is a handle: copies share one stream; the stream lives
+// while a handle (or the protocol feeding it) does. A handle may be moved
+// while a read is in progress, but some handle must outlive the read.
+#ifndef CORIO_STREAMS_STREAM_READER_H_
+#define CORIO_STREAMS_STREAM_READER_H_
+
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "corio/loop/task.h"
+#include "corio/streams/errors.h"
+#include "corio/streams/internal/byte_buffer.h"
+#include "corio/streams/internal/wait_list.h"
+#include "corio/streams/transport.h"
+
+namespace corio {
+
+namespace internal {
+
+// The state a StreamReader handle shares.
+struct ReaderState {
+  explicit ReaderState(std::size_t l) noexcept : limit(l) {}
+
+  // Throws the stored exception, if any.
+  void check_error() const {
+    if (error) std::rethrow_exception(error);
+  }
+  // Parks the calling task until data, EOF or an error arrives; resumes a
+  // paused transport first. Errors: RuntimeError if another task waits.
+  WaitListAwaiter wait_for_data(const char* caller);
+  // After a read took bytes: resumes a paused transport once the buffer is
+  // down to the limit.
+  void maybe_resume_transport();
+  // readuntil()'s search step: the chunk through the separator, or nullopt
+  // to wait for more. `offset` carries the search position between steps.
+  // Errors: LimitOverrunError, IncompleteReadError (at EOF).
+  std::optional<std::string> try_readuntil(std::string_view separator, std::size_t& offset);
+
+  ByteBuffer buffer;
+  std::size_t limit;
+  std::exception_ptr error;
+  ReadTransport* transport = nullptr;
+  WaitList waiter;  // at most one task
+  bool eof = false;
+  bool paused = false;  // the transport was asked to pause_reading()
+};
+
+}  // namespace internal
+
+// StreamReader
+//
+// Errors: every read raises the exception given to set_exception() once one
+//   was set (before looking at the buffer, as asyncio does); RuntimeError
+//   when a second task starts a read that must wait while another task is
+//   already waiting on the same reader, and outside a task. Each read's own
+//   errors are listed with it.
+// Thread safety: the loop's thread only.
+// Cancellation: cancel safe. A read takes its bytes from the buffer only
+//   in the step in which it returns them, so a read cancelled while it
+//   waits has taken nothing: the next read sees every byte, in order. A
+//   read that could complete without waiting does so even with a cancel
+//   pending (the cancel then comes at the task's next suspension point).
+class StreamReader {
+ public:
+  static constexpr std::size_t kDefaultLimit = 64 * 1024;
+
+  // A reader with nothing in it. Errors: ValueError for a limit of 0.
+  explicit StreamReader(std::size_t limit = kDefaultLimit);
+  // For transports that keep the stream's other parts alive as long as a
+  // reader handle exists (memory_pipe): `keepalive` is held by this handle
+  // and its copies.
+  StreamReader(std::shared_ptr<internal::ReaderState> state, std::shared_ptr<void> keepalive) noexcept
+      : s_(std::move(state)), keepalive_(std::move(keepalive)) {}
+
+  // ---- Feeding (the transport's side). ----
+
+  // Appends `data` to the buffer and wakes a waiting read. Above twice the
+  // limit it asks the transport, if any, to pause reading.
+  // Errors: InvalidStateError after feed_eof(); std::bad_alloc.
+  void feed_data(std::string_view data);
+  // No more data will come. Idempotent.
+  void feed_eof() noexcept;
+  // Every later read raises `error` (ConnectionResetError, say); a waiting
+  // read is woken to raise it.
+  void set_exception(std::exception_ptr error) noexcept;
+  // The exception set by set_exception(), or null.
+  std::exception_ptr exception() const noexcept { return s_->error; }
+  // The transport to pause and resume (null: none). Called by the
+  // protocol on connection_made, and with null on connection_lost.
+  // Errors: InvalidStateError if a transport is already set.
+  void set_transport(ReadTransport* transport);
+
+  // True once feed_eof() was called and the buffer is empty.
+  bool at_eof() const noexcept { return s_->eof && s_->buffer.empty(); }
+  std::size_t limit() const noexcept { return s_->limit; }
+  // Bytes in the buffer, not yet read.
+  std::size_t buffered() const noexcept { return s_->buffer.size(); }
+
+  // ---- Reading. ----
+
+  // Up to `n` bytes: what is buffered (at most n) once there is anything,
+  // or "" at EOF. n < 0: everything up to EOF (asyncio's read()), taken at
+  // once when EOF comes. n == 0: "" at once.
+  Task<std::string> read(std::ptrdiff_t n = -1);
+  // As read(buf.size()), into `buf` without making a string: returns the
+  // number of bytes copied, 0 at EOF (or for an empty buf, at once).
+  Task<std::size_t> read_into(std::span<char> buf);
+  // Exactly `n` bytes. Errors: IncompleteReadError at EOF with fewer
+  //   (partial() holds them; they are taken).
+  Task<std::string> readexactly(std::size_t n);
+  // As readexactly(buf.size()), into `buf`. Errors: IncompleteReadError;
+  //   then `buf` is untouched and partial() holds the bytes.
+  Task<void> readexactly_into(std::span<char> buf);
+  // The bytes up to and including `separator`. At EOF before the separator:
+  // IncompleteReadError with the bytes left (taken). If the separator is
+  // not within the limit: LimitOverrunError, and the bytes stay in the
+  // buffer (read them with read(), or drop them). ValueError for an empty
+  // separator.
+  Task<std::string> readuntil(std::string separator = "\n");
+  // A line ending in '\n' (included); at EOF the bytes left without a
+  // newline ("" once nothing is left). A line longer than the limit raises
+  // LimitOverrunError and, as asyncio does, is discarded: through its
+  // newline if that is in the buffer, else the whole buffer, so the next
+  // readline() starts afresh.
+  Task<std::string> readline();
+
+  // Internal: the shared state (for the protocol and writer).
+  const std::shared_ptr<internal::ReaderState>& state() const noexcept { return s_; }
+
+ private:
+  std::shared_ptr<internal::ReaderState> s_;
+  std::shared_ptr<void> keepalive_;
+};
+
+}  // namespace corio
+
+#endif  // CORIO_STREAMS_STREAM_READER_H_

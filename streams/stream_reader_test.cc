@@ -1,0 +1,288 @@
+#include "corio/streams/stream_reader.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "corio/loop/loop.h"
+#include "corio/loop/testing/co_test.h"
+#include "corio/streams/errors.h"
+#include "corio/streams/testing/streams_testing.h"
+#include "corio/sync/errors.h"
+#include "gtest/gtest.h"
+
+namespace corio {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RecordingReadTransport;
+using testing::settle;
+
+CO_TEST(StreamReader, ReadGivesWhatIsBufferedUpToN) {
+  StreamReader r;
+  r.feed_data("hello world");
+  EXPECT_EQ(co_await r.read(5), "hello");
+  EXPECT_EQ(co_await r.read(100), " world");
+  EXPECT_EQ(r.buffered(), 0u);
+}
+
+CO_TEST(StreamReader, ReadWaitsForDataThenReturnsWhatCame) {
+  StreamReader r;
+  std::vector<std::string> log;
+  auto reader = create_task(co_invoke([&]() -> Task<> {
+    log.push_back("reading");
+    log.push_back("got " + co_await r.read(10));
+  }));
+  co_await settle();
+  log.push_back("feeding");
+  r.feed_data("abc");
+  co_await reader;
+  EXPECT_EQ(log, (std::vector<std::string>{"reading", "feeding", "got abc"}));
+}
+
+CO_TEST(StreamReader, ReadAtEofGivesEmpty) {
+  StreamReader r;
+  r.feed_data("x");
+  r.feed_eof();
+  EXPECT_EQ(co_await r.read(10), "x");
+  EXPECT_TRUE(r.at_eof());
+  EXPECT_EQ(co_await r.read(10), "");
+  EXPECT_EQ(co_await r.read(0), "");
+}
+
+CO_TEST(StreamReader, ReadWithoutSizeReadsUntilEof) {
+  StreamReader r;
+  auto all = create_task(r.read());
+  r.feed_data("one ");
+  co_await settle();
+  r.feed_data("two");
+  co_await settle();
+  EXPECT_FALSE(all.done());
+  r.feed_eof();
+  EXPECT_EQ(co_await all, "one two");
+}
+
+CO_TEST(StreamReader, ReadIntoCopiesIntoTheCallersBuffer) {
+  StreamReader r;
+  r.feed_data("abcdef");
+  char buf[4];
+  std::size_t n = co_await r.read_into(buf);
+  EXPECT_EQ(std::string(buf, n), "abcd");
+  n = co_await r.read_into(buf);
+  EXPECT_EQ(std::string(buf, n), "ef");
+  r.feed_eof();
+  EXPECT_EQ(co_await r.read_into(buf), 0u);
+}
+
+CO_TEST(StreamReader, ReadexactlyWaitsForEveryByte) {
+  StreamReader r;
+  auto exact = create_task(r.readexactly(6));
+  r.feed_data("abc");
+  co_await settle();
+  EXPECT_FALSE(exact.done());
+  EXPECT_EQ(r.buffered(), 3u);  // nothing taken while waiting
+  r.feed_data("defgh");
+  EXPECT_EQ(co_await exact, "abcdef");
+  EXPECT_EQ(co_await r.read(10), "gh");
+}
+
+CO_TEST(StreamReader, ReadexactlyAtEofRaisesIncompleteReadErrorWithThePartialBytes) {
+  StreamReader r;
+  r.feed_data("abc");
+  r.feed_eof();
+  try {
+    co_await r.readexactly(5);
+    ADD_FAILURE() << "no IncompleteReadError";
+  } catch (const IncompleteReadError& e) {
+    EXPECT_EQ(e.partial(), "abc");
+    EXPECT_EQ(e.expected(), 5u);
+  }
+  EXPECT_TRUE(r.at_eof());
+}
+
+CO_TEST(StreamReader, ReadexactlyIntoFillsTheBuffer) {
+  StreamReader r;
+  r.feed_data("12345");
+  char buf[3];
+  co_await r.readexactly_into(buf);
+  EXPECT_EQ(std::string(buf, 3), "123");
+  r.feed_eof();
+  try {
+    co_await r.readexactly_into(buf);
+    ADD_FAILURE() << "no IncompleteReadError";
+  } catch (const IncompleteReadError& e) {
+    EXPECT_EQ(e.partial(), "45");
+  }
+  EXPECT_EQ(std::string(buf, 3), "123");  // untouched
+}
+
+CO_TEST(StreamReader, ReaduntilFindsASeparatorSplitAcrossFeeds) {
+  StreamReader r;
+  auto until = create_task(r.readuntil("\r\n"));
+  r.feed_data("GET / HTTP/1.1\r");
+  co_await settle();
+  EXPECT_FALSE(until.done());
+  r.feed_data("\nHost: x\r\n");
+  EXPECT_EQ(co_await until, "GET / HTTP/1.1\r\n");
+  EXPECT_EQ(co_await r.readuntil("\r\n"), "Host: x\r\n");
+}
+
+CO_TEST(StreamReader, ReaduntilWithoutSeparatorWithinTheLimitLeavesTheDataReadable) {
+  StreamReader r(8);
+  r.feed_data("0123456789abc");
+  try {
+    co_await r.readuntil("\n");
+    ADD_FAILURE() << "no LimitOverrunError";
+  } catch (const LimitOverrunError& e) {
+    EXPECT_EQ(e.consumed(), 13u);
+  }
+  EXPECT_EQ(r.buffered(), 13u);
+  EXPECT_EQ(co_await r.read(100), "0123456789abc");
+}
+
+CO_TEST(StreamReader, ReaduntilWithSeparatorBeyondTheLimitLeavesTheDataReadable) {
+  StreamReader r(4);
+  r.feed_data("abcdef\nxy");
+  try {
+    co_await r.readuntil("\n");
+    ADD_FAILURE() << "no LimitOverrunError";
+  } catch (const LimitOverrunError& e) {
+    EXPECT_EQ(e.consumed(), 6u);  // where the separator starts
+  }
+  EXPECT_EQ(co_await r.readexactly(7), "abcdef\n");
+  EXPECT_EQ(co_await r.read(10), "xy");
+}
+
+CO_TEST(StreamReader, ReaduntilAtEofRaisesIncompleteReadErrorAndTakesTheRest) {
+  StreamReader r;
+  r.feed_data("no newline");
+  r.feed_eof();
+  try {
+    co_await r.readuntil("\n");
+    ADD_FAILURE() << "no IncompleteReadError";
+  } catch (const IncompleteReadError& e) {
+    EXPECT_EQ(e.partial(), "no newline");
+    EXPECT_FALSE(e.expected().has_value());
+  }
+  EXPECT_TRUE(r.at_eof());
+}
+
+CO_TEST(StreamReader, ReaduntilRejectsAnEmptySeparator) {
+  StreamReader r;
+  CO_ASSERT_THROW(co_await r.readuntil(""), ValueError);
+}
+
+CO_TEST(StreamReader, ReadlineGivesLinesThenThePartialLastOneAtEof) {
+  StreamReader r;
+  r.feed_data("one\ntwo\nthree");
+  r.feed_eof();
+  EXPECT_EQ(co_await r.readline(), "one\n");
+  EXPECT_EQ(co_await r.readline(), "two\n");
+  EXPECT_EQ(co_await r.readline(), "three");
+  EXPECT_EQ(co_await r.readline(), "");
+}
+
+CO_TEST(StreamReader, ReadlineOverTheLimitDiscardsThatLine) {
+  StreamReader r(4);
+  r.feed_data("toolongline\nok\n");
+  CO_ASSERT_THROW(co_await r.readline(), LimitOverrunError);
+  EXPECT_EQ(co_await r.readline(), "ok\n");
+}
+
+CO_TEST(StreamReader, AtEofOnlyOnceTheBufferIsDrained) {
+  StreamReader r;
+  r.feed_data("x");
+  r.feed_eof();
+  EXPECT_FALSE(r.at_eof());
+  co_await r.read(1);
+  EXPECT_TRUE(r.at_eof());
+}
+
+CO_TEST(StreamReader, SetExceptionWakesAWaitingReadWithTheError) {
+  StreamReader r;
+  auto reading = create_task(r.readline());
+  co_await settle();
+  r.set_exception(std::make_exception_ptr(ConnectionResetError()));
+  CO_ASSERT_THROW(co_await reading, ConnectionResetError);
+  // Later reads raise it too, before looking at the buffer (asyncio).
+  CO_ASSERT_THROW(co_await r.read(1), ConnectionResetError);
+}
+
+CO_TEST(StreamReader, ASecondWaitingReaderRaisesRuntimeError) {
+  StreamReader r;
+  auto first = create_task(r.read(1));
+  co_await settle();
+  CO_ASSERT_THROW(co_await r.readline(), RuntimeError);
+  r.feed_data("z");
+  EXPECT_EQ(co_await first, "z");
+}
+
+CO_TEST(StreamReader, FeedDataAfterFeedEofRaises) {
+  StreamReader r;
+  r.feed_eof();
+  EXPECT_THROW(r.feed_data("late"), InvalidStateError);
+  co_return;
+}
+
+CO_TEST(StreamReader, ZeroLimitIsRejected) {
+  EXPECT_THROW(StreamReader(0), ValueError);
+  co_return;
+}
+
+CO_TEST(StreamReader, CancelMidReadLosesNoByte) {
+  StreamReader r;
+  r.feed_data("01234");
+  auto reading = create_task(r.readexactly(10));
+  co_await settle();
+  reading.cancel();
+  CO_ASSERT_THROW(co_await reading, CancelledError);
+  r.feed_data("56789");
+  EXPECT_EQ(co_await r.readexactly(10), "0123456789");
+}
+
+CO_TEST(StreamReader, CancelAfterTheWakeKeepsTheBytesForTheNextRead) {
+  StreamReader r;
+  auto reading = create_task(r.readline());
+  co_await settle();
+  r.feed_data("line\n");  // wakes the reader ...
+  reading.cancel();       // ... which is cancelled before it runs
+  CO_ASSERT_THROW(co_await reading, CancelledError);
+  EXPECT_EQ(co_await r.readline(), "line\n");
+}
+
+CO_TEST(StreamReader, PausesItsTransportAboveTwiceTheLimitAndResumesAtTheLimit) {
+  StreamReader r(4);
+  RecordingReadTransport t;
+  r.set_transport(&t);
+  r.feed_data("12345678");  // 8: not above 2 x 4
+  EXPECT_TRUE(t.calls.empty());
+  r.feed_data("9");  // 9 > 8
+  EXPECT_EQ(t.calls, std::vector<std::string>{"pause"});
+  r.feed_data("abc");                        // paused already: no second call
+  EXPECT_EQ(co_await r.read(7), "1234567");  // 5 left: above the limit
+  EXPECT_EQ(t.calls, std::vector<std::string>{"pause"});
+  EXPECT_EQ(co_await r.read(1), "8");  // 4 left: at the limit
+  EXPECT_EQ(t.calls, (std::vector<std::string>{"pause", "resume"}));
+}
+
+CO_TEST(StreamReader, AReadThatMustWaitResumesAPausedTransport) {
+  StreamReader r(2);
+  RecordingReadTransport t;
+  r.set_transport(&t);
+  r.feed_data("12345");  // paused above 4
+  auto exact = create_task(r.readexactly(8));
+  co_await settle();
+  EXPECT_EQ(t.calls, (std::vector<std::string>{"pause", "resume"}));
+  r.feed_data("678");
+  EXPECT_EQ(co_await exact, "12345678");
+}
+
+CO_TEST(StreamReader, CopiesShareOneStream) {
+  StreamReader a;
+  StreamReader b = a;
+  a.feed_data("shared");
+  EXPECT_EQ(co_await b.read(10), "shared");
+}
+
+}  // namespace
+}  // namespace corio
