@@ -51,6 +51,8 @@
 namespace corio::net {
 
 // Water marks of a SocketTransport's write buffer.
+// Errors: create() raises ValueError for low > high. Thread safety: a plain
+// value type. Cancellation: not applicable.
 struct TransportOptions {
   std::size_t high_water = WriteTransport::kDefaultHighWater;
   std::optional<std::size_t> low_water;  // high_water / 4 when unset

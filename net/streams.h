@@ -50,6 +50,8 @@
 namespace corio::net {
 
 // What every connection's streams are made with.
+// Errors: none (checked where used: ValueError for low > high water).
+// Thread safety: a plain value type. Cancellation: not applicable.
 struct StreamOptions {
   // The StreamReader's limit.
   std::size_t limit = StreamReader::kDefaultLimit;
@@ -59,7 +61,10 @@ struct StreamOptions {
   bool nodelay = true;
 };
 
-// One connection's two streams.
+// One connection's two streams. Copies of the handles share the
+// connection; the last one gone closes it.
+// Errors: see StreamReader and StreamWriter. Thread safety: the loop's
+// thread. Cancellation: see StreamReader and StreamWriter (cancel safe).
 struct Streams {
   StreamReader reader;
   StreamWriter writer;
@@ -70,6 +75,8 @@ struct Streams {
 // socket. Thread safety: the loop's thread. Cancellation: does not wait.
 Streams make_streams(Socket sock, const StreamOptions& options = {});
 
+// open_connection()'s options. Errors: none. Thread safety: a plain value
+// type. Cancellation: not applicable.
 struct ConnectOptions : StreamOptions {
   // AF_INET, AF_INET6 or AF_UNSPEC (both) for the name's addresses.
   int family = AF_UNSPEC;
@@ -97,8 +104,13 @@ struct ConnectOptions : StreamOptions {
 
 // What start_server() runs for each connection. Its streams stay valid
 // until the returned Task finishes; the writer is then closed (flushed).
+// Errors: an exception it lets out goes to the loop's exception handler.
+// Thread safety: runs on the server's loop. Cancellation: Server::shutdown
+// cancels it after the grace period; its connection is then aborted.
 using ConnectionHandler = std::function<Task<void>(StreamReader&, StreamWriter&)>;
 
+// start_server()'s options. Errors: none. Thread safety: a plain value
+// type. Cancellation: not applicable.
 struct ServerOptions : StreamOptions {
   int family = AF_UNSPEC;
   int backlog = 128;
@@ -163,7 +175,9 @@ class Server {
 // exception handler and pause accepting for accept_backoff; the server
 // keeps serving. An exception escaping a handler goes to the loop's
 // exception handler too.
-// Errors: GaiError; OSError (EADDRINUSE, EACCES, ...) from bind/listen.
+// Errors: GaiError; OSError (EADDRINUSE, EACCES, ...) from bind/listen;
+//   at the call itself, std::invalid_argument for an empty handler and
+//   RuntimeError outside a running loop.
 // Thread safety: the loop's thread.
 // Cancellation: cancelled while resolving, nothing is bound.
 [[nodiscard]] Task<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port,
