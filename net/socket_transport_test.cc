@@ -148,6 +148,24 @@ CO_TEST_REAL_CLOCK(SocketTransport, PeerResetIsConnectionLostWithAnError) {
   CO_ASSERT_TRUE(rec->calls.back().starts_with("lost"));
 }
 
+CO_TEST_REAL_CLOCK(SocketTransport, PausedReadingDeliversNothingUntilResumed) {
+  auto [a, b] = socket_pair();
+  auto rec = std::make_shared<Recorder>();
+  auto t = SocketTransport::create(std::move(a), rec);
+  t->pause_reading();
+  CO_ASSERT_FALSE(t->is_reading());
+  co_await b.send_all("held back");
+  co_await sleep(20ms);
+  CO_ASSERT_EQ(rec->data, "");
+  t->resume_reading();
+  CO_ASSERT_EQ(rec->data, "");  // from the loop, not from inside resume_reading()
+  for (int i = 0; i < 5000 && rec->data.size() < 9; ++i) co_await sleep(1ms);
+  CO_ASSERT_EQ(rec->data, "held back");
+  t->close();
+  co_await sleep(0ms);
+  CO_ASSERT_EQ(rec->calls.back(), "lost");
+}
+
 CO_TEST_REAL_CLOCK(SocketTransport, ExtraInfo) {
   auto [a, b] = socket_pair();
   const int fd = a.fd();

@@ -166,6 +166,28 @@ CO_TEST_REAL_CLOCK(NetStreams, GracefulShutdownLetsAHandlerFinishBeforeTheDeadli
   CO_ASSERT_EQ(co_await reader.readline(), "bye\n");
 }
 
+CO_TEST_REAL_CLOCK(NetStreams, DroppingTheLastHandlesClosesTheConnection) {
+  bool started = false;
+  std::string got;
+  bool saw_eof = false;
+  Server server = co_await start_server(
+      [&](StreamReader& r, StreamWriter&) -> Task<> {
+        started = true;
+        got = co_await r.read();  // until end of stream
+        saw_eof = r.at_eof();
+      },
+      "127.0.0.1", 0);
+  {
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    while (!started) co_await sleep(1ms);
+    writer.write("bytes before the drop");
+  }
+  for (int i = 0; i < 5000 && !saw_eof; ++i) co_await sleep(1ms);
+  CO_ASSERT_TRUE(saw_eof);
+  CO_ASSERT_EQ(got, "bytes before the drop");
+  co_await server.shutdown(5s);
+}
+
 CO_TEST_REAL_CLOCK(NetStreams, ConnectToAClosedPortIsConnectionRefused) {
   // A port that was just free: bind, note, close.
   std::uint16_t port;
