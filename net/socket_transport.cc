@@ -1,0 +1,263 @@
+#include "corio/net/socket_transport.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/task_handle.h"
+#include "corio/sync/errors.h"
+
+namespace corio::net {
+
+namespace {
+
+bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+std::exception_ptr os_error(int code, const char* what) {
+  try {
+    throw_os_error(code, what);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+// The read buffer shared by every transport of this thread: a read fills it
+// and hands it to data_received() before anything else can run, so one is
+// enough, and a connection that waits holds none.
+char* shared_read_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[SocketTransport::kReadBufferSize]);
+  return buf.get();
+}
+
+}  // namespace
+
+SocketTransport::SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept
+    : sock_(std::move(sock)), protocol_(std::move(protocol)), loop_(&current_loop()) {}
+
+std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::shared_ptr<Protocol> protocol,
+                                                         const TransportOptions& options) {
+  if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
+  if (!protocol) throw ValueError("corio::net: SocketTransport without a protocol");
+  const std::size_t low = options.low_water.value_or(options.high_water / 4);
+  if (low > options.high_water) throw ValueError("corio::net: low-water mark above the high-water mark");
+  current_loop();  // RuntimeError outside a loop, before anything is taken
+  std::shared_ptr<SocketTransport> t(new SocketTransport(std::move(sock), std::move(protocol)));
+  t->high_water_ = options.high_water;
+  t->low_water_ = low;
+  try {
+    t->peername_ = t->sock_.peer_address();
+  } catch (const OSError&) {
+  }
+  try {
+    t->sockname_ = t->sock_.local_address();
+  } catch (const OSError&) {
+  }
+  t->protocol_->connection_made(*t);
+  if (!t->lost_) t->start_reader();
+  return t;
+}
+
+std::any SocketTransport::get_extra_info(std::string_view name) const {
+  if (name == "peername" && peername_) return *peername_;
+  if (name == "sockname" && sockname_) return *sockname_;
+  if (name == "socket" && sock_.is_open()) return sock_.fd();
+  return {};
+}
+
+void SocketTransport::start_reader() {
+  if (reader_running_ || !is_reading()) return;
+  reader_running_ = true;
+  try {
+    create_task(*loop_, read_loop(shared_from_this()));
+  } catch (...) {
+    reader_running_ = false;
+    force_close(std::current_exception());
+  }
+}
+
+void SocketTransport::start_writer() {
+  if (writer_running_ || lost_) return;
+  writer_running_ = true;
+  try {
+    create_task(*loop_, write_loop(shared_from_this()));
+  } catch (...) {
+    writer_running_ = false;
+    force_close(std::current_exception());
+  }
+}
+
+Task<void> SocketTransport::read_loop(std::shared_ptr<SocketTransport> keep) {
+  IoRegistration& reg = sock_.registration();
+  try {
+    while (is_reading()) {
+      const Readiness r = reg.readiness();
+      if (!r.readable() && !r.read_closed() && !r.error()) co_await reg.readable();
+      if (!is_reading()) break;  // paused or closed while waiting
+      char* buf = shared_read_buffer();
+      const ssize_t n = ::recv(sock_.fd(), buf, kReadBufferSize, 0);
+      if (n > 0) {
+        if (static_cast<std::size_t>(n) < kReadBufferSize) reg.clear_readable();
+        protocol_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
+        continue;
+      }
+      if (n == 0) {
+        read_eof_ = true;
+        const bool keep_open = protocol_->eof_received();
+        if (!keep_open) close();
+        break;
+      }
+      const int e = errno;
+      if (would_block(e)) {
+        reg.clear_readable();
+        continue;
+      }
+      if (e == EINTR) continue;
+      force_close(os_error(e, "recv"));
+      break;
+    }
+  } catch (const ClosedResourceError&) {
+    // The socket was closed under the wait (close(), abort()).
+  } catch (const CancelledError&) {
+    reader_running_ = false;
+    force_close(nullptr);
+    throw;
+  } catch (...) {
+    // A protocol's data_received()/eof_received() threw.
+    force_close(std::current_exception());
+  }
+  reader_running_ = false;
+}
+
+Task<void> SocketTransport::write_loop(std::shared_ptr<SocketTransport> keep) {
+  IoRegistration& reg = sock_.registration();
+  try {
+    while (!out_.empty() && !lost_) {
+      const Readiness r = reg.readiness();
+      if (!r.writable() && !r.write_closed() && !r.error()) co_await reg.writable();
+      if (lost_) break;
+      const std::string_view data = out_.view();
+      const ssize_t n = ::send(sock_.fd(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n >= 0) {
+        if (static_cast<std::size_t>(n) < data.size()) reg.clear_writable();
+        out_.consume(static_cast<std::size_t>(n));
+        maybe_resume_protocol();
+        continue;
+      }
+      const int e = errno;
+      if (would_block(e)) {
+        reg.clear_writable();
+        continue;
+      }
+      if (e == EINTR) continue;
+      force_close(os_error(e, "send"));
+      break;
+    }
+  } catch (const ClosedResourceError&) {
+  } catch (const CancelledError&) {
+    writer_running_ = false;
+    force_close(nullptr);
+    throw;
+  } catch (...) {
+    // resume_writing() threw.
+    force_close(std::current_exception());
+  }
+  writer_running_ = false;
+  if (!lost_ && out_.empty()) after_flush();
+}
+
+void SocketTransport::after_flush() {
+  if (closing_) {
+    force_close(nullptr);
+    return;
+  }
+  if (eof_requested_ && !eof_sent_) {
+    eof_sent_ = true;
+    if (::shutdown(sock_.fd(), SHUT_WR) != 0 && errno != ENOTCONN) force_close(os_error(errno, "shutdown"));
+  }
+}
+
+void SocketTransport::resume_reading() {
+  if (!reading_paused_) return;
+  reading_paused_ = false;
+  start_reader();  // a task: data comes from the loop, not from this call
+}
+
+void SocketTransport::write(std::string_view data) {
+  if (eof_requested_ && !closing_) throw RuntimeError("corio::net: write() after write_eof()");
+  if (closing_ || lost_ || data.empty()) return;
+  if (out_.empty() && !writer_running_) {
+    // Nothing queued: try the socket now (most writes end here).
+    const ssize_t n = ::send(sock_.fd(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      data.remove_prefix(static_cast<std::size_t>(n));
+      if (data.empty()) return;
+    } else if (!would_block(errno) && errno != EINTR) {
+      force_close(os_error(errno, "send"));
+      return;
+    }
+    sock_.registration().clear_writable();  // the send buffer is full
+  }
+  out_.append(data);
+  start_writer();
+  maybe_pause_protocol();
+}
+
+void SocketTransport::write_eof() {
+  if (eof_requested_ || closing_ || lost_) return;
+  eof_requested_ = true;
+  if (out_.empty() && !writer_running_) after_flush();
+}
+
+void SocketTransport::close() {
+  if (closing_ || lost_) return;
+  closing_ = true;
+  // Nothing more is received; the reader ends at its next wake-up.
+  if (out_.empty() && !writer_running_) force_close(nullptr);
+}
+
+void SocketTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high) throw ValueError("corio::net: low-water mark above the high-water mark");
+  high_water_ = high;
+  low_water_ = low;
+  maybe_pause_protocol();
+  maybe_resume_protocol();
+}
+
+void SocketTransport::maybe_pause_protocol() {
+  if (lost_ || writing_paused_ || out_.size() <= high_water_) return;
+  writing_paused_ = true;
+  protocol_->pause_writing();
+}
+
+void SocketTransport::maybe_resume_protocol() {
+  if (lost_ || !writing_paused_ || out_.size() > low_water_) return;
+  writing_paused_ = false;
+  protocol_->resume_writing();
+}
+
+void SocketTransport::force_close(std::exception_ptr error) noexcept {
+  if (lost_) return;
+  lost_ = true;
+  closing_ = true;
+  out_.clear();
+  sock_.close();  // waiting tasks wake with ClosedResourceError
+  auto lose = [self = shared_from_this(), error = std::move(error)]() mutable {
+    self->lost_called_ = true;
+    std::shared_ptr<Protocol> p = std::move(self->protocol_);
+    p->connection_lost(std::move(error));
+  };
+  if (EventLoop::current() == loop_) {
+    try {
+      loop_->call_soon(std::move(lose));
+      return;
+    } catch (...) {
+      // No memory for the callback: tell the protocol now rather than never.
+    }
+  }
+  lose();
+}
+
+}  // namespace corio::net

@@ -1,0 +1,133 @@
+// SocketTransport: asyncio's selector socket transport, corio's Transport
+// (streams/transport.h) over a connected stream Socket (TCP or Unix).
+//
+//   auto protocol = std::make_shared<corio::StreamReaderProtocol>(reader);
+//   auto t = corio::net::SocketTransport::create(std::move(sock), protocol);
+//   t->write("hello");                       // sent now if the socket takes it
+//
+// Reading: while reading is not paused, a task waits for readability and
+// reads into ONE buffer shared by every transport of the thread, handing
+// the bytes to data_received() at once; so an idle connection holds no read
+// buffer (uvloop's trick). End of stream calls eof_received(): if it returns
+// true the transport stays open for writing (a half-closed connection),
+// otherwise it closes.
+// Writing: write() sends at once when nothing is queued; what the socket
+// does not take goes to the write buffer, flushed by a task when the socket
+// is writable. Above the high-water mark the protocol gets pause_writing(),
+// at or below the low-water mark resume_writing(). write_eof() half-closes
+// (shutdown(SHUT_WR)) once the buffer is flushed; close() flushes, then
+// closes; abort() closes at once, dropping the buffer. connection_lost() is
+// called exactly once, last, from a loop callback.
+//
+// get_extra_info: "peername" and "sockname" (corio::net::SocketAddress),
+// "socket" (the fd, an int; valid until connection_lost()).
+//
+// Errors: create() throws RuntimeError outside a running loop and
+//   ValueError for a closed socket. I/O failures are not thrown: they end
+//   the connection and reach the protocol as connection_lost(error)
+//   (ConnectionResetError, BrokenPipeError, OSError). write() throws
+//   RuntimeError after write_eof(); set_write_buffer_limits() ValueError
+//   when low > high.
+// Thread safety: the loop's thread only.
+// Cancellation: nothing here waits. The transport's own tasks, if
+//   cancelled (as the loop's shutdown does), abort the connection.
+#ifndef CORIO_NET_SOCKET_TRANSPORT_H_
+#define CORIO_NET_SOCKET_TRANSPORT_H_
+
+#include <any>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "corio/loop/event_loop.h"
+#include "corio/loop/task.h"
+#include "corio/net/socket.h"
+#include "corio/streams/internal/byte_buffer.h"
+#include "corio/streams/transport.h"
+
+namespace corio::net {
+
+// Water marks of a SocketTransport's write buffer.
+// Errors: create() raises ValueError for low > high. Thread safety: a plain
+// value type. Cancellation: not applicable.
+struct TransportOptions {
+  std::size_t high_water = WriteTransport::kDefaultHighWater;
+  std::optional<std::size_t> low_water;  // high_water / 4 when unset
+};
+
+// SocketTransport
+//
+// Errors, Thread safety, Cancellation: see the header comment.
+class SocketTransport final : public Transport, public std::enable_shared_from_this<SocketTransport> {
+ public:
+  // The size of the per-thread read buffer.
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+  // Takes `sock` (connected), calls protocol->connection_made(*transport),
+  // then starts reading. The transport keeps itself alive until
+  // connection_lost() has been called; `protocol` is kept until then too.
+  static std::shared_ptr<SocketTransport> create(Socket sock, std::shared_ptr<Protocol> protocol,
+                                                 const TransportOptions& options = {});
+
+  SocketTransport(const SocketTransport&) = delete;
+  SocketTransport& operator=(const SocketTransport&) = delete;
+  ~SocketTransport() override = default;
+
+  std::any get_extra_info(std::string_view name) const override;
+  void close() override;
+  bool is_closing() const override { return closing_ || lost_; }
+
+  void pause_reading() override { reading_paused_ = true; }
+  void resume_reading() override;
+  bool is_reading() const override { return !reading_paused_ && !closing_ && !lost_ && !read_eof_; }
+
+  void write(std::string_view data) override;
+  void write_eof() override;
+  bool can_write_eof() const override { return true; }
+  std::size_t get_write_buffer_size() const override { return out_.size(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override;
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const override { return {high_water_, low_water_}; }
+  void abort() override { force_close(nullptr); }
+
+  // Whether connection_lost() has been called.
+  bool connection_lost_called() const noexcept { return lost_called_; }
+
+ private:
+  SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
+  Task<void> read_loop(std::shared_ptr<SocketTransport> keep);
+  Task<void> write_loop(std::shared_ptr<SocketTransport> keep);
+  void start_reader();
+  void start_writer();
+  // Closes the socket now; connection_lost(error) follows from the loop.
+  void force_close(std::exception_ptr error) noexcept;
+  // The buffer is flushed: sends EOF or finishes a close().
+  void after_flush();
+  void maybe_pause_protocol();
+  void maybe_resume_protocol();
+
+  Socket sock_;
+  std::shared_ptr<Protocol> protocol_;
+  EventLoop* loop_;
+  std::optional<SocketAddress> peername_;
+  std::optional<SocketAddress> sockname_;
+  internal::ByteBuffer out_;
+  std::size_t high_water_ = 0;
+  std::size_t low_water_ = 0;
+  bool reading_paused_ = false;
+  bool reader_running_ = false;
+  bool writer_running_ = false;
+  bool writing_paused_ = false;  // the protocol was told pause_writing()
+  bool read_eof_ = false;        // the peer's EOF was read
+  bool eof_requested_ = false;   // write_eof(): EOF after the buffer
+  bool eof_sent_ = false;
+  bool closing_ = false;  // close(): flush, then lose
+  bool lost_ = false;     // the socket is closed; connection_lost() is queued
+  bool lost_called_ = false;
+};
+
+}  // namespace corio::net
+
+#endif  // CORIO_NET_SOCKET_TRANSPORT_H_

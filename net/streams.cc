@@ -1,0 +1,315 @@
+#include "corio/net/streams.h"
+
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <exception>
+#include <unordered_map>
+#include <utility>
+
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
+#include "corio/loop/sleep.h"
+#include "corio/loop/task_handle.h"
+#include "corio/loop/timeout.h"
+#include "corio/net/resolve.h"
+#include "corio/streams/stream_protocol.h"
+#include "corio/sync/event.h"
+
+namespace corio::net {
+
+namespace {
+
+bool is_tcp(int family) { return family == AF_INET || family == AF_INET6; }
+
+// Held by a connection's stream handles; the last one gone closes it.
+struct ConnectionOwner {
+  std::shared_ptr<SocketTransport> transport;
+  EventLoop* loop;
+  ConnectionOwner(std::shared_ptr<SocketTransport> t, EventLoop* l) noexcept : transport(std::move(t)), loop(l) {}
+  ConnectionOwner(const ConnectionOwner&) = delete;
+  ConnectionOwner& operator=(const ConnectionOwner&) = delete;
+  ~ConnectionOwner() {
+    if (EventLoop::current() == loop) transport->close();
+  }
+};
+
+Task<Streams> connect_each(std::vector<SocketAddress> addrs, ConnectOptions options) {
+  std::exception_ptr first;
+  for (const SocketAddress& a : addrs) {
+    try {
+      Socket s = Socket::open(a.family(), SOCK_STREAM);
+      if (options.connect_timeout) {
+        co_await timeout(*options.connect_timeout, s.connect(a));
+      } else {
+        co_await s.connect(a);
+      }
+      if (options.nodelay && is_tcp(a.family())) s.set_nodelay();
+      co_return make_streams(std::move(s), options);
+    } catch (const OSError&) {
+      if (!first) first = std::current_exception();
+    } catch (const TimeoutError&) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (!first) throw OSError(EADDRNOTAVAIL, "corio::net: connect: no address to connect to");
+  std::rethrow_exception(first);
+}
+
+}  // namespace
+
+Streams make_streams(Socket sock, const StreamOptions& options) {
+  EventLoop& loop = current_loop();
+  StreamReader reader(options.limit);
+  auto protocol = std::make_shared<StreamReaderProtocol>(reader);
+  auto transport = SocketTransport::create(std::move(sock), protocol, options.transport);
+  auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
+  std::shared_ptr<WriteTransport> wt(owner, transport.get());
+  return Streams{StreamReader(reader.state(), owner), StreamWriter(std::move(wt), protocol, reader)};
+}
+
+// The public functions below are plain functions that hand named values to
+// coroutines; options come by const reference and are copied (see the
+// header on g++ 12 and default arguments).
+namespace {
+
+Task<Streams> open_connection_impl(std::string host, std::uint16_t port, ConnectOptions options) {
+  std::vector<SocketAddress> addrs =
+      co_await resolve(std::move(host), port, options.family, SOCK_STREAM, options.resolve_timeout);
+  co_return co_await connect_each(std::move(addrs), std::move(options));
+}
+
+}  // namespace
+
+Task<Streams> open_connection(std::string host, std::uint16_t port, const ConnectOptions& options) {
+  return open_connection_impl(std::move(host), port, options);
+}
+
+Task<Streams> open_connection(std::string host, std::uint16_t port) {
+  return open_connection_impl(std::move(host), port, ConnectOptions());
+}
+
+Task<Streams> open_unix_connection(std::string path) { return open_unix_connection(std::move(path), ConnectOptions()); }
+
+Task<Streams> open_unix_connection(std::string path, const ConnectOptions& options) {
+  std::vector<SocketAddress> addrs{SocketAddress::unix_path(path)};
+  return connect_each(std::move(addrs), options);
+}
+
+// ---- Server ----
+
+namespace internal {
+
+struct ServerState : std::enable_shared_from_this<ServerState> {
+  ConnectionHandler handler;
+  ServerOptions options;
+  EventLoop* loop = nullptr;
+  std::vector<Socket> listeners;
+  std::vector<SocketAddress> addresses;
+  std::unordered_map<std::uint64_t, TaskHandle<void>> handlers;
+  std::uint64_t next_id = 0;
+  bool serving = true;
+  Event idle;  // set once closed with no handler running
+
+  void update_idle() {
+    if (!serving && handlers.empty()) idle.set();
+  }
+
+  void close() {
+    if (!serving) return;
+    serving = false;
+    for (Socket& l : listeners) l.close();  // accept loops wake and end
+    addresses.clear();
+    update_idle();
+  }
+
+  void report(std::string message, std::exception_ptr e, std::string task_name = {}) {
+    loop->call_exception_handler(ErrorContext{std::move(message), std::move(e), std::move(task_name)});
+  }
+
+  void spawn(Socket sock);
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::ServerState;
+
+Task<void> serve_one(std::shared_ptr<ServerState> st, Socket sock) {
+  Streams s = make_streams(std::move(sock), st->options);
+  try {
+    co_await st->handler(s.reader, s.writer);
+  } catch (const CancelledError&) {
+    s.writer.transport().abort();
+    throw;
+  } catch (...) {
+    st->report("corio::net: unhandled exception in a connection handler", std::current_exception(),
+               current_task().get_name());
+  }
+  s.writer.close();
+}
+
+Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
+  while (st->serving) {
+    Socket conn;
+    try {
+      conn = co_await st->listeners[i].accept();
+    } catch (const ClosedResourceError&) {
+      co_return;  // the server was closed
+    } catch (const OSError&) {
+      // EMFILE, ENFILE, ENOBUFS, ...: report, breathe, go on.
+      st->report("corio::net: accept failed; pausing before accepting again", std::current_exception());
+      conn = Socket();
+    }
+    if (!conn.is_open()) {
+      co_await sleep(st->options.accept_backoff);
+      continue;
+    }
+    if (!st->serving) co_return;
+    st->spawn(std::move(conn));
+  }
+}
+
+}  // namespace
+
+void internal::ServerState::spawn(Socket sock) {
+  std::string name = options.task_name;
+  try {
+    if (options.nodelay && is_tcp(sock.local_address().family())) sock.set_nodelay();
+    name += ":" + sock.peer_address().to_string();
+  } catch (const OSError&) {
+    // The peer already left; the handler will find out.
+  }
+  const std::uint64_t id = next_id++;
+  TaskHandle<void> h = create_task(*loop, serve_one(shared_from_this(), std::move(sock)), std::move(name));
+  handlers.emplace(id, h);
+  h.add_done_callback([st = shared_from_this(), id](TaskRef) {
+    st->handlers.erase(id);
+    st->update_idle();
+  });
+}
+
+namespace {
+
+Task<void> wait_idle(std::shared_ptr<ServerState> st) { co_await st->idle.wait(); }
+
+void set_v6only(Socket& s) { s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1); }
+
+Server start_listening(std::shared_ptr<ServerState> st, const std::vector<SocketAddress>& addrs) {
+  for (const SocketAddress& a : addrs) {
+    Socket s = Socket::open(a.family(), SOCK_STREAM);
+    if (is_tcp(a.family())) {
+      if (st->options.reuse_address) s.set_reuse_address();
+      if (st->options.reuse_port) s.set_reuse_port();
+      if (a.family() == AF_INET6) set_v6only(s);
+    }
+    s.bind(a);
+    s.listen(st->options.backlog);
+    st->addresses.push_back(s.local_address());
+    st->listeners.push_back(std::move(s));
+  }
+  Server server(st);  // closes the listeners if what follows throws
+  for (std::size_t i = 0; i < st->listeners.size(); ++i) {
+    create_task(*st->loop, accept_loop(st, i), st->options.task_name + ".accept");
+  }
+  return server;
+}
+
+std::shared_ptr<ServerState> new_state(ConnectionHandler handler, const ServerOptions& options) {
+  if (!handler) throw std::invalid_argument("corio::net: start_server without a handler");
+  auto st = std::make_shared<ServerState>();
+  st->handler = std::move(handler);
+  st->options = options;
+  st->loop = &current_loop();
+  return st;
+}
+
+}  // namespace
+
+namespace {
+
+Task<Server> start_server_impl(std::shared_ptr<ServerState> st, std::string host, std::uint16_t port) {
+  std::vector<SocketAddress> addrs =
+      co_await resolve(std::move(host), port, st->options.family, SOCK_STREAM, std::chrono::seconds(10));
+  co_return start_listening(std::move(st), addrs);
+}
+
+Task<Server> start_unix_server_impl(std::shared_ptr<ServerState> st, std::string path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) ::unlink(path.c_str());
+  co_return start_listening(std::move(st), {SocketAddress::unix_path(path)});
+}
+
+}  // namespace
+
+Task<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port,
+                          const ServerOptions& options) {
+  auto st = new_state(std::move(handler), options);
+  if (host.empty()) host = "0.0.0.0";
+  return start_server_impl(std::move(st), std::move(host), port);
+}
+
+Task<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port) {
+  return start_server(std::move(handler), std::move(host), port, ServerOptions());
+}
+
+Task<Server> start_unix_server(ConnectionHandler handler, std::string path) {
+  return start_unix_server(std::move(handler), std::move(path), ServerOptions());
+}
+
+Task<Server> start_unix_server(ConnectionHandler handler, std::string path, const ServerOptions& options) {
+  auto st = new_state(std::move(handler), options);
+  return start_unix_server_impl(std::move(st), std::move(path));
+}
+
+Server& Server::operator=(Server&& o) noexcept {
+  if (this != &o) {
+    if (s_ && EventLoop::current() == s_->loop) s_->close();
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+
+Server::~Server() {
+  if (s_ && EventLoop::current() == s_->loop) s_->close();
+}
+
+void Server::close() {
+  if (s_) s_->close();
+}
+
+bool Server::is_serving() const { return s_ && s_->serving; }
+
+Task<void> Server::wait_closed() {
+  if (!s_) co_return;
+  co_await wait_idle(s_);
+}
+
+Task<void> Server::shutdown(std::chrono::nanoseconds grace) {
+  if (!s_) co_return;
+  std::shared_ptr<ServerState> st = s_;
+  st->close();
+  bool expired = false;
+  try {
+    co_await timeout(grace, wait_idle(st));
+  } catch (const TimeoutError&) {
+    expired = true;
+  } catch (const CancelledError&) {
+    for (auto& [id, h] : st->handlers) h.cancel();
+    throw;
+  }
+  if (!expired) co_return;
+  for (auto& [id, h] : st->handlers) h.cancel("server shutdown");
+  co_await wait_idle(st);
+}
+
+std::vector<SocketAddress> Server::sockets() const { return s_ ? s_->addresses : std::vector<SocketAddress>{}; }
+
+std::uint16_t Server::port() const { return s_ && !s_->addresses.empty() ? s_->addresses.front().port() : 0; }
+
+std::size_t Server::active_connections() const { return s_ ? s_->handlers.size() : 0; }
+
+}  // namespace corio::net
