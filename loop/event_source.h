@@ -46,10 +46,10 @@ class EventSource {
   virtual std::size_t poll() = 0;
   // Blocks until at least one event is ready (or is already queued),
   // `deadline` passes (kNever: no limit), or wake() is called, and handles
-  // at least what woke it (it need not drain the rest: the loop's next
-  // iteration polls or waits again). A wake() that came before this call
-  // must make it return at once: wake-ups are never lost. Returns how many
-  // events it handled.
+  // at least what woke it (whether it drains the rest is the source's
+  // choice: the loop's next iteration polls or waits again). A wake() that
+  // came before this call must make it return at once: wake-ups are never
+  // lost. Returns how many events it handled.
   virtual std::size_t wait(TimePoint deadline) = 0;
   // Makes the wait() in progress, or else the next one, return promptly.
   // Must not block for long or throw.

@@ -61,9 +61,12 @@ std::size_t CqDriver::wait(TimePoint deadline) {
     const std::int64_t ns = left.count() > 0 ? left.count() : 0;
     d = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns, GPR_TIMESPAN));
   }
-  // One event: the next iteration takes the rest (AsyncNext pops a queued
-  // event without polling), so an idle server makes one call per event.
-  return next(d) ? 1 : 0;
+  // The first event, then whatever came with it: gRPC delivers a failed
+  // read and the call's cancellation (its done tag) together, and the
+  // handler must see both in one iteration, so that the failed read is
+  // raised as the cancel it is rather than taken for a half-close.
+  if (!next(d)) return 0;
+  return 1 + poll();
 }
 
 void CqDriver::wake() noexcept {
