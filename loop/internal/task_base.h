@@ -419,6 +419,11 @@ inline constinit thread_local const char* tls_inline_floor = nullptr;
 // unlinks it from the source when the task is cancelled while suspended,
 // and calls abandon() in its own destructor (for a frame destroyed while
 // suspended).
+//
+// Its hot members are forced inline: a sync wait or a sleep inlines all of
+// them into the awaiting coroutine, whose body is often too big for g++ to
+// inline them by itself (an out-of-line suspend() or abandon() cost a sync
+// wait about 40 instructions).
 class Suspension : public CancelTarget {
  public:
   using DetachFn = void (*)(Suspension* self) noexcept;
@@ -433,7 +438,7 @@ class Suspension : public CancelTarget {
   // returns false (do not suspend; await_resume will throw CancelledError)
   // when a cancellation is already pending. Throws RuntimeError outside a
   // task.
-  bool suspend(std::coroutine_handle<> h) {
+  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h) {
     task_ = running_task();
     if (task_->take_pending_cancel()) {
       cancelled_ = true;
@@ -460,13 +465,13 @@ class Suspension : public CancelTarget {
 
   // Undoes a suspend() that returned true, for an await_suspend that then
   // fails to link itself to its source and throws instead of suspending.
-  void unpark() noexcept { task_->cancel_target_ = nullptr; }
+  [[gnu::always_inline]] void unpark() noexcept { task_->cancel_target_ = nullptr; }
 
   // Wake: the wait is over; the task's next step will resume it. The source
   // has already unlinked this waiter and stored in the awaiter whatever it
   // hands over ("wake with a value"): from here on a cancel() is not this
   // wait's, it stays pending for the task's next suspension point.
-  void wake() noexcept {
+  [[gnu::always_inline]] void wake() noexcept {
     task_->cancel_target_ = nullptr;
     task_->schedule();
   }
@@ -489,7 +494,7 @@ class Suspension : public CancelTarget {
   // For the derived awaiter's destructor: if its frame is destroyed while
   // the task is still suspended here (loop teardown), unlink from the
   // source now, while the derived awaiter's members are still alive.
-  void abandon() noexcept {
+  [[gnu::always_inline]] void abandon() noexcept {
     if (parked()) {
       detach_(this);
       task_->cancel_target_ = nullptr;
@@ -498,7 +503,7 @@ class Suspension : public CancelTarget {
 
   // True while the task is suspended here (between a suspend() that
   // returned true and the wake, the cancel or unpark()).
-  bool parked() const noexcept { return task_ != nullptr && task_->cancel_target_ == this; }
+  [[gnu::always_inline]] bool parked() const noexcept { return task_ != nullptr && task_->cancel_target_ == this; }
   bool cancelled() const noexcept { return cancelled_; }
   TaskBase* task() const noexcept { return task_; }
 
@@ -515,7 +520,7 @@ class Suspension : public CancelTarget {
   // that came while waiting), or kRaise (a cancel another awaiter took is
   // on its way: take_cancel() and do not suspend).
   enum class Pending : unsigned char { kNone, kPassOn, kRaise };
-  Pending begin_suspend() {
+  [[gnu::always_inline]] Pending begin_suspend() {
     task_ = running_task();
     if (!task_->cancel_pending()) [[likely]]
       return Pending::kNone;
@@ -525,7 +530,7 @@ class Suspension : public CancelTarget {
   }
   // Registers the task as suspended here, to resume at `h`: a cancel() now
   // calls this awaiter's try_cancel.
-  void park(std::coroutine_handle<> h) noexcept {
+  [[gnu::always_inline]] void park(std::coroutine_handle<> h) noexcept {
     task_->resume_point_ = h;
     task_->cancel_target_ = this;
   }
@@ -543,10 +548,14 @@ class Suspension : public CancelTarget {
   void hold_cancel() noexcept { task_->cancel_in_flight_ = true; }
 
  private:
-  static TaskBase* running_task() {
+  [[gnu::always_inline]] static TaskBase* running_task() {
     TaskBase* t = current_task_base();
-    if (t == nullptr) throw RuntimeError("corio: awaited outside a task running on an EventLoop");
+    if (t == nullptr) [[unlikely]]
+      throw_outside_task();
     return t;
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_outside_task() {
+    throw RuntimeError("corio: awaited outside a task running on an EventLoop");
   }
   static bool try_cancel_impl(CancelTarget* self) noexcept {
     auto* s = static_cast<Suspension*>(self);
