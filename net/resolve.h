@@ -26,8 +26,8 @@ namespace corio::net {
 // Addresses for `host` (a name or a numeric address) and `port`, in the
 // order getaddrinfo gives them; `family` AF_UNSPEC for both IPv4 and IPv6,
 // `socktype` SOCK_STREAM or SOCK_DGRAM.
-[[nodiscard]] Task<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port,
-                                                       int family = AF_UNSPEC, int socktype = SOCK_STREAM,
+[[nodiscard]] Task<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port, int family = AF_UNSPEC,
+                                                       int socktype = SOCK_STREAM,
                                                        std::chrono::nanoseconds timeout = std::chrono::seconds(10));
 
 }  // namespace corio::net

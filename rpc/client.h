@@ -147,8 +147,9 @@ class Owned {
 // A unary call: the reply, or the status the call ended with.
 template <class Stub, class Req, class Resp>
 Task<Reply<Resp>> unary(Stub& stub,
-                        std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(
-                            grpc::ClientContext*, const Req&, grpc::CompletionQueue*),
+                        std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(grpc::ClientContext*,
+                                                                                                const Req&,
+                                                                                                grpc::CompletionQueue*),
                         Req request, CallOptions options = {}) {
   struct Call : internal::ClientCallBase {
     std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
@@ -260,10 +261,10 @@ class ClientWriter {
 
 // Starts a client-streaming call.
 template <class Stub, class Req, class Resp>
-Task<ClientWriter<Req, Resp>> client_streaming(Stub& stub,
-                                               std::unique_ptr<grpc::ClientAsyncWriter<Req>> (Stub::*prepare)(
-                                                   grpc::ClientContext*, Resp*, grpc::CompletionQueue*),
-                                               CallOptions options = {}) {
+Task<ClientWriter<Req, Resp>> client_streaming(
+    Stub& stub,
+    std::unique_ptr<grpc::ClientAsyncWriter<Req>> (Stub::*prepare)(grpc::ClientContext*, Resp*, grpc::CompletionQueue*),
+    CallOptions options = {}) {
   using Call = typename ClientWriter<Req, Resp>::Call;
   internal::Owned<Call> call(new Call);
   internal::configure(call->ctx, options);

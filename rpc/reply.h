@@ -26,7 +26,7 @@ namespace corio::rpc {
 template <class T>
 class Reply {
  public:
-  Reply(T value) : value_(std::move(value)) {}  // implicit on purpose
+  Reply(T value) : value_(std::move(value)) {}               // implicit on purpose
   Reply(grpc::Status status) : status_(std::move(status)) {  // implicit on purpose
     if (status_.ok()) status_ = grpc::Status(grpc::StatusCode::INTERNAL, "handler returned OK without a reply");
   }

@@ -79,8 +79,8 @@ void Store::serve(corio::rpc::Server& server) {
       "kv.KV/Delete");
   server.add_server_streaming(
       &KV::AsyncService::RequestWatch,
-      [this](grpc::ServerContext&, const WatchRequest& req, corio::rpc::ServerWriter<Event>& out)
-          -> Task<grpc::Status> {
+      [this](grpc::ServerContext&, const WatchRequest& req,
+             corio::rpc::ServerWriter<Event>& out) -> Task<grpc::Status> {
         Watcher w;
         w.prefix = req.prefix();
         watchers_.push_back(&w);

@@ -38,7 +38,8 @@ void EpollReactor::unwatch(int fd) noexcept {
 
 void EpollReactor::set_interest(int fd, std::uint64_t token, Interest interest, bool& in_set) {
   epoll_event ev{};
-  ev.events = (has(interest, Interest::kReadable) ? EPOLLIN : 0u) | (has(interest, Interest::kWritable) ? EPOLLOUT : 0u);
+  ev.events =
+      (has(interest, Interest::kReadable) ? EPOLLIN : 0u) | (has(interest, Interest::kWritable) ? EPOLLOUT : 0u);
   ev.data.u64 = (token << 1) | 1;
   if (interest == Interest::kNone) {
     if (in_set) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);  // a closed fd is already gone

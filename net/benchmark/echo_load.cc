@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double q) {
-    return lat.empty() ? 0.0 : static_cast<double>(lat[std::min(lat.size() - 1, static_cast<std::size_t>(q * lat.size()))]) / 1e3;
+    return lat.empty()
+               ? 0.0
+               : static_cast<double>(lat[std::min(lat.size() - 1, static_cast<std::size_t>(q * lat.size()))]) / 1e3;
   };
   std::printf("%ld round trips in %.3f s: %.0f round trips/s, p50 %.1f us, p99 %.1f us\n", done, secs,
               static_cast<double>(done) / secs, pct(0.50), pct(0.99));
