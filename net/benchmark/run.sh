@@ -18,7 +18,7 @@ for a in "$@"; do
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-bazel build -c opt //net/benchmark:all >/dev/null 2>&1
+bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio //net/benchmark:echo_load >/dev/null 2>&1
 bin=bazel-bin/net/benchmark
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
