@@ -37,7 +37,7 @@ class [[nodiscard]] FdReady : private internal::Suspension, private internal::Io
  public:
   FdReady(int fd, Interest direction) noexcept
       : Suspension(&FdReady::detach), IoWaiter{&FdReady::on_ready, false}, fd_(fd), direction_(direction) {}
-  ~FdReady() { abandon(); }
+  [[gnu::always_inline]] ~FdReady() { abandon(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h);
   void await_resume() const { check_cancelled_or_pending(); }

@@ -102,7 +102,7 @@ class FutureAwaiter final : Suspension, FutureWaiter {
     on_done = &FutureAwaiter::on_done_impl;
     if constexpr (kPassCancel) try_cancel = &FutureAwaiter::cancel_future;
   }
-  ~FutureAwaiter() { abandon(); }
+  [[gnu::always_inline]] ~FutureAwaiter() { abandon(); }
   bool await_ready() const noexcept { return s_->done; }
   bool await_suspend(std::coroutine_handle<> h) {
     if constexpr (kPassCancel) {

@@ -60,7 +60,7 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
     if (s_ != nullptr) s_->ref();
   }
   IoReadyAwaiter(IoReadyAwaiter&& o) noexcept : IoReadyAwaiter(o.s_, o.dir_) {}
-  ~IoReadyAwaiter() {
+  [[gnu::always_inline]] ~IoReadyAwaiter() {
     abandon();
     if (s_ != nullptr) s_->unref();
   }

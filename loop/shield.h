@@ -49,7 +49,7 @@ class [[nodiscard]] ShieldAwaiter final : internal::Suspension, internal::DoneWa
     on_done = &ShieldAwaiter::on_done_impl;
   }
   ShieldAwaiter& operator=(ShieldAwaiter&&) = delete;
-  ~ShieldAwaiter() { abandon(); }
+  [[gnu::always_inline]] ~ShieldAwaiter() { abandon(); }
   bool await_ready() const { return inner_.done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -34,7 +34,7 @@ class [[nodiscard]] SleepAwaiter final : Suspension, TimerNode {
   // wait_for or timeout; the copy is a fresh, unawaited sleep.
   SleepAwaiter(SleepAwaiter&& o) noexcept : SleepAwaiter(o.kind_, TimePoint(Duration(o.deadline)), o.delay_) {}
   SleepAwaiter& operator=(SleepAwaiter&&) = delete;
-  ~SleepAwaiter() { abandon(); }
+  [[gnu::always_inline]] ~SleepAwaiter() { abandon(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -117,7 +117,7 @@ class TaskGroup {
 class [[nodiscard]] TaskGroup::ExitAwaiter final : internal::Suspension {
  public:
   explicit ExitAwaiter(TaskGroup* g) noexcept : Suspension(&ExitAwaiter::detach), g_(g) {}
-  ~ExitAwaiter() { abandon(); }
+  [[gnu::always_inline]] ~ExitAwaiter() { abandon(); }
   bool await_ready() const noexcept { return !g_->has_children(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!suspend(h)) return false;

@@ -423,7 +423,8 @@ inline constinit thread_local const char* tls_inline_floor = nullptr;
 // Its hot members are forced inline: a sync wait or a sleep inlines all of
 // them into the awaiting coroutine, whose body is often too big for g++ to
 // inline them by itself (an out-of-line suspend() or abandon() cost a sync
-// wait about 40 instructions).
+// wait about 40 instructions). So are the destructors of the awaiters
+// built on it, which are little more than abandon().
 class Suspension : public CancelTarget {
  public:
   using DetachFn = void (*)(Suspension* self) noexcept;
@@ -432,7 +433,7 @@ class Suspension : public CancelTarget {
   Suspension& operator=(const Suspension&) = delete;
   // Last resort only: by now the derived awaiter's members are gone, so
   // every derived awaiter calls abandon() in its own destructor instead.
-  ~Suspension() { abandon(); }
+  [[gnu::always_inline]] ~Suspension() { abandon(); }
 
   // Park: for await_suspend. Registers the current task as suspended here;
   // returns false (do not suspend; await_resume will throw CancelledError)

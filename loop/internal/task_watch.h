@@ -88,7 +88,7 @@ class TaskWatch {
   class [[nodiscard]] Awaiter final : Suspension {
    public:
     explicit Awaiter(TaskWatch* w) noexcept : Suspension(&Awaiter::detach), w_(w) {}
-    ~Awaiter() { abandon(); }
+    [[gnu::always_inline]] ~Awaiter() { abandon(); }
     bool await_ready() const noexcept { return w_->satisfied() || w_->timed_out_; }
     bool await_suspend(std::coroutine_handle<> h) {
       if (!suspend(h)) return false;
