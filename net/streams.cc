@@ -14,6 +14,7 @@
 #include "corio/loop/sleep.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/timeout.h"
+#include "corio/net/happy_eyeballs.h"
 #include "corio/net/resolve.h"
 #include "corio/streams/stream_protocol.h"
 #include "corio/sync/event.h"
@@ -36,26 +37,19 @@ struct ConnectionOwner {
   }
 };
 
+void set_tcp_options(Socket& s, int family, const StreamOptions& options) {
+  if (!is_tcp(family)) return;
+  if (options.nodelay) s.set_nodelay();
+  if (options.keepalive) s.set_keepalive();
+}
+
 Task<Streams> connect_each(std::vector<SocketAddress> addrs, ConnectOptions options) {
-  std::exception_ptr first;
-  for (const SocketAddress& a : addrs) {
-    try {
-      Socket s = Socket::open(a.family(), SOCK_STREAM);
-      if (options.connect_timeout) {
-        co_await timeout(*options.connect_timeout, s.connect(a));
-      } else {
-        co_await s.connect(a);
-      }
-      if (options.nodelay && is_tcp(a.family())) s.set_nodelay();
-      co_return make_streams(std::move(s), options);
-    } catch (const OSError&) {
-      if (!first) first = std::current_exception();
-    } catch (const TimeoutError&) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  if (!first) throw OSError(EADDRNOTAVAIL, "corio::net: connect: no address to connect to");
-  std::rethrow_exception(first);
+  HappyEyeballsOptions he;
+  he.attempt_delay = options.happy_eyeballs_delay;
+  he.connect_timeout = options.connect_timeout;
+  Socket s = co_await connect_happy_eyeballs(std::move(addrs), he);
+  set_tcp_options(s, s.local_address().family(), options);
+  co_return make_streams(std::move(s), options);
 }
 
 }  // namespace
@@ -78,6 +72,7 @@ namespace {
 Task<Streams> open_connection_impl(std::string host, std::uint16_t port, ConnectOptions options) {
   std::vector<SocketAddress> addrs =
       co_await resolve(std::move(host), port, options.family, SOCK_STREAM, options.resolve_timeout);
+  addrs = interleave_addresses(std::move(addrs), options.interleave);
   co_return co_await connect_each(std::move(addrs), std::move(options));
 }
 
@@ -89,6 +84,14 @@ Task<Streams> open_connection(std::string host, std::uint16_t port, const Connec
 
 Task<Streams> open_connection(std::string host, std::uint16_t port) {
   return open_connection_impl(std::move(host), port, ConnectOptions());
+}
+
+Task<Streams> open_connection(std::vector<SocketAddress> addresses, const ConnectOptions& options) {
+  return connect_each(std::move(addresses), options);
+}
+
+Task<Streams> open_connection(std::vector<SocketAddress> addresses) {
+  return connect_each(std::move(addresses), ConnectOptions());
 }
 
 Task<Streams> open_unix_connection(std::string path) { return open_unix_connection(std::move(path), ConnectOptions()); }
@@ -111,7 +114,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::unordered_map<std::uint64_t, TaskHandle<void>> handlers;
   std::uint64_t next_id = 0;
   bool serving = true;
-  Event idle;  // set once closed with no handler running
+  Event idle;    // set once closed with no handler running
+  Event closed;  // set by close()
 
   void update_idle() {
     if (!serving && handlers.empty()) idle.set();
@@ -122,6 +126,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     serving = false;
     for (Socket& l : listeners) l.close();  // accept loops wake and end
     addresses.clear();
+    closed.set();
     update_idle();
   }
 
@@ -178,7 +183,7 @@ Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
 void internal::ServerState::spawn(Socket sock) {
   std::string name = options.task_name;
   try {
-    if (options.nodelay && is_tcp(sock.local_address().family())) sock.set_nodelay();
+    set_tcp_options(sock, sock.local_address().family(), options);
     name += ":" + sock.peer_address().to_string();
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
@@ -198,24 +203,78 @@ Task<void> wait_idle(std::shared_ptr<ServerState> st) { co_await st->idle.wait()
 
 void set_v6only(Socket& s) { s.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1); }
 
-Server start_listening(std::shared_ptr<ServerState> st, const std::vector<SocketAddress>& addrs) {
-  for (const SocketAddress& a : addrs) {
-    Socket s = Socket::open(a.family(), SOCK_STREAM);
-    if (is_tcp(a.family())) {
-      if (st->options.reuse_address) s.set_reuse_address();
-      if (st->options.reuse_port) s.set_reuse_port();
-      if (a.family() == AF_INET6) set_v6only(s);
+// `a` with its port set to `port` (an IP address).
+SocketAddress with_port(SocketAddress a, std::uint16_t port) {
+  if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(a.get())->sin_port = htons(port);
+  if (a.family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(a.get())->sin6_port = htons(port);
+  return a;
+}
+
+// Whether `e`, binding the IPv6 wildcard address for host "", means the
+// machine has no IPv6: that family is then left out, as getaddrinfo's
+// AI_ADDRCONFIG would.
+bool no_ipv6(const OSError& e) { return e.code() == EAFNOSUPPORT || e.code() == EADDRNOTAVAIL; }
+
+// Binds and listens on each address. With port 0 and several addresses,
+// the second and later ones take the port the kernel gave the first.
+void bind_all(ServerState& st, const std::vector<SocketAddress>& addrs, bool ipv6_optional) {
+  std::uint16_t shared_port = 0;
+  for (const SocketAddress& requested : addrs) {
+    const bool tcp = is_tcp(requested.family());
+    const SocketAddress a = tcp && shared_port != 0 ? with_port(requested, shared_port) : requested;
+    Socket s;
+    try {
+      s = Socket::open(a.family(), SOCK_STREAM);
+      if (tcp) {
+        if (st.options.reuse_address) s.set_reuse_address();
+        if (st.options.reuse_port) s.set_reuse_port();
+        if (a.family() == AF_INET6) set_v6only(s);
+      }
+      s.bind(a);
+    } catch (const OSError& e) {
+      if (ipv6_optional && a.family() == AF_INET6 && no_ipv6(e)) continue;
+      throw;
     }
-    s.bind(a);
-    s.listen(st->options.backlog);
-    st->addresses.push_back(s.local_address());
-    st->listeners.push_back(std::move(s));
+    s.listen(st.options.backlog);
+    SocketAddress bound = s.local_address();
+    if (tcp && requested.port() == 0 && shared_port == 0) shared_port = bound.port();
+    st.addresses.push_back(bound);
+    st.listeners.push_back(std::move(s));
   }
+}
+
+Server start_listening(std::shared_ptr<ServerState> st, const std::vector<SocketAddress>& addrs,
+                       bool ipv6_optional = false) {
+  // The port the kernel picks for the first socket may be taken on
+  // another family: pick again, a few times.
+  const bool shared_pick = addrs.size() > 1 && addrs.front().port() == 0;
+  constexpr int kTries = 8;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      bind_all(*st, addrs, ipv6_optional);
+      break;
+    } catch (const OSError& e) {
+      st->listeners.clear();  // closes what was bound
+      st->addresses.clear();
+      if (!(shared_pick && e.code() == EADDRINUSE && attempt < kTries)) throw;
+    }
+  }
+  if (st->listeners.empty()) throw OSError(EADDRNOTAVAIL, "corio::net: start_server: no address to listen on");
   Server server(st);  // closes the listeners if what follows throws
   for (std::size_t i = 0; i < st->listeners.size(); ++i) {
     create_task(*st->loop, accept_loop(st, i), st->options.task_name + ".accept");
   }
   return server;
+}
+
+// Host "": the wildcard address of each family `family` allows.
+std::vector<SocketAddress> wildcard_addresses(int family, std::uint16_t port) {
+  std::vector<SocketAddress> out;
+  if (family == AF_UNSPEC || family == AF_INET) out.push_back(SocketAddress::ip("0.0.0.0", port));
+  if (family == AF_UNSPEC || family == AF_INET6) out.push_back(SocketAddress::ip("::", port));
+  if (out.empty())
+    throw std::invalid_argument("corio::net: start_server: family is not AF_INET, AF_INET6 or AF_UNSPEC");
+  return out;
 }
 
 std::shared_ptr<ServerState> new_state(ConnectionHandler handler, const ServerOptions& options) {
@@ -232,6 +291,10 @@ std::shared_ptr<ServerState> new_state(ConnectionHandler handler, const ServerOp
 namespace {
 
 Task<Server> start_server_impl(std::shared_ptr<ServerState> st, std::string host, std::uint16_t port) {
+  if (host.empty()) {
+    // Leave IPv6 out when the machine has none, unless asked for it alone.
+    co_return start_listening(st, wildcard_addresses(st->options.family, port), st->options.family == AF_UNSPEC);
+  }
   std::vector<SocketAddress> addrs =
       co_await resolve(std::move(host), port, st->options.family, SOCK_STREAM, std::chrono::seconds(10));
   co_return start_listening(std::move(st), addrs);
@@ -248,7 +311,6 @@ Task<Server> start_unix_server_impl(std::shared_ptr<ServerState> st, std::string
 Task<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port,
                           const ServerOptions& options) {
   auto st = new_state(std::move(handler), options);
-  if (host.empty()) host = "0.0.0.0";
   return start_server_impl(std::move(st), std::move(host), port);
 }
 
@@ -304,6 +366,17 @@ Task<void> Server::shutdown(std::chrono::nanoseconds grace) {
   if (!expired) co_return;
   for (auto& [id, h] : st->handlers) h.cancel("server shutdown");
   co_await wait_idle(st);
+}
+
+Task<void> Server::serve_forever() {
+  if (!s_ || !s_->serving) throw RuntimeError("corio::net: serve_forever() on a closed server");
+  std::shared_ptr<ServerState> st = s_;
+  try {
+    co_await st->closed.wait();
+  } catch (const CancelledError&) {
+    st->close();
+    throw;
+  }
 }
 
 std::vector<SocketAddress> Server::sockets() const { return s_ ? s_->addresses : std::vector<SocketAddress>{}; }

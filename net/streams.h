@@ -59,6 +59,9 @@ struct StreamOptions {
   TransportOptions transport;
   // TCP_NODELAY on TCP connections (asyncio's default since 3.7).
   bool nodelay = true;
+  // SO_KEEPALIVE on TCP connections (the kernel's keepalive probes find a
+  // peer that vanished without a FIN or RST).
+  bool keepalive = false;
 };
 
 // One connection's two streams. Copies of the handles share the
@@ -84,18 +87,40 @@ struct ConnectOptions : StreamOptions {
   std::optional<std::chrono::nanoseconds> connect_timeout = std::chrono::seconds(30);
   // A bound on the name resolution.
   std::chrono::nanoseconds resolve_timeout = std::chrono::seconds(10);
+  // Happy Eyeballs (RFC 8305, happy_eyeballs.h) over the name's addresses:
+  // the next address is tried this long after the previous attempt
+  // started (or at once when it failed), the attempts racing; nullopt
+  // tries one address at a time. asyncio's happy_eyeballs_delay.
+  std::optional<std::chrono::nanoseconds> happy_eyeballs_delay = std::chrono::milliseconds(250);
+  // Reorders the resolved addresses so that families alternate, this many
+  // of the first family first (interleave_addresses()); 0 keeps the
+  // resolver's order. asyncio's interleave.
+  std::size_t interleave = 1;
 };
 
-// Resolves `host` and connects to each of its addresses in turn until one
-// accepts (asyncio.open_connection).
-// Errors: GaiError when the name does not resolve; when no address
-//   connects, the first address's error: ConnectionRefusedError, OSError
-//   (ENETUNREACH, ...) or corio::TimeoutError after connect_timeout.
+// Resolves `host` and connects to its addresses (asyncio.open_connection):
+// interleaved by family, then raced with Happy Eyeballs
+// (connect_happy_eyeballs(), happy_eyeballs.h); the first to connect wins.
+// Errors: GaiError when the name does not resolve; corio::TimeoutError
+//   when that takes longer than resolve_timeout; when no address connects,
+//   connect_happy_eyeballs()'s error: the one address's own error
+//   (ConnectionRefusedError, OSError such as ENETUNREACH, corio::TimeoutError
+//   after connect_timeout), or for several addresses one error naming each
+//   address's failure, typed as their common failure when they all failed
+//   alike, an OSError otherwise.
 // Thread safety: the loop's thread.
-// Cancellation: a cancelled connect closes its socket; nothing is left
-//   behind.
+// Cancellation: resolution and every connection attempt stop; each
+//   attempt's socket is closed before the CancelledError leaves; nothing is
+//   left behind.
 [[nodiscard]] Task<Streams> open_connection(std::string host, std::uint16_t port, const ConnectOptions& options);
 [[nodiscard]] Task<Streams> open_connection(std::string host, std::uint16_t port);
+// The same over addresses the caller already has (resolved elsewhere, or
+// a fixed list), raced in the given order (`options.interleave` is not
+// applied; call interleave_addresses() for that; `family` and
+// `resolve_timeout` do not apply). Errors, Thread safety, Cancellation: as
+// above, less the resolution's.
+[[nodiscard]] Task<Streams> open_connection(std::vector<SocketAddress> addresses, const ConnectOptions& options);
+[[nodiscard]] Task<Streams> open_connection(std::vector<SocketAddress> addresses);
 // The same over a Unix-domain stream socket at `path`. Errors: as above
 // (FileNotFoundError is an OSError with ENOENT). Thread safety and
 // Cancellation: as above.
@@ -152,6 +177,14 @@ class Server {
   bool is_serving() const;
   // Waits until the server is closed and every handler has finished.
   [[nodiscard]] Task<void> wait_closed();
+  // Serves until the server is closed (close() or shutdown() from
+  // elsewhere), then returns; handlers may still be running (wait_closed()
+  // tells when they are done). asyncio's Server.serve_forever, except that
+  // a close() from elsewhere ends it normally rather than by cancelling it.
+  // Errors: RuntimeError if the server is already closed (or empty).
+  // Cancellation: a cancelled serve_forever() closes the server (stops
+  //   accepting; running handlers go on) and raises CancelledError at once.
+  [[nodiscard]] Task<void> serve_forever();
   // close(), then lets the running handlers finish for up to `grace`, then
   // cancels those still running (their connections are aborted) and waits
   // for them to end.
@@ -168,14 +201,19 @@ class Server {
   std::shared_ptr<internal::ServerState> s_;
 };
 
-// Binds a listening socket to each address of `host` (a name or a numeric
-// address; "" for all IPv4 interfaces) and serves each connection with
-// `handler` as its own task (asyncio.start_server). The server keeps
-// `handler` alive. Accept failures (EMFILE, ENFILE, ...) go to the loop's
-// exception handler and pause accepting for accept_backoff; the server
-// keeps serving. An exception escaping a handler goes to the loop's
-// exception handler too.
-// Errors: GaiError; OSError (EADDRINUSE, EACCES, ...) from bind/listen;
+// Binds a listening socket to each address of `host` and serves each
+// connection with `handler` as its own task (asyncio.start_server). `host`
+// is a name, a numeric address, or "" for every interface of every family
+// the machine has: 0.0.0.0 and :: (the IPv6 socket with IPV6_V6ONLY, so
+// the two never clash), as asyncio does for host None; options.family
+// AF_INET or AF_INET6 keeps one of them. With port 0 every listening
+// socket gets the same port, the one the kernel picked for the first (so
+// port() serves both families). The server keeps `handler` alive. Accept failures (EMFILE, ENFILE, ...) go to the
+// loop's exception handler and pause accepting for accept_backoff; the server keeps serving. An exception escaping a
+// handler goes to the loop's exception handler too. Errors: GaiError; OSError (EADDRINUSE, EACCES, ...) from
+// bind/listen
+//   (with port 0 and several addresses, EADDRINUSE only if the port the
+//   kernel picked stayed taken on another family over several tries);
 //   at the call itself, std::invalid_argument for an empty handler and
 //   RuntimeError outside a running loop.
 // Thread safety: the loop's thread.
