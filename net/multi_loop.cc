@@ -26,8 +26,12 @@ namespace internal {
 // go, so the last reference always goes on the owner's thread.
 struct MultiLoopState {
   explicit MultiLoopState(std::size_t loops)
-      : n(loops), accepted(new std::atomic<std::uint64_t>[loops]), local_stop(loops, nullptr), handles(loops),
-        ready(loops, false), failed(loops, false) {
+      : n(loops),
+        accepted(new std::atomic<std::uint64_t>[loops]),
+        local_stop(loops, nullptr),
+        handles(loops),
+        ready(loops, false),
+        failed(loops, false) {
     for (std::size_t i = 0; i < n; ++i) accepted[i].store(0, std::memory_order_relaxed);
   }
 
@@ -39,15 +43,15 @@ struct MultiLoopState {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::vector<LoopHandle> handles;      // mu
-  std::vector<bool> ready, failed;      // mu
-  std::size_t reported = 0;             // mu: loops ready or failed
-  std::exception_ptr startup_error;     // mu: the first
-  std::exception_ptr run_error;         // mu: the first after startup
-  bool stop_requested = false;          // mu
-  std::chrono::nanoseconds grace{0};    // mu: the stop request's
+  std::vector<LoopHandle> handles;            // mu
+  std::vector<bool> ready, failed;            // mu
+  std::size_t reported = 0;                   // mu: loops ready or failed
+  std::exception_ptr startup_error;           // mu: the first
+  std::exception_ptr run_error;               // mu: the first after startup
+  bool stop_requested = false;                // mu
+  std::chrono::nanoseconds grace{0};          // mu: the stop request's
   std::chrono::nanoseconds default_grace{0};  // options.grace; constant
-  std::vector<SocketAddress> addresses; // mu until start() returns; then constant
+  std::vector<SocketAddress> addresses;       // mu until start() returns; then constant
 
   std::mutex join_mu;
   std::vector<std::thread> threads;  // join_mu
