@@ -58,12 +58,20 @@ fi
 if [ "$scaling" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then
   echo
   echo "several cores: MultiLoopServer, 1 loop vs 2 loops on one port (SO_REUSEPORT), 50 connections, $(nproc) CPUs shared with the client"
+  echo "(cpu: user+system CPU time per round trip of the server and of the client, from /proc and time)"
+  tck=$(getconf CLK_TCK)
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   for size in 64 1024; do
     for loops in 1 2; do
       start "$bin/echo_corio" --loops="$loops"
       printf 'corio --loops=%d %5s B  ' "$loops" "$size"
-      "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips"
+      t0=$(cpu_ticks "$pid")
+      /usr/bin/time -f '%U %S' -o "$work/client_cpu" \
+        "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips" | tr -d '\n'
+      t1=$(cpu_ticks "$pid")
       stop
+      awk -v a="$t0" -v b="$t1" -v hz="$tck" -v n="$round_trips" '{
+        printf "  cpu: server %.2f us, client %.2f us\n", (b - a) / hz * 1e6 / n, ($1 + $2) * 1e6 / n }' "$work/client_cpu"
     done
   done
 fi
