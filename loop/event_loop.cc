@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,7 +84,20 @@ void Handle::cancel() noexcept {
 class EventLoop::Watcher {
  public:
   Watcher(int reactor_fd, EventSource* source) : fd_(reactor_fd), source_(source) {
-    thread_ = std::thread([this] { run(); });
+    // The thread is corio's, not the application's: it starts with every
+    // signal blocked, so a process signal goes to a thread the application
+    // knows (the loop's handlers run wherever it lands, through the pipe).
+    sigset_t all, previous;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (...) {
+      ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    ::pthread_setname_np(thread_.native_handle(), "corio-watcher");  // for top -H, gdb, /proc
   }
   ~Watcher() {
     {

@@ -201,7 +201,10 @@ class Future {
 
   // set_result from any thread: delivered on the loop thread. If the future
   // is done by then (e.g. cancelled), the value is dropped; so it is if the
-  // loop is destroyed first. Errors: std::bad_alloc (nothing is posted).
+  // loop is destroyed first. The loop does not know a result is coming: to
+  // hold a virtual clock until it does, and to be safe if the loop may be
+  // gone, hand the thread a ThreadsafePromise (threadsafe_promise.h).
+  // Errors: std::bad_alloc (nothing is posted).
   // Thread safety: any thread; the loop must outlive the call.
   template <class... A>
   void set_result_threadsafe(A&&... value) const {

@@ -25,6 +25,7 @@
 #include "corio/loop/task_group.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/thread_pool_executor.h"
+#include "corio/loop/threadsafe_promise.h"
 #include "corio/loop/timeout.h"
 #include "corio/loop/wait.h"
 

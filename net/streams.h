@@ -140,7 +140,8 @@ struct ServerOptions : StreamOptions {
   int family = AF_UNSPEC;
   int backlog = 128;
   bool reuse_address = true;
-  // SO_REUSEPORT: several servers (processes) share the port.
+  // SO_REUSEPORT: several servers (processes, or loops: MultiLoopServer in
+  // multi_loop.h) share the port.
   bool reuse_port = false;
   // How long accepting pauses after a failure such as EMFILE.
   std::chrono::nanoseconds accept_backoff = std::chrono::milliseconds(100);

@@ -27,6 +27,7 @@
 #include "corio/loop/event_loop.h"
 #include "corio/loop/internal/foreign_awaiter.h"
 #include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/loop_access.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/sync/errors.h"
 #include "corio/sync/internal/ring_buffer.h"
@@ -143,6 +144,11 @@ struct ChannelState {
 //   is lost or received twice: a receive() abandoned before it returns (its
 //   frame destroyed by the loop, or the g++ 12 order in README.md) puts its
 //   item back at the front.
+// Virtual clock: while a task is parked in receive() on an open channel,
+//   the loop counts it as external work (ExternalWork, loop_handle.h): a
+//   loop with LoopOptions::virtual_clock waits in real time for a sender
+//   instead of jumping to its next timer, so `wait_for(ch.receive(), d)`
+//   times out only after `d` has really passed with nothing sent.
 template <class T>
 class Channel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "corio::Channel needs a nothrow move-constructible T");
@@ -245,8 +251,11 @@ template <class T>
 class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
  public:
   explicit ChannelReceive(ChannelState<T>* s) noexcept : s_(s) {}
-  // Puts back an item taken but never passed on (see waiter.h).
+  // Puts back an item taken but never passed on (see waiter.h), and ends
+  // the external work of a receiver destroyed while parked.
   [[gnu::always_inline]] ~ChannelReceive() {
+    if (counted_) [[unlikely]]
+      end_work();
     if (slot_) [[unlikely]]
       give_back();
   }
@@ -270,9 +279,13 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
       return false;
     }
     this->link(s_->receivers, &s_->mu);
+    // Parked on an open channel: another thread may send at any moment.
+    LoopAccess::begin_external_work(*s_->loop);
+    counted_ = true;
     return true;
   }
   T await_resume() {
+    if (counted_) end_work();
     this->resume_handoff();
     if (!slot_) throw QueueShutDown();
     T out(std::move(*slot_));
@@ -283,6 +296,10 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
  private:
   friend struct ChannelState<T>;
   [[gnu::cold, gnu::noinline]] void give_back() noexcept { s_->give_back(std::move(*slot_)); }
+  void end_work() noexcept {
+    counted_ = false;
+    LoopAccess::end_external_work(*s_->loop);
+  }
 
   // `mu` held: takes an item, or sees the channel closed and drained.
   bool try_take() noexcept {
@@ -296,6 +313,7 @@ class [[nodiscard]] ChannelReceive final : public Waiter<ChannelReceive<T>> {
 
   ChannelState<T>* s_;
   std::optional<T> slot_;
+  bool counted_ = false;  // holds one unit of the loop's external work
 };
 
 template <class T>

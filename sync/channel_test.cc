@@ -1,6 +1,7 @@
 #include "corio/sync/channel.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -18,8 +19,8 @@ namespace {
 
 using testing::settle;
 
-// Tests with threads use no timers: the virtual clock would not wait for a
-// thread before jumping to the next timer.
+// Tests with threads use no timers, except the virtual-clock ones at the
+// end, which check that a parked receiver holds the clock back.
 
 CO_TEST(Channel, SendOnLoopThreadIsReceivedInOrder) {
   Channel<int> ch(current_loop());
@@ -393,6 +394,75 @@ CO_TEST(ChannelReuse, ReceiveAwaitedAgainByNameAfterACancelReceives) {
   co_await t;
   EXPECT_EQ(log, (std::vector<std::string>{"cancelled", "value 5"}));
   EXPECT_EQ(ch.size(), 0u);
+}
+
+// A parked receiver counts as external work: with a virtual clock the loop
+// waits (in real time) for the thread's send instead of jumping 30 s to the
+// timeout. Before, wait_for raised TimeoutError at once.
+Task<int> receive_within(Channel<int>& ch, std::chrono::seconds d) { co_return co_await wait_for(ch.receive(), d); }
+
+LoopOptions virtual_clock() {
+  LoopOptions o;
+  o.virtual_clock = true;
+  return o;
+}
+
+TEST(ChannelVirtualClock, ParkedReceiverHoldsTheClockForAThreadsSend) {
+  EventLoop loop(virtual_clock());
+  Channel<int> ch(loop);
+  std::jthread sender([&] {  // joined even if the wait throws
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ch.send(7);
+  });
+  EXPECT_EQ(run_until_complete(loop, receive_within(ch, std::chrono::seconds(30))), 7);
+  sender.join();
+  EXPECT_EQ(loop.external_work(), 0u);
+}
+
+// The count ends with the wait, whichever way it ends: delivered, cancelled
+// or timed out.
+Task<> receive_ignored(Channel<int>& ch) { (void)co_await ch.receive(); }
+
+Task<> cancel_parked_receive(Channel<int>& ch) {
+  auto t = create_task(receive_ignored(ch));
+  co_await settle();
+  EXPECT_EQ(current_loop().external_work(), 1u);
+  t.cancel();
+  try {
+    co_await t;
+  } catch (const CancelledError&) {
+  }
+}
+
+TEST(ChannelVirtualClock, CancelledReceiverEndsItsExternalWork) {
+  EventLoop loop(virtual_clock());
+  Channel<int> ch(loop);
+  run_until_complete(loop, cancel_parked_receive(ch));
+  EXPECT_EQ(loop.external_work(), 0u);
+}
+
+// Closing the channel releases the parked receivers (QueueShutDown) and
+// with them the clock: a timer after that jumps again.
+Task<std::string> receive_after_close(Channel<int>& ch) {
+  std::jthread closer([&] { ch.close(); });
+  std::string what;
+  try {
+    (void)co_await ch.receive();
+  } catch (const QueueShutDown&) {
+    what = "shut down";
+  }
+  closer.join();
+  const auto before = current_loop().time();
+  co_await sleep(std::chrono::hours(1));  // virtual: no real hour passes
+  if (current_loop().time() - before < std::chrono::hours(1)) what += ", clock did not advance";
+  co_return what;
+}
+
+TEST(ChannelVirtualClock, ClosedChannelReleasesTheClock) {
+  EventLoop loop(virtual_clock());
+  Channel<int> ch(loop);
+  EXPECT_EQ(run_until_complete(loop, receive_after_close(ch)), "shut down");
+  EXPECT_EQ(loop.external_work(), 0u);
 }
 
 }  // namespace

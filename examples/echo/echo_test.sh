@@ -1,12 +1,13 @@
 #!/bin/bash
 # Starts the echo server on a free port, runs the client against it, then
 # stops the server with SIGTERM and checks that it shut down cleanly.
-#   echo_test.sh SERVER CLIENT
+#   echo_test.sh SERVER CLIENT [SERVER FLAGS...]
 set -u
 server=$1
 client=$2
+shift 2
 out=$(mktemp)
-"$server" --port=0 --grace=1 >"$out" 2>&1 &
+"$server" --port=0 --grace=1 "$@" >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   grep -q '^listening on ' "$out" && break

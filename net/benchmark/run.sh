@@ -4,17 +4,25 @@
 # messages. Then the figures noise does not move: user-space instructions
 # per round trip (callgrind, startup subtracted) and system calls per round
 # trip (strace -c -f), over a fixed number of round trips.
+# "Several cores": corio's MultiLoopServer (echo_corio --loops=N) with 1
+# and with 2 loops sharing the port, the same load, nothing pinned (the
+# client shares the machine's cores with the server's loops).
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
+#                             [--no-scaling] [--only-scaling]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 round_trips=200000
 servers="corio epoll asio"
 counts=1
+scaling=1
+only_scaling=0
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
     --servers=*) servers=${a#*=} ;;
     --no-counts) counts=0 ;;
+    --no-scaling) scaling=0 ;;
+    --only-scaling) only_scaling=1 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -36,7 +44,7 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
-if [ "${ONLY_COUNTS:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
+if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 for size in 64 1024; do
   for s in $servers; do
     start taskset -c 0 "$bin/echo_$s"
@@ -46,6 +54,28 @@ for size in 64 1024; do
   done
 done
 fi
+
+if [ "$scaling" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then
+  echo
+  echo "several cores: MultiLoopServer, 1 loop vs 2 loops on one port (SO_REUSEPORT), 50 connections, $(nproc) CPUs shared with the client"
+  echo "(cpu: user+system CPU time per round trip of the server and of the client, from /proc and time)"
+  tck=$(getconf CLK_TCK)
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  for size in 64 1024; do
+    for loops in 1 2; do
+      start "$bin/echo_corio" --loops="$loops"
+      printf 'corio --loops=%d %5s B  ' "$loops" "$size"
+      t0=$(cpu_ticks "$pid")
+      /usr/bin/time -f '%U %S' -o "$work/client_cpu" \
+        "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips" | tr -d '\n'
+      t1=$(cpu_ticks "$pid")
+      stop
+      awk -v a="$t0" -v b="$t1" -v hz="$tck" -v n="$round_trips" '{
+        printf "  cpu: server %.2f us, client %.2f us\n", (b - a) / hz * 1e6 / n, ($1 + $2) * 1e6 / n }' "$work/client_cpu"
+    done
+  done
+fi
+[ "$only_scaling" = 0 ] || exit 0
 [ "$counts" = 1 ] || exit 0
 
 echo
