@@ -5,6 +5,9 @@
 # per round trip (callgrind, startup subtracted) and system calls per round
 # trip (strace -c -f), over a fixed number of round trips.
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
+# ONLY_COUNTS=1 skips the timed part. Instructions are callgrind's
+# "totals:" line (the file's "summary:" line repeats it: counting both, as
+# this script once did, doubled every figure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 round_trips=200000
@@ -18,8 +21,12 @@ for a in "$@"; do
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio //net/benchmark:echo_load >/dev/null 2>&1
-bin=bazel-bin/net/benchmark
+# BIN_DIR=dir runs the binaries found there instead (to compare builds).
+if [ -z "${BIN_DIR:-}" ]; then
+  bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio \
+    //net/benchmark:echo_load >/dev/null 2>&1
+fi
+bin=${BIN_DIR:-bazel-bin/net/benchmark}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -27,8 +34,13 @@ trap 'rm -rf "$work"' EXIT
 start() {
   "$@" >"$work/out" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 2400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
   port=$(awk '/listening/ {print $3}' "$work/out")
+  if [ -z "$port" ]; then
+    echo "$* did not start listening within 120 s:" >&2
+    cat "$work/out" >&2
+    exit 1
+  fi
 }
 stop() {
   pkill -TERM -P "$pid" 2>/dev/null || true  # the server itself when it runs under strace
@@ -60,7 +72,7 @@ for s in $servers; do
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     sleep 1
-    irs+=("$(cat "$work"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s}')")
+    irs+=("$(cat "$work"/cg.* | awk '/^totals:/ {s += $2} END {print s}')")
   done
   # System calls.
   start strace -c -f -o "$work/strace" "$bin/echo_$s"
