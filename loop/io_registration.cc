@@ -10,17 +10,10 @@ namespace internal {
 
 void RegistrationState::retire() noexcept { LoopAccess::retire_registration(*loop, this); }
 
-bool IoReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
-  if (s_ == nullptr || !s_->registered) return false;  // await_resume raises
-  if (!suspend(h)) return false;
-  if (slot() != nullptr) {
-    unpark();
-    throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
-                       (dir_ == Interest::kReadable ? "readable" : "writable"));
-  }
-  slot() = this;
-  LoopAccess::io_wait_begin(*s_->loop);
-  return true;
+void IoReadyAwaiter::throw_busy() {
+  unpark();
+  throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
+                     (dir_ == Interest::kReadable ? "readable" : "writable"));
 }
 
 void IoReadyAwaiter::throw_closed() const {
