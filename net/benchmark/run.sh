@@ -5,6 +5,11 @@
 # per round trip (callgrind, startup subtracted) and system calls per round
 # trip (strace -c -f), over a fixed number of round trips.
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
+#                             [--no-memory] [--idle_connections=N]
+# The last part is memory per idle connection: the idle_* servers (corio's
+# start_server, and Asio) each take --idle_connections (10,000) connections
+# from idle_load, in another process; each makes one exchange and then
+# waits in readline. The server's VmRSS growth divided by the count.
 # ONLY_COUNTS=1 skips the timed part. Instructions are callgrind's
 # "totals:" line (the file's "summary:" line repeats it: counting both, as
 # this script once did, doubled every figure).
@@ -13,18 +18,23 @@ cd "$(dirname "$0")/../.."
 round_trips=200000
 servers="corio epoll asio"
 counts=1
+memory=1
+idle=10000
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
     --servers=*) servers=${a#*=} ;;
     --no-counts) counts=0 ;;
+    --no-memory) memory=0 ;;
+    --idle_connections=*) idle=${a#*=} ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
 # BIN_DIR=dir runs the binaries found there instead (to compare builds).
 if [ -z "${BIN_DIR:-}" ]; then
   bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio \
-    //net/benchmark:echo_load >/dev/null 2>&1
+    //net/benchmark:echo_load //net/benchmark:idle_corio //net/benchmark:idle_asio //net/benchmark:idle_load \
+    >/dev/null 2>&1
 fi
 bin=${BIN_DIR:-bazel-bin/net/benchmark}
 work=$(mktemp -d)
@@ -48,7 +58,7 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
-if [ "${ONLY_COUNTS:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
+if [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 for size in 64 1024; do
   for s in $servers; do
     start taskset -c 0 "$bin/echo_$s"
@@ -58,7 +68,7 @@ for size in 64 1024; do
   done
 done
 fi
-[ "$counts" = 1 ] || exit 0
+if [ "$counts" = 1 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then
 
 echo
 echo "per round trip, 64 B, 50 connections, 20,000 round trips (startup subtracted)"
@@ -81,4 +91,31 @@ for s in $servers; do
   sys=$(awk '$NF == "total" {print $(NF-2)}' "$work/strace")
   awk -v s="$s" -v a="${irs[0]}" -v b="${irs[1]}" -v c="$sys" -v n="$n" \
     'BEGIN {printf "%-6s %8.0f instructions  %5.2f syscalls\n", s, (b - a) / n, c / n}'
+done
+fi
+
+[ "$memory" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ] || exit 0
+echo
+echo "memory per idle connection, $idle connections (one exchange each, then waiting in readline)"
+for s in corio asio; do
+  start "$bin/idle_$s"
+  before=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  # The client holds its connections until its stdin (a fifo we hold) closes.
+  mkfifo "$work/hold"
+  "$bin/idle_load" --port="$port" --connections="$idle" <"$work/hold" >"$work/client" 2>&1 &
+  cpid=$!
+  exec 9>"$work/hold"
+  for _ in $(seq 1200); do grep -q ready "$work/client" && break; sleep 0.05; done
+  if ! grep -q ready "$work/client"; then
+    echo "idle_load did not get its connections up:" >&2
+    cat "$work/client" >&2
+  fi
+  sleep 0.5
+  after=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  exec 9>&-
+  wait "$cpid" || true
+  rm -f "$work/hold"
+  stop
+  awk -v s="$s" -v a="$before" -v b="$after" -v n="$idle" \
+    'BEGIN {printf "%-6s VmRSS %6d KiB -> %7d KiB  %6.0f bytes per idle connection\n", s, a, b, (b - a) * 1024 / n}'
 done
