@@ -25,7 +25,7 @@
 
 namespace corio {
 
-thread_local EventLoop* EventLoop::tls_current_ = nullptr;
+constinit thread_local EventLoop* EventLoop::tls_current_ = nullptr;
 
 namespace {
 

@@ -392,7 +392,9 @@ class EventLoop {
   void set_callback_io(int fd, Interest direction, std::function<void()> f);
   bool remove_callback_io(int fd, Interest direction);
 
-  static thread_local EventLoop* tls_current_;
+  // constinit here as well as where it is defined: without it every use
+  // from another file goes through the thread_local's init wrapper.
+  static constinit thread_local EventLoop* tls_current_;
 
   internal::ReadyQueue ready_;
   internal::TimerQueue timers_;

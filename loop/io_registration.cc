@@ -8,25 +8,19 @@ namespace corio {
 
 namespace internal {
 
-void RegistrationState::unref() noexcept {
-  if (--refs == 0) LoopAccess::retire_registration(*loop, this);
-}
+void RegistrationState::retire() noexcept { LoopAccess::retire_registration(*loop, this); }
 
-bool IoReadyAwaiter::await_suspend(std::coroutine_handle<> h) {
-  if (s_ == nullptr || !s_->registered) return false;  // await_resume raises
-  if (!suspend(h)) return false;
-  if (slot() != nullptr) {
-    unpark();
-    throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
-                       (dir_ == Interest::kReadable ? "readable" : "writable"));
-  }
-  slot() = this;
-  LoopAccess::io_wait_begin(*s_->loop);
-  return true;
+void IoReadyAwaiter::throw_busy() {
+  unpark();
+  throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
+                     (dir_ == Interest::kReadable ? "readable" : "writable"));
 }
 
 void IoReadyAwaiter::throw_closed() const {
-  if (s_ == nullptr) throw RuntimeError("corio: awaited an empty IoRegistration");
+  if (s_ == nullptr) {
+    if (attempt_ != nullptr) throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
+    throw RuntimeError("corio: awaited an empty IoRegistration");
+  }
   throw ClosedResourceError("corio: fd " + std::to_string(s_->fd) + " was deregistered");
 }
 
@@ -44,12 +38,12 @@ void on_events(IoSource* src, Readiness r) noexcept {
   auto* s = static_cast<RegistrationState*>(src);
   if (!s->registered) return;  // deregistered earlier in this batch
   s->ready |= r.bits;
-  if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready)) {
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
     s->reader = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();
   }
-  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready)) {
+  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
     s->writer = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();

@@ -27,9 +27,38 @@ void throw_os_error(int code, const std::string& what) {
   }
 }
 
-namespace {
-bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
-}  // namespace
+namespace socket_internal {
+
+void fail(int err, const char* what) {
+  if (err == kClosed) throw ClosedResourceError(std::string("corio::net: ") + what + " on a closed socket");
+  throw_os_error(err, what);
+}
+
+AcceptOp::~AcceptOp() {
+  if (fd >= 0) ::close(fd);
+}
+
+corio::internal::IoAttempt AcceptOp::attempt(int listen_fd) noexcept {
+  for (;;) {
+    fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return corio::internal::IoAttempt::kDone;  // more may be queued: no clear
+    const int e = errno;
+    if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;  // that one is gone; take the next
+    err = e;
+    return corio::internal::IoAttempt::kDone;
+  }
+}
+
+Socket AcceptOp::result() {
+  if (err != 0) fail(err, "accept");
+  // Data may have come with the connection: the first read tries.
+  return Socket::adopt(std::exchange(fd, -1), Readiness{Readiness::kReadable | Readiness::kWritable});
+}
+
+}  // namespace socket_internal
+
+using socket_internal::would_block;
 
 Socket Socket::open(int family, int type, int protocol) {
   const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -89,24 +118,9 @@ SocketAddress Socket::peer_address() const {
   return a;
 }
 
-Task<Socket> Socket::accept() {
-  for (;;) {
-    check_open("accept");
-    if (!reg_.readiness().readable()) co_await reg_.readable();
-    check_open("accept");
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      // Data may have come with the connection: the first read tries.
-      co_return adopt(fd, Readiness{Readiness::kReadable | Readiness::kWritable});
-    }
-    const int e = errno;
-    if (would_block(e)) {
-      reg_.clear_readable();
-      continue;
-    }
-    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;  // that one is gone; take the next
-    throw_os_error(e, "accept");
-  }
+Socket::AcceptAwaiter Socket::accept() noexcept {
+  if (fd_ < 0) return AcceptAwaiter(std::in_place, socket_internal::AcceptOp(socket_internal::kClosed));
+  return reg_.async_io(Interest::kReadable, socket_internal::AcceptOp());
 }
 
 Task<void> Socket::connect(const SocketAddress& addr) {
@@ -119,59 +133,6 @@ Task<void> Socket::connect(const SocketAddress& addr) {
   socklen_t len = sizeof err;
   if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) throw_os_error(err, "connect " + addr.to_string());
-}
-
-Task<std::size_t> Socket::recv(std::span<char> buf) {
-  if (buf.empty()) co_return 0;
-  for (;;) {
-    check_open("recv");
-    if (!reg_.readiness().has(Interest::kReadable) && !reg_.readiness().read_closed() && !reg_.readiness().error()) {
-      co_await reg_.readable();
-    }
-    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-    if (n > 0) {
-      // A short read emptied the receive buffer: the next one waits.
-      if (static_cast<std::size_t>(n) < buf.size()) reg_.clear_readable();
-      co_return static_cast<std::size_t>(n);
-    }
-    if (n == 0) co_return 0;
-    const int e = errno;
-    if (would_block(e)) {
-      reg_.clear_readable();
-      continue;
-    }
-    if (e == EINTR) continue;
-    throw_os_error(e, "recv");
-  }
-}
-
-Task<std::size_t> Socket::send(std::span<const char> data) {
-  if (data.empty()) co_return 0;
-  for (;;) {
-    check_open("send");
-    if (!reg_.readiness().has(Interest::kWritable) && !reg_.readiness().write_closed() && !reg_.readiness().error()) {
-      co_await reg_.writable();
-    }
-    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      if (static_cast<std::size_t>(n) < data.size()) reg_.clear_writable();  // the send buffer is full
-      co_return static_cast<std::size_t>(n);
-    }
-    const int e = errno;
-    if (would_block(e)) {
-      reg_.clear_writable();
-      continue;
-    }
-    if (e == EINTR) continue;
-    throw_os_error(e, "send");
-  }
-}
-
-Task<void> Socket::send_all(std::string_view data) {
-  while (!data.empty()) {
-    const std::size_t n = co_await send(std::span<const char>(data.data(), data.size()));
-    data.remove_prefix(n);
-  }
 }
 
 void Socket::shutdown_write() {

@@ -21,12 +21,23 @@
 // Cancellation: a task cancelled while waiting loses nothing: no byte was
 //   read or written by the interrupted call (a send_all cancelled midway
 //   has sent a prefix, reported in nothing: use the stream layer for
-//   all-or-nothing writes). accept() cancelled takes no connection.
+//   all-or-nothing writes). accept() cancelled takes no connection. A call
+//   that finished before the cancel came returns its result; the cancel is
+//   raised at the task's next suspension point.
+//
+// recv, send, send_all and accept are awaiters built on
+// IoRegistration::async_io, not coroutines: a call costs no frame and no
+// allocation, and the system call is made at once when the direction is
+// known ready, else from the reactor's report. Like any awaitable they
+// work with corio::timeout; to run one as a task of its own, wrap it in a
+// coroutine (co_invoke).
 #ifndef CORIO_NET_SOCKET_H_
 #define CORIO_NET_SOCKET_H_
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -38,6 +49,110 @@
 #include "corio/net/errors.h"
 
 namespace corio::net {
+
+class Socket;
+
+namespace socket_internal {
+
+// The non-blocking calls behind Socket's awaiters (IoRegistration::async_io
+// ops). `err` is the errno of a failed call, or kClosed for a call on a
+// closed socket, raised by result().
+inline constexpr int kClosed = -1;
+[[noreturn, gnu::cold, gnu::noinline]] void fail(int err, const char* what);
+
+inline bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+struct RecvOp {
+  std::span<char> buf;
+  std::size_t n = 0;
+  int err = 0;
+  corio::internal::IoAttempt attempt(int fd) noexcept {
+    for (;;) {
+      const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
+      if (got >= 0) [[likely]] {
+        n = static_cast<std::size_t>(got);
+        // A short read emptied the receive buffer: the next one waits.
+        return n < buf.size() && n > 0 ? corio::internal::IoAttempt::kDrained : corio::internal::IoAttempt::kDone;
+      }
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
+      err = e;
+      return corio::internal::IoAttempt::kDone;
+    }
+  }
+  std::size_t result() const {
+    if (err != 0) [[unlikely]]
+      fail(err, "recv");
+    return n;
+  }
+};
+
+struct SendOp {
+  std::span<const char> data;
+  std::size_t n = 0;
+  int err = 0;
+  corio::internal::IoAttempt attempt(int fd) noexcept {
+    for (;;) {
+      const ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (sent >= 0) [[likely]] {
+        n = static_cast<std::size_t>(sent);
+        // A short write filled the send buffer: the next one waits.
+        return n < data.size() ? corio::internal::IoAttempt::kDrained : corio::internal::IoAttempt::kDone;
+      }
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
+      err = e;
+      return corio::internal::IoAttempt::kDone;
+    }
+  }
+  std::size_t result() const {
+    if (err != 0) [[unlikely]]
+      fail(err, "send");
+    return n;
+  }
+};
+
+struct SendAllOp {
+  std::string_view data;  // what is left to send
+  int err = 0;
+  corio::internal::IoAttempt attempt(int fd) noexcept {
+    for (;;) {
+      const ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (sent >= 0) [[likely]] {
+        data.remove_prefix(static_cast<std::size_t>(sent));
+        // A short write filled the send buffer: wait for room.
+        return data.empty() ? corio::internal::IoAttempt::kDone : corio::internal::IoAttempt::kWouldBlock;
+      }
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
+      err = e;
+      return corio::internal::IoAttempt::kDone;
+    }
+  }
+  void result() const {
+    if (err != 0) [[unlikely]]
+      fail(err, "send");
+  }
+};
+
+// Holds the accepted fd until result() makes it a Socket; closes it if the
+// awaiter is destroyed first (a frame destroyed after the wake).
+struct AcceptOp {
+  int fd = -1;
+  int err = 0;
+  AcceptOp() noexcept = default;
+  explicit AcceptOp(int e) noexcept : err(e) {}
+  AcceptOp(AcceptOp&& o) noexcept : fd(std::exchange(o.fd, -1)), err(o.err) {}
+  AcceptOp& operator=(AcceptOp&&) = delete;
+  ~AcceptOp();
+  corio::internal::IoAttempt attempt(int listen_fd) noexcept;
+  Socket result();
+};
+
+}  // namespace socket_internal
 
 class Socket {
  public:
@@ -81,24 +196,29 @@ class Socket {
   SocketAddress local_address() const;
   SocketAddress peer_address() const;
 
+  using AcceptAwaiter = corio::internal::IoOpAwaiter<socket_internal::AcceptOp>;
+  using RecvAwaiter = corio::internal::IoOpAwaiter<socket_internal::RecvOp>;
+  using SendAwaiter = corio::internal::IoOpAwaiter<socket_internal::SendOp>;
+  using SendAllAwaiter = corio::internal::IoOpAwaiter<socket_internal::SendAllOp>;
+
   // Waits for and takes one connection (accept4, non-blocking). Errors:
   // OSError (EMFILE/ENFILE when out of descriptors: the server backs off);
   // a connection aborted before it was taken is skipped.
-  [[nodiscard]] Task<Socket> accept();
+  [[nodiscard]] AcceptAwaiter accept() noexcept;
   // Connects (EINPROGRESS waits until writable, then SO_ERROR tells).
   // Errors: ConnectionRefusedError, OSError (ENETUNREACH, ...).
   [[nodiscard]] Task<void> connect(const SocketAddress& addr);
 
   // Reads up to buf.size() bytes; 0 at end of stream (or for an empty
   // buffer). Errors: ConnectionResetError, OSError.
-  [[nodiscard]] Task<std::size_t> recv(std::span<char> buf);
+  [[nodiscard]] RecvAwaiter recv(std::span<char> buf) noexcept;
   // Writes some of `data`, waiting until at least one byte is taken.
   // Errors: BrokenPipeError, ConnectionResetError, OSError.
-  [[nodiscard]] Task<std::size_t> send(std::span<const char> data);
+  [[nodiscard]] SendAwaiter send(std::span<const char> data) noexcept;
   // Writes all of `data` (any bytes; a std::string converts). The bytes
   // must outlive the await: `co_await s.send_all(a + b)` is fine, a
-  // temporary handed to create_task is not.
-  [[nodiscard]] Task<void> send_all(std::string_view data);
+  // temporary in a coroutine handed to create_task is not.
+  [[nodiscard]] SendAllAwaiter send_all(std::string_view data) noexcept;
   // Half-closes the sending side (the peer reads end of stream).
   void shutdown_write();
 
@@ -119,6 +239,27 @@ class Socket {
   IoRegistration reg_;
   int fd_ = -1;
 };
+
+// The hot calls, inline so that an awaiting coroutine inlines them whole.
+// An empty buffer (or, for send_all, nothing to send) finishes at once
+// without a system call, as before, even on a closed socket.
+inline Socket::RecvAwaiter Socket::recv(std::span<char> buf) noexcept {
+  if (buf.empty() || fd_ < 0) [[unlikely]]
+    return RecvAwaiter(std::in_place, socket_internal::RecvOp{buf, 0, buf.empty() ? 0 : socket_internal::kClosed});
+  return reg_.async_io(Interest::kReadable, socket_internal::RecvOp{buf, 0, 0});
+}
+
+inline Socket::SendAwaiter Socket::send(std::span<const char> data) noexcept {
+  if (data.empty() || fd_ < 0) [[unlikely]]
+    return SendAwaiter(std::in_place, socket_internal::SendOp{data, 0, data.empty() ? 0 : socket_internal::kClosed});
+  return reg_.async_io(Interest::kWritable, socket_internal::SendOp{data, 0, 0});
+}
+
+inline Socket::SendAllAwaiter Socket::send_all(std::string_view data) noexcept {
+  if (data.empty() || fd_ < 0) [[unlikely]]
+    return SendAllAwaiter(std::in_place, socket_internal::SendAllOp{data, data.empty() ? 0 : socket_internal::kClosed});
+  return reg_.async_io(Interest::kWritable, socket_internal::SendAllOp{data, 0});
+}
 
 }  // namespace corio::net
 

@@ -157,7 +157,8 @@ CO_TEST(Socket, CloseWhileATaskWaitsInRecvRaisesClosedResourceError) {
 
 CO_TEST(Socket, CancellingAnAcceptTakesNoConnection) {
   Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
-  auto waiting = create_task(l.accept());
+  // accept() is an awaiter, not a coroutine: a task of its own wraps it.
+  auto waiting = create_task(co_invoke([&l]() -> Task<Socket> { co_return co_await l.accept(); }));
   co_await sleep(10ms);
   waiting.cancel();
   bool cancelled = false;
@@ -171,6 +172,86 @@ CO_TEST(Socket, CancellingAnAcceptTakesNoConnection) {
   co_await c.connect(l.local_address());
   Socket got = co_await l.accept();  // the connection is still there to take
   EXPECT_TRUE(got.is_open());
+}
+
+// recv, send, send_all and accept are awaiters (no coroutine frame): the
+// cases below pin their waiting, cancelling and partial-write behaviour.
+
+CO_TEST(Socket, CancellingARecvThatWaitsLosesNoByte) {
+  Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();
+  char buf[16];
+  auto waiting = create_task(co_invoke([&c, &buf]() -> Task<std::size_t> { co_return co_await c.recv(buf); }));
+  co_await sleep(10ms);
+  waiting.cancel();
+  bool cancelled = false;
+  try {
+    co_await std::move(waiting);
+  } catch (const CancelledError&) {
+    cancelled = true;
+  }
+  EXPECT_TRUE(cancelled);
+  co_await peer.send_all("after");
+  peer.close();
+  EXPECT_EQ(co_await read_all(c), "after");
+}
+
+CO_TEST_REAL_CLOCK(Socket, ARecvThatCanFinishAtOnceReturnsItsBytesDespiteAPendingCancel) {
+  Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();
+  co_await peer.send_all("ready");
+  for (int i = 0; i < 5000 && !c.registration().readiness().readable(); ++i) co_await sleep(1ms);
+  CO_ASSERT_TRUE(c.registration().readiness().readable());
+  auto t = create_task(co_invoke([&c]() -> Task<std::string> {
+    current_task().cancel();  // pending: raised at the next suspension point
+    char buf[16];
+    const std::size_t n = co_await c.recv(buf);
+    co_return std::string(buf, n);
+  }));
+  EXPECT_EQ(co_await std::move(t), "ready");
+}
+
+CO_TEST(Socket, SendAllOfMoreThanTheSocketTakesWaitsForThePeerToRead) {
+  Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();
+  std::string big(8 * 1024 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>('a' + i % 26);
+  auto reader = create_task(read_all(peer));
+  co_await c.send_all(big);
+  c.shutdown_write();
+  EXPECT_TRUE(co_await std::move(reader) == big);
+}
+
+CO_TEST(Socket, CancellingASendAllThatWaitsForRoomRaisesCancelledError) {
+  Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();  // never reads
+  const std::string big(64 * 1024 * 1024, 'x');
+  auto sending = create_task(co_invoke([&c, &big]() -> Task<void> { co_await c.send_all(big); }));
+  co_await sleep(10ms);
+  sending.cancel();
+  bool cancelled = false;
+  try {
+    co_await std::move(sending);
+  } catch (const CancelledError&) {
+    cancelled = true;
+  }
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(c.is_open());  // a prefix went out; the socket is still usable
+}
+
+CO_TEST(Socket, EmptyBuffersFinishAtOnceWithoutASystemCall) {
+  Socket s = Socket::open(AF_INET, SOCK_STREAM);  // not even connected
+  EXPECT_EQ(co_await s.recv(std::span<char>()), 0u);
+  EXPECT_EQ(co_await s.send(std::span<const char>()), 0u);
+  co_await s.send_all("");
 }
 
 CO_TEST(Socket, UnixDomainStreamSocket) {

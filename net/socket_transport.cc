@@ -47,22 +47,43 @@ std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::share
   std::shared_ptr<SocketTransport> t(new SocketTransport(std::move(sock), std::move(protocol)));
   t->high_water_ = options.high_water;
   t->low_water_ = low;
-  try {
-    t->peername_ = t->sock_.peer_address();
-  } catch (const OSError&) {
-  }
-  try {
-    t->sockname_ = t->sock_.local_address();
-  } catch (const OSError&) {
-  }
   t->protocol_->connection_made(*t);
   if (!t->lost_) t->start_reader();
   return t;
 }
 
+namespace {
+
+std::optional<SocketAddress> peer_of(const Socket& s) noexcept {
+  try {
+    return s.peer_address();
+  } catch (...) {  // OSError (the peer left), ClosedResourceError
+    return std::nullopt;
+  }
+}
+
+std::optional<SocketAddress> local_of(const Socket& s) noexcept {
+  try {
+    return s.local_address();
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 std::any SocketTransport::get_extra_info(std::string_view name) const {
-  if (name == "peername" && peername_) return *peername_;
-  if (name == "sockname" && sockname_) return *sockname_;
+  const bool peer = name == "peername";
+  if (peer || name == "sockname") {
+    std::optional<SocketAddress> a;
+    if (sock_.is_open()) {
+      a = peer ? peer_of(sock_) : local_of(sock_);
+    } else if (closed_names_) {
+      a = peer ? closed_names_->peer : closed_names_->local;
+    }
+    if (a) return *a;
+    return {};
+  }
   if (name == "socket" && sock_.is_open()) return sock_.fd();
   return {};
 }
@@ -243,6 +264,13 @@ void SocketTransport::force_close(std::exception_ptr error) noexcept {
   lost_ = true;
   closing_ = true;
   out_.clear();
+  if (sock_.is_open()) {
+    try {
+      closed_names_ = std::make_unique<Names>(Names{peer_of(sock_), local_of(sock_)});
+    } catch (const std::bad_alloc&) {
+      // Without memory the addresses are forgotten; the close goes on.
+    }
+  }
   sock_.close();  // waiting tasks wake with ClosedResourceError
   auto lose = [self = shared_from_this(), error = std::move(error)]() mutable {
     self->lost_called_ = true;

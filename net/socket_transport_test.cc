@@ -178,5 +178,26 @@ CO_TEST_REAL_CLOCK(SocketTransport, ExtraInfo) {
   co_await sleep(0ms);
 }
 
+// The addresses are asked of the socket, not kept per connection; closing
+// keeps them, so they stay readable after connection_lost().
+CO_TEST_REAL_CLOCK(SocketTransport, AddressesStayReadableAfterTheConnectionIsLost) {
+  Socket l = Socket::open(AF_INET, SOCK_STREAM);
+  l.bind(SocketAddress::ip("127.0.0.1", 0));
+  l.listen();
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();
+  const std::uint16_t client_port = c.local_address().port();
+  auto rec = std::make_shared<Recorder>();
+  auto t = SocketTransport::create(std::move(peer), rec);
+  CO_ASSERT_EQ(std::any_cast<SocketAddress>(t->get_extra_info("peername")).port(), client_port);
+  t->close();
+  co_await sleep(0ms);
+  CO_ASSERT_EQ(rec->calls.back(), "lost");
+  CO_ASSERT_FALSE(t->get_extra_info("socket").has_value());
+  CO_ASSERT_EQ(std::any_cast<SocketAddress>(t->get_extra_info("peername")).port(), client_port);
+  CO_ASSERT_EQ(std::any_cast<SocketAddress>(t->get_extra_info("sockname")).port(), l.local_address().port());
+}
+
 }  // namespace
 }  // namespace corio::net

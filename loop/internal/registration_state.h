@@ -30,7 +30,12 @@ struct RegistrationState : IoSource, FrameAllocated {
   IoReadyAwaiter* writer = nullptr;
   RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
   void ref() noexcept { ++refs; }
-  void unref() noexcept;  // (io_registration.cc)
+  void unref() noexcept {
+    if (--refs == 0) [[unlikely]]
+      retire();
+  }
+  // Hands the state to the loop (io_registration.cc).
+  void retire() noexcept;
 };
 
 }  // namespace corio::internal

@@ -9,6 +9,14 @@
 # client shares the machine's cores with the server's loops).
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
 #                             [--no-scaling] [--only-scaling]
+#                             [--no-memory] [--idle_connections=N]
+# The last part is memory per idle connection: the idle_* servers (corio's
+# start_server, and Asio) each take --idle_connections (10,000) connections
+# from idle_load, in another process; each makes one exchange and then
+# waits in readline. The server's VmRSS growth divided by the count.
+# ONLY_COUNTS=1 skips the timed part. Instructions are callgrind's
+# "totals:" line (the file's "summary:" line repeats it: counting both, as
+# this script once did, doubled every figure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 round_trips=200000
@@ -16,6 +24,8 @@ servers="corio epoll asio"
 counts=1
 scaling=1
 only_scaling=0
+memory=1
+idle=10000
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
@@ -23,11 +33,18 @@ for a in "$@"; do
     --no-counts) counts=0 ;;
     --no-scaling) scaling=0 ;;
     --only-scaling) only_scaling=1 ;;
+    --no-memory) memory=0 ;;
+    --idle_connections=*) idle=${a#*=} ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio //net/benchmark:echo_load >/dev/null 2>&1
-bin=bazel-bin/net/benchmark
+# BIN_DIR=dir runs the binaries found there instead (to compare builds).
+if [ -z "${BIN_DIR:-}" ]; then
+  bazel build -c opt //net/benchmark:echo_corio //net/benchmark:echo_epoll //net/benchmark:echo_asio \
+    //net/benchmark:echo_load //net/benchmark:idle_corio //net/benchmark:idle_asio //net/benchmark:idle_load \
+    >/dev/null 2>&1
+fi
+bin=${BIN_DIR:-bazel-bin/net/benchmark}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,8 +52,13 @@ trap 'rm -rf "$work"' EXIT
 start() {
   "$@" >"$work/out" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 2400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
   port=$(awk '/listening/ {print $3}' "$work/out")
+  if [ -z "$port" ]; then
+    echo "$* did not start listening within 120 s:" >&2
+    cat "$work/out" >&2
+    exit 1
+  fi
 }
 stop() {
   pkill -TERM -P "$pid" 2>/dev/null || true  # the server itself when it runs under strace
@@ -44,7 +66,7 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
-if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
+if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 for size in 64 1024; do
   for s in $servers; do
     start taskset -c 0 "$bin/echo_$s"
@@ -55,7 +77,7 @@ for size in 64 1024; do
 done
 fi
 
-if [ "$scaling" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then
+if [ "$scaling" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then
   echo
   echo "several cores: MultiLoopServer, 1 loop vs 2 loops on one port (SO_REUSEPORT), 50 connections, $(nproc) CPUs shared with the client"
   echo "(cpu: user+system CPU time per round trip of the server and of the client, from /proc and time)"
@@ -76,7 +98,7 @@ if [ "$scaling" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ]; then
   done
 fi
 [ "$only_scaling" = 0 ] || exit 0
-[ "$counts" = 1 ] || exit 0
+if [ "$counts" = 1 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then
 
 echo
 echo "per round trip, 64 B, 50 connections, 20,000 round trips (startup subtracted)"
@@ -90,7 +112,7 @@ for s in $servers; do
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     sleep 1
-    irs+=("$(cat "$work"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s}')")
+    irs+=("$(cat "$work"/cg.* | awk '/^totals:/ {s += $2} END {print s}')")
   done
   # System calls.
   start strace -c -f -o "$work/strace" "$bin/echo_$s"
@@ -99,4 +121,31 @@ for s in $servers; do
   sys=$(awk '$NF == "total" {print $(NF-2)}' "$work/strace")
   awk -v s="$s" -v a="${irs[0]}" -v b="${irs[1]}" -v c="$sys" -v n="$n" \
     'BEGIN {printf "%-6s %8.0f instructions  %5.2f syscalls\n", s, (b - a) / n, c / n}'
+done
+fi
+
+[ "$memory" = 1 ] && [ "${ONLY_COUNTS:-0}" = 0 ] || exit 0
+echo
+echo "memory per idle connection, $idle connections (one exchange each, then waiting in readline)"
+for s in corio asio; do
+  start "$bin/idle_$s"
+  before=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  # The client holds its connections until its stdin (a fifo we hold) closes.
+  mkfifo "$work/hold"
+  "$bin/idle_load" --port="$port" --connections="$idle" <"$work/hold" >"$work/client" 2>&1 &
+  cpid=$!
+  exec 9>"$work/hold"
+  for _ in $(seq 1200); do grep -q ready "$work/client" && break; sleep 0.05; done
+  if ! grep -q ready "$work/client"; then
+    echo "idle_load did not get its connections up:" >&2
+    cat "$work/client" >&2
+  fi
+  sleep 0.5
+  after=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  exec 9>&-
+  wait "$cpid" || true
+  rm -f "$work/hold"
+  stop
+  awk -v s="$s" -v a="$before" -v b="$after" -v n="$idle" \
+    'BEGIN {printf "%-6s VmRSS %6d KiB -> %7d KiB  %6.0f bytes per idle connection\n", s, a, b, (b - a) * 1024 / n}'
 done
