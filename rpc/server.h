@@ -400,6 +400,19 @@ grpc::Status error_status(const grpc::Status& st, const std::optional<Reply<Resp
 // the handler task; on failure (shutdown) frees the call.
 void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept;
 
+// A streaming handler's result as the Task<grpc::Status> the server runs:
+// the handler's own task when it is one (no frame in between, which a
+// long-lived stream would keep), else a coroutine that awaits it.
+inline Task<grpc::Status> as_status_task(Task<grpc::Status>&& t) noexcept { return std::move(t); }
+template <class A>
+Task<grpc::Status> await_status(A a) {
+  co_return co_await std::move(a);
+}
+template <class A>
+Task<grpc::Status> as_status_task(A&& a) {
+  return await_status(std::forward<A>(a));
+}
+
 // Streams what a generator handler yields through `out`, one write in
 // flight: the generator runs to its next co_yield only once the previous
 // message has been taken. Its status: OK when the generator ends, CANCELLED
@@ -409,7 +422,7 @@ void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void>
 // write waited), the generator is closed with aclose(), so its catch blocks
 // and asynchronous cleanup run as well as its destructors.
 template <class Resp>
-Task<grpc::Status> write_all(AsyncGenerator<Resp>& gen, ServerWriter<Resp>& out) {
+Task<grpc::Status> write_all(AsyncGenerator<Resp> gen, ServerWriter<Resp>& out) {
   std::exception_ptr interrupted;  // a CancelledError raised during a write
   bool gone = false;               // the client went away
   // What the generator raises (CancelledError too) ends it and goes on up.
@@ -519,13 +532,14 @@ class ServerStreamingMethod final : public MethodBase {
     auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
     start_handler(call, call->method, ok, &ServerStreamingMethod::run);
   }
+  // Not a coroutine: the handler's own task (or the generator's writer)
+  // runs in its place, one frame less per call.
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     if constexpr (kGenerator) {
-      AsyncGenerator<Resp> gen = call->method->handler_(call->ctx, call->req);
-      co_return co_await write_all(gen, call->writer);
+      return write_all<Resp>(call->method->handler_(call->ctx, call->req), call->writer);
     } else {
-      co_return co_await call->method->handler_(call->ctx, call->req, call->writer);
+      return as_status_task(call->method->handler_(call->ctx, call->req, call->writer));
     }
   }
   static Task<void> run(CallRef ref) {
@@ -633,7 +647,7 @@ class BidiMethod final : public MethodBase {
   }
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
-    co_return co_await call->method->handler_(call->ctx, call->rw);
+    return as_status_task(call->method->handler_(call->ctx, call->rw));
   }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
