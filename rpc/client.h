@@ -114,6 +114,11 @@ struct ClientCallBase : RefCounted {
   grpc::ClientContext ctx;
   grpc::Status status;
   OpTag start_tag, read_tag, write_tag, finish_tag;
+  bool finished = false;  // its Finish came back: the RPC is over
+  // Still live in gRPC: not finished, or an operation still in flight.
+  bool live() const noexcept {
+    return !finished || start_tag.in_flight || read_tag.in_flight || write_tag.in_flight || finish_tag.in_flight;
+  }
   ClientCallBase() {
     for (OpTag* t : {&start_tag, &read_tag, &write_tag, &finish_tag}) {
       t->owner = this;
@@ -134,8 +139,11 @@ class Owned {
   }
   ~Owned() {
     if (c_ == nullptr) return;
-    // Abandoned with operations in flight: cancel, so they end promptly.
-    c_->ctx.TryCancel();
+    // Abandoned before its end, or with operations in flight: cancel, so
+    // the server hears of it and they end promptly. A finished call needs
+    // none (TryCancel on one costs a trip through the transport, ~11,000
+    // instructions, as much as the rest of a unary call's client side).
+    if (c_->live()) c_->ctx.TryCancel();
     c_->unref();
   }
   C* operator->() const noexcept { return c_; }
@@ -189,6 +197,7 @@ Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> unary_ca
   call->reader->StartCall();
   Call* c = call.get();
   co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->reader->Finish(&c->reply, &c->status, tag); });
+  c->finished = true;
   Reply<Resp> reply = c->status.ok() ? Reply<Resp>(std::move(c->reply)) : Reply<Resp>(c->status);
   if constexpr (kWithMetadata) {
     co_return UnaryResult<Resp>{std::move(reply), copy_metadata(c->ctx.GetServerInitialMetadata()),
@@ -256,6 +265,7 @@ class ClientReader {
     Call* c = call_.get();
     while (!c->ended) co_await read();
     co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    c->finished = true;
     co_return c->status;
   }
   // Waits for the server's initial metadata (it comes before the first
@@ -329,6 +339,7 @@ class ClientWriter {
       co_await internal::OpAwaiter(c->write_tag, [c](void* tag) { c->stream->WritesDone(tag); });
     }
     co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    c->finished = true;
     if (!c->status.ok()) co_return Reply<Resp>(c->status);
     co_return Reply<Resp>(std::move(c->reply));
   }
@@ -409,6 +420,7 @@ class ClientStream {
     co_await writes_done();
     while (!c->ended) co_await read();
     co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+    c->finished = true;
     co_return c->status;
   }
   // As ClientReader::read_initial_metadata; it may run while a write is in

@@ -186,6 +186,19 @@ TEST_F(GeneratorHandlerTest, DeadlineRaisesCancelledErrorInsideTheGenerator) {
   EXPECT_TRUE(eventually([&] { return seen_.destroyed.load(); }));
 }
 
+// The client side of the same: a ClientReader dropped while its call is
+// still open (no read in flight, no finish) cancels the call, so the
+// server's generator hears of it.
+TEST_F(GeneratorHandlerTest, DroppingAnUnfinishedClientReaderCancelsTheCall) {
+  run_client([this]() -> Task<void> {
+    auto stream = co_await server_streaming(*stub_, &Tester::Stub::PrepareAsyncServerStream, make("idle"));
+    auto first = co_await stream.read();
+    EXPECT_TRUE(first.has_value());
+  });
+  EXPECT_TRUE(eventually([&] { return seen_.cancelled.load(); }));
+  EXPECT_TRUE(eventually([&] { return seen_.destroyed.load(); }));
+}
+
 // A generator that never suspends but at co_yield still stops when the
 // client stops reading: each co_yield waits for gRPC to take the previous
 // message, so once flow control holds the writes back the call's cancel
