@@ -138,14 +138,27 @@ std::string_view method_name(const ServerCallBase* call, const MethodBase* metho
 }  // namespace
 
 Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner) {
-  CallInfo info(method_name(call, method), method->kind, &call->ctx);
-  Chain chain{method->interceptors, &info, call, call->shard->limit(method->index), inner};
+  Semaphore* limit = call->shard->limit(method->index);
   std::exception_ptr error;
   grpc::Status st;
-  try {
-    st = co_await Chain::run(&chain, 0);
-  } catch (...) {
-    error = std::current_exception();  // CancelledError: the rest became statuses
+  if (method->interceptors->empty() && limit == nullptr) {
+    // Nothing around the handler: run it straight from here, without the
+    // chain's two frames, which a call would otherwise keep for as long as
+    // it lives (a Watch stream for hours).
+    try {
+      st = co_await inner(call);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error && !is_cancelled_error(error)) co_return status_of(error);
+  } else {
+    CallInfo info(method_name(call, method), method->kind, &call->ctx);
+    Chain chain{method->interceptors, &info, call, limit, inner};
+    try {
+      st = co_await Chain::run(&chain, 0);
+    } catch (...) {
+      error = std::current_exception();  // CancelledError: the rest became statuses
+    }
   }
   if (error) {
     call->ctx.TryCancel();

@@ -21,6 +21,7 @@
 // Handlers, by the kind of the method (Req/Resp from the generated code):
 //   unary:            Task<Reply<Resp>>(grpc::ServerContext&, const Req&)
 //   server streaming: Task<grpc::Status>(grpc::ServerContext&, const Req&, ServerWriter<Resp>&)
+//                     or AsyncGenerator<Resp>(grpc::ServerContext&, const Req&)
 //   client streaming: Task<Reply<Resp>>(grpc::ServerContext&, ServerReader<Req>&)
 //   bidirectional:    Task<grpc::Status>(grpc::ServerContext&, ServerStream<Req, Resp>&)
 // The ServerContext is gRPC's: client metadata, AddInitialMetadata /
@@ -81,6 +82,7 @@
 #include "corio/rpc/internal/cq_driver.h"
 #include "corio/rpc/internal/op.h"
 #include "corio/rpc/reply.h"
+#include "corio/streams/async_generator.h"
 #include "corio/sync/semaphore.h"
 
 namespace corio::rpc {
@@ -398,6 +400,52 @@ grpc::Status error_status(const grpc::Status& st, const std::optional<Reply<Resp
 // the handler task; on failure (shutdown) frees the call.
 void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void> (*make)(CallRef)) noexcept;
 
+// A streaming handler's result as the Task<grpc::Status> the server runs:
+// the handler's own task when it is one (no frame in between, which a
+// long-lived stream would keep), else a coroutine that awaits it.
+inline Task<grpc::Status> as_status_task(Task<grpc::Status>&& t) noexcept { return std::move(t); }
+template <class A>
+Task<grpc::Status> await_status(A a) {
+  co_return co_await std::move(a);
+}
+template <class A>
+Task<grpc::Status> as_status_task(A&& a) {
+  return await_status(std::forward<A>(a));
+}
+
+// Streams what a generator handler yields through `out`, one write in
+// flight: the generator runs to its next co_yield only once the previous
+// message has been taken. Its status: OK when the generator ends, CANCELLED
+// when the client went away first. A generator that raises ends here too
+// (serve_call makes INTERNAL of it). When the stream stops before the
+// generator ended (the client went away, or the call was cancelled while a
+// write waited), the generator is closed with aclose(), so its catch blocks
+// and asynchronous cleanup run as well as its destructors.
+template <class Resp>
+Task<grpc::Status> write_all(AsyncGenerator<Resp> gen, ServerWriter<Resp>& out) {
+  std::exception_ptr interrupted;  // a CancelledError raised during a write
+  bool gone = false;               // the client went away
+  // What the generator raises (CancelledError too) ends it and goes on up.
+  while (std::optional<Resp> msg = co_await gen.next()) {
+    try {
+      if (co_await out.write(*msg)) continue;
+      gone = true;
+    } catch (...) {
+      interrupted = std::current_exception();
+    }
+    break;
+  }
+  if (!gen.done()) {
+    try {
+      co_await gen.aclose();
+    } catch (...) {
+      if (!interrupted) interrupted = std::current_exception();
+    }
+  }
+  if (interrupted) std::rethrow_exception(interrupted);
+  co_return gone ? grpc::Status::CANCELLED : grpc::Status::OK;
+}
+
 template <class Service, class Req, class Resp, class H>
 class UnaryMethod final : public MethodBase {
  public:
@@ -455,6 +503,10 @@ class ServerStreamingMethod final : public MethodBase {
   ServerStreamingMethod(RequestFn fn, H h)
       : MethodBase(MethodKind::kServerStreaming), fn_(fn), handler_(std::move(h)) {}
 
+  // The handler is an async generator of the replies (see
+  // Server::add_server_streaming) rather than a coroutine with a writer.
+  static constexpr bool kGenerator = std::is_invocable_r_v<AsyncGenerator<Resp>, H&, grpc::ServerContext&, const Req&>;
+
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ServerStreamingMethod* m)
         : ServerCallBase(s),
@@ -480,9 +532,15 @@ class ServerStreamingMethod final : public MethodBase {
     auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
     start_handler(call, call->method, ok, &ServerStreamingMethod::run);
   }
+  // Not a coroutine: the handler's own task (or the generator's writer)
+  // runs in its place, one frame less per call.
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
-    co_return co_await call->method->handler_(call->ctx, call->req, call->writer);
+    if constexpr (kGenerator) {
+      return write_all<Resp>(call->method->handler_(call->ctx, call->req), call->writer);
+    } else {
+      return as_status_task(call->method->handler_(call->ctx, call->req, call->writer));
+    }
   }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
@@ -589,7 +647,7 @@ class BidiMethod final : public MethodBase {
   }
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
-    co_return co_await call->method->handler_(call->ctx, call->rw);
+    return as_status_task(call->method->handler_(call->ctx, call->rw));
   }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
@@ -644,6 +702,24 @@ class Server {
     add(std::make_unique<internal::UnaryMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
         std::move(name), options);
   }
+  //
+  // A server-streaming handler may also be an async generator
+  // (streams/async_generator.h) that co_yields the replies:
+  //
+  //   server.add_server_streaming(&kv::KV::AsyncService::RequestWatch,
+  //       [&](grpc::ServerContext&, const kv::WatchRequest& req) -> corio::AsyncGenerator<kv::Event> {
+  //         while (true) co_yield co_await next_change(req.prefix());
+  //       });
+  //
+  // Each co_yield waits until gRPC has taken the previous message (one write
+  // in flight), so the generator runs no further ahead than the client reads.
+  // The call ends with OK when the generator ends, CANCELLED if the client
+  // went away first, INTERNAL (with the message) if it raises.
+  // Cancellation: when the call is cancelled (client, deadline, shutdown)
+  //   while the generator is suspended in its own co_await, CancelledError
+  //   is raised there; while it waits at a co_yield (a write in flight, or
+  //   the client gone), it is closed with aclose(): GeneratorExit at the
+  //   co_yield. Either way its catch blocks and destructors run.
   template <class C, class Req, class Resp, class H>
   void add_server_streaming(void (C::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),

@@ -169,10 +169,13 @@ TEST_F(RpcTest, MetadataGoesInAndTrailingMetadataComesBack) {
   client([this]() -> Task<void> {
     CallOptions options;
     options.metadata.emplace_back("x-token", "abc");
-    std::string echoed;
-    options.configure = [](grpc::ClientContext&) {};
-    auto r = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("metadata"), options);
-    EXPECT_TRUE(r.ok());
+    auto r = co_await unary_with_metadata(*stub_, &Tester::Stub::PrepareAsyncUnary, make("metadata"), options);
+    EXPECT_TRUE(r.reply.ok());
+    auto it = r.trailing_metadata.find("x-echo");
+    EXPECT_NE(it, r.trailing_metadata.end());
+    if (it != r.trailing_metadata.end()) {
+      EXPECT_EQ(it->second, "abc");
+    }
   });
 }
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "corio/streams/async_generator.h"
+
 namespace kv {
 
 using corio::Task;
@@ -79,13 +81,16 @@ void Store::serve(corio::rpc::Server& server) {
       "kv.KV/Delete");
   server.add_server_streaming(
       &KV::AsyncService::RequestWatch,
-      [this](grpc::ServerContext&, const WatchRequest& req,
-             corio::rpc::ServerWriter<Event>& out) -> Task<grpc::Status> {
+      // An async generator: each co_yield waits until the client's stream
+      // has taken the previous event (flow control); a client cancel raises
+      // CancelledError in events.get(), or closes the generator at its
+      // co_yield, and the watcher is unlinked either way.
+      [this](grpc::ServerContext&, const WatchRequest& req) -> corio::AsyncGenerator<Event> {
         Watcher w;
         w.prefix = req.prefix();
         watchers_.push_back(&w);
-        // Unlinked however the handler ends: the client cancels (the usual
-        // end of a watch), the write fails, or the server shuts down.
+        // Unlinked however the generator ends: the client cancels (the
+        // usual end of a watch) or goes away, or the server shuts down.
         struct Unlink {
           std::list<Watcher*>& list;
           Watcher* w;
@@ -97,9 +102,9 @@ void Store::serve(corio::rpc::Server& server) {
             Event lag;
             lag.set_kind(Event::LAGGED);
             lag.set_missed(std::exchange(w.missed, 0));
-            if (!co_await out.write(lag)) co_return grpc::Status::CANCELLED;
+            co_yield lag;
           }
-          if (!co_await out.write(e)) co_return grpc::Status::CANCELLED;
+          co_yield e;
         }
       },
       "kv.KV/Watch");

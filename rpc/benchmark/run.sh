@@ -2,22 +2,31 @@
 # The rpc benchmark: each server in turn (corio, plain completion queue,
 # callback API) on 127.0.0.1, pinned to CPU 0 (CPUs 0-1 with --threads=2),
 # driven by h2load pinned apart, with gRPC framing, 100-byte payloads and 50
-# concurrent streams. Every run is bounded in requests.
-#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"]
+# concurrent streams. Every run is bounded in requests. Then server
+# streaming (messages/s) and the memory per idle Watch-style stream: the
+# server's RSS growth over --idle=N open streams that got one message each.
+# Last, the client side: corio's client and a plain CQ client, in turn,
+# driving the plain CQ server (unary, 50 in flight), with --callgrind the
+# client instructions per call as well (repeatable where timings are not).
+#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"] [--idle=N] [--callgrind]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 requests=200000
 threads=1
 kinds="corio cq callback"
+idle=10000
+callgrind=0
 for a in "$@"; do
   case "$a" in
     --requests=*) requests=${a#*=} ;;
     --threads=*) threads=${a#*=} ;;
     --kinds=*) kinds=${a#*=} ;;
+    --idle=*) idle=${a#*=} ;;
+    --callgrind) callgrind=1 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load >/dev/null 2>&1
+bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load //rpc/benchmark:idle_streams //rpc/benchmark:unary_load >/dev/null 2>&1
 bin=bazel-bin/rpc/benchmark/server
 ncpu=$(nproc)
 if [ "$threads" -ge "$ncpu" ]; then server_cpus=0-$((ncpu - 1)); load_cpus=0-$((ncpu - 1)); else server_cpus=0-$((threads - 1)); load_cpus=$threads-$((ncpu - 1)); fi
@@ -71,3 +80,38 @@ for kind in $kinds; do
   taskset -c "$load_cpus" bazel-bin/rpc/benchmark/stream_load --server="127.0.0.1:$port" --streams=4 --messages=100000
   kill -TERM "$pid"; wait "$pid" || true
 done
+echo
+echo "memory per idle stream: $idle Watch-style streams over 10 connections, one message each, then idle"
+for kind in $kinds; do
+  taskset -c "$server_cpus" "$bin" --kind="$kind" --threads="$threads" --port=0 >"$work/$kind.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$work/$kind.out" 2>/dev/null && break; sleep 0.05; done
+  port=$(awk '/listening/ {print $3}' "$work/$kind.out")
+  printf '%-9s ' "$kind"
+  taskset -c "$load_cpus" bazel-bin/rpc/benchmark/idle_streams --server="127.0.0.1:$port" --server_pid="$pid" \
+    --streams="$idle" --channels=10 || true
+  kill -TERM "$pid"; wait "$pid" || true
+done
+echo
+echo "client: unary, 50 in flight on one channel, $requests calls, each client in turn against the plain CQ server"
+taskset -c "$server_cpus" "$bin" --kind=cq --threads="$threads" --port=0 >"$work/client.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$work/client.out" 2>/dev/null && break; sleep 0.05; done
+port=$(awk '/listening/ {print $3}' "$work/client.out")
+for client in corio cq; do
+  taskset -c "$load_cpus" bazel-bin/rpc/benchmark/unary_load --client="$client" --server="127.0.0.1:$port" \
+    --requests="$requests" --concurrency=50 || true
+done
+if [ "$callgrind" = 1 ]; then
+  # Instructions per call: callgrind totals at 2,000 and 6,000 calls,
+  # differenced so that start-up and teardown cancel out.
+  for client in corio cq; do
+    for n in 2000 6000; do
+      valgrind --tool=callgrind --callgrind-out-file="$work/cg.$client.$n" bazel-bin/rpc/benchmark/unary_load \
+        --client="$client" --server="127.0.0.1:$port" --requests=$n >/dev/null 2>&1 || true
+    done
+    a=$(awk '/^totals:/ {print $2}' "$work/cg.$client.2000"); b=$(awk '/^totals:/ {print $2}' "$work/cg.$client.6000")
+    echo "$client client: $(( (b - a) / 4000 )) instructions/call (callgrind)"
+  done
+fi
+kill -TERM "$pid"; wait "$pid" || true

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "corio/loop/loop.h"
 #include "corio/rpc/server.h"
 #include "corio/rpc/testing/test_service.grpc.pb.h"
+#include "corio/sync/event.h"
 
 namespace corio::rpc::bench {
 namespace {
@@ -41,6 +43,14 @@ class CorioServer final : public BenchServer {
         [](grpc::ServerContext&, const Msg& req, ServerWriter<Msg>& out) -> Task<grpc::Status> {
           Msg m;
           m.set_text(req.text());
+          if (req.text() == kIdle) {
+            // Watch-style: one message, then nothing until the call ends
+            // (the client cancels: CancelledError here).
+            if (!co_await out.write(m)) co_return grpc::Status::CANCELLED;
+            Event never;
+            co_await never.wait();
+            co_return grpc::Status::OK;
+          }
           for (int i = 0; i < req.n(); ++i) {
             m.set_n(i);
             if (!co_await out.write(m)) co_return grpc::Status::CANCELLED;
@@ -113,19 +123,47 @@ class CqServer final : public BenchServer {
     grpc::ServerAsyncResponseWriter<Msg> responder;
     bool finishing = false;
   };
+  // A server-streaming call. Its done tag (AsyncNotifyWhenDone) is how a
+  // completion-queue server learns that a call it is not writing to was
+  // cancelled, which a Watch-style stream needs (corio's server registers
+  // one for every call too); the call is freed once both the done tag and
+  // its last operation are back.
   struct StreamCall final : Call {
+    struct DoneTag final : Call {
+      StreamCall* call;
+      void proceed(bool) override { call->on_done(); }
+    };
     StreamCall(CqServer* s, grpc::ServerCompletionQueue* cq) : s(s), cq(cq), writer(&ctx) {
+      done.call = this;
+      ctx.AsyncNotifyWhenDone(&done);
       s->service_.RequestServerStream(&ctx, &req, &writer, cq, cq, this);
     }
+    void on_done() {
+      done_back = true;
+      if (!op_pending) delete this;
+    }
     void proceed(bool ok) override {
-      if (state == kFinish || (!ok && state == kRequest)) {
-        delete this;
+      op_pending = false;
+      if (state == kRequest && !ok) {
+        delete this;  // shutting down: neither the call nor its done tag started
+        return;
+      }
+      if (state == kFinish || state == kWaiting) {
+        if (done_back) delete this;
         return;
       }
       if (state == kRequest) new StreamCall(s, cq);
+      op_pending = true;
       if (!ok) {
         state = kFinish;
         writer.Finish(grpc::Status::CANCELLED, this);
+        return;
+      }
+      if (state == kRequest && req.text() == kIdle) {
+        // Watch-style: one message, then nothing until the done tag.
+        state = kWaiting;
+        m.set_text(req.text());
+        writer.Write(m, this);
         return;
       }
       if (sent < req.n()) {
@@ -138,13 +176,16 @@ class CqServer final : public BenchServer {
       state = kFinish;
       writer.Finish(grpc::Status::OK, this);
     }
-    enum { kRequest, kWriting, kFinish } state = kRequest;
+    enum { kRequest, kWriting, kWaiting, kFinish } state = kRequest;
     CqServer* s;
     grpc::ServerCompletionQueue* cq;
     grpc::ServerContext ctx;
     Msg req, m;
     grpc::ServerAsyncWriter<Msg> writer;
+    DoneTag done;
     int sent = 0;
+    bool op_pending = true;  // the request, then each write and the finish
+    bool done_back = false;
   };
   void serve(grpc::ServerCompletionQueue* cq) {
     for (int i = 0; i < 4; ++i) {
@@ -175,30 +216,44 @@ class CallbackService final : public Tester::CallbackService {
   grpc::ServerWriteReactor<Msg>* ServerStream(grpc::CallbackServerContext*, const Msg* req) override {
     class Writer final : public grpc::ServerWriteReactor<Msg> {
      public:
-      explicit Writer(const Msg* req) : n_(req->n()) {
+      explicit Writer(const Msg* req) : n_(req->n()), idle_(req->text() == kIdle) {
         m_.set_text(req->text());
+        if (idle_) {
+          StartWrite(&m_);  // Watch-style: one message, then nothing until OnCancel
+          return;
+        }
         next();
       }
       void OnWriteDone(bool ok) override {
         if (!ok) {
-          Finish(grpc::Status::CANCELLED);
+          finish(grpc::Status::CANCELLED);
           return;
         }
-        next();
+        if (!idle_) next();
+      }
+      void OnCancel() override {
+        if (idle_) finish(grpc::Status::CANCELLED);
       }
       void OnDone() override { delete this; }
 
      private:
       void next() {
         if (sent_ >= n_) {
-          Finish(grpc::Status::OK);
+          finish(grpc::Status::OK);
           return;
         }
         m_.set_n(sent_++);
         StartWrite(&m_);
       }
+      // OnCancel may come while a write is in flight: Finish once.
+      void finish(grpc::Status st) {
+        if (std::exchange(finished_, true)) return;
+        Finish(std::move(st));
+      }
       Msg m_;
       int n_;
+      bool idle_;
+      bool finished_ = false;
       int sent_ = 0;
     };
     return new Writer(req);

@@ -5,6 +5,8 @@
 //     each, several requests posted per method (the fastest direct use of
 //     gRPC C++);
 //   * callback: gRPC's callback API.
+// A ServerStream request whose text is kIdle gets one message, then none
+// until the client cancels.
 #ifndef CORIO_RPC_BENCHMARK_SERVERS_H_
 #define CORIO_RPC_BENCHMARK_SERVERS_H_
 
@@ -12,6 +14,11 @@
 #include <string>
 
 namespace corio::rpc::bench {
+
+// A ServerStream request with this text is Watch-style: the server sends
+// one message, then nothing until the client cancels (for the memory per
+// idle stream).
+inline constexpr char kIdle[] = "idle";
 
 class BenchServer {
  public:
