@@ -7,12 +7,12 @@
 #include <thread>
 
 #include "corio/loop/loop.h"
+#include "corio/loop/testing/threads.h"
 #include "gtest/gtest.h"
 
 namespace corio {
 namespace {
 
-using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 LoopOptions virtual_clock() {
@@ -21,14 +21,17 @@ LoopOptions virtual_clock() {
   return o;
 }
 
-// The thread answers after 20 ms of real time; with a virtual clock, the
-// loop would jump the 30 s to the timeout unless the promise holds it.
+// With a virtual clock, the loop would jump the 30 s to the timeout unless
+// the promise holds it.
 Task<int> answer_from_thread(std::jthread& worker) {
   Future<int> answer;
   ThreadsafePromise<int> promise(answer);
   EXPECT_EQ(current_loop().external_work(), 1u);
-  worker = std::jthread([p = std::move(promise)]() mutable {
-    std::this_thread::sleep_for(milliseconds(20));
+  // The thread answers once the loop is blocked waiting for it (without
+  // the promise's external work, the loop would have jumped to the timeout
+  // instead of blocking).
+  worker = std::jthread([p = std::move(promise), loop_tid = testing::current_tid()]() mutable {
+    EXPECT_TRUE(testing::wait_until_blocked_in(loop_tid, testing::kEpollWaits));
     p.set_result(42);
   });
   co_return co_await wait_for(answer, seconds(30));

@@ -55,14 +55,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
-  for (;;) {
-    std::string line = co_await r.readline();
-    if (line.empty()) break;
-    w.write(line);
-    co_await w.drain();
-  }
-}
+using corio::net::testing::echo_lines;
 
 // How many reports so far carry an OSError with EMFILE.
 int emfile_reports() {

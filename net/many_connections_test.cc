@@ -19,14 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
-  for (;;) {
-    std::string line = co_await r.readline();
-    if (line.empty()) break;
-    w.write(line);
-    co_await w.drain();
-  }
-}
+using corio::net::testing::echo_lines;
 
 CO_TEST_REAL_CLOCK(NetManyConnections, AThousandConcurrentConnectionsAreAllServed) {
   constexpr int kClients = 1000;

@@ -25,6 +25,7 @@
 #include "corio/loop/testing/co_test.h"
 #include "corio/net/socket.h"
 #include "corio/net/streams.h"
+#include "corio/net/testing/loopback.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -53,14 +54,7 @@ std::size_t threads() { return count_entries("/proc/self/task"); }
 
 std::uint64_t sum(const std::vector<std::uint64_t>& v) { return std::accumulate(v.begin(), v.end(), std::uint64_t{0}); }
 
-Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
-  for (;;) {
-    std::string line = co_await r.readline();
-    if (line.empty()) co_return;
-    w.write(line);
-    co_await w.drain();
-  }
-}
+using corio::net::testing::echo_lines;
 
 MultiLoopOptions loops(std::size_t n) {
   MultiLoopOptions o;

@@ -43,15 +43,7 @@ using testing::open_fd_count;
 
 double since(TimePoint t0) { return std::chrono::duration<double>(current_loop().time() - t0).count(); }
 
-// Echoes each line back until the peer ends its side.
-Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
-  for (;;) {
-    std::string line = co_await r.readline();
-    if (line.empty()) break;
-    w.write(line);
-    co_await w.drain();
-  }
-}
+using corio::net::testing::echo_lines;
 
 // A connection error of either layer: net's (from the socket) or streams'
 // (a writer whose connection is gone).

@@ -17,6 +17,7 @@
 #include "corio/loop/timeout.h"
 #include "corio/net/errors.h"
 #include "corio/net/socket.h"
+#include "corio/net/testing/loopback.h"
 #include "corio/streams/errors.h"
 #include "gtest/gtest.h"
 
@@ -25,15 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Echoes each line back until the peer ends its side.
-Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
-  for (;;) {
-    std::string line = co_await r.readline();
-    if (line.empty()) break;
-    w.write(line);
-    co_await w.drain();
-  }
-}
+using corio::net::testing::echo_lines;
 
 CO_TEST_REAL_CLOCK(NetStreams, EchoRoundTripThroughStartServerAndOpenConnection) {
   Server server = co_await start_server(echo_lines, "127.0.0.1", 0);

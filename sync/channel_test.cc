@@ -10,6 +10,7 @@
 
 #include "corio/loop/loop.h"
 #include "corio/loop/testing/co_test.h"
+#include "corio/loop/testing/threads.h"
 #include "corio/sync/errors.h"
 #include "corio/sync/testing/sync_testing.h"
 #include "gtest/gtest.h"
@@ -410,8 +411,10 @@ LoopOptions virtual_clock() {
 TEST(ChannelVirtualClock, ParkedReceiverHoldsTheClockForAThreadsSend) {
   EventLoop loop(virtual_clock());
   Channel<int> ch(loop);
-  std::jthread sender([&] {  // joined even if the wait throws
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Sends once the loop is blocked waiting for it (joined even if the wait
+  // throws).
+  std::jthread sender([&ch, loop_tid = testing::current_tid()] {
+    EXPECT_TRUE(testing::wait_until_blocked_in(loop_tid, testing::kEpollWaits));
     ch.send(7);
   });
   EXPECT_EQ(run_until_complete(loop, receive_within(ch, std::chrono::seconds(30))), 7);

@@ -26,6 +26,8 @@
 #include "corio/loop/timeout.h"
 #include "corio/net/address.h"
 #include "corio/net/socket.h"
+#include "corio/streams/stream_reader.h"
+#include "corio/streams/stream_writer.h"
 
 namespace corio::net::testing {
 
@@ -96,6 +98,17 @@ inline bool has_ipv6_loopback() {
     if (line.rfind("00000000000000000000000000000001", 0) == 0) return true;
   }
   return false;
+}
+
+// A connection handler that echoes each line back until the peer ends its
+// side (the server most of net's tests run).
+inline Task<void> echo_lines(StreamReader& r, StreamWriter& w) {
+  for (;;) {
+    std::string line = co_await r.readline();
+    if (line.empty()) co_return;
+    w.write(line);
+    co_await w.drain();
+  }
 }
 
 }  // namespace corio::net::testing
