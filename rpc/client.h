@@ -207,6 +207,18 @@ Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> unary_ca
   }
 }
 
+// ClientReader's and ClientStream's read_initial_metadata(): `c` is their
+// call (a stream with ReadInitialMetadata, its start tag and read state).
+template <class Call>
+Task<void> read_initial_metadata(Call* c) {
+  if (c->reads_started) throw RuntimeError("corio::rpc: read_initial_metadata() after a read");
+  c->reads_started = true;
+  if (c->ended) co_return;
+  if (!co_await OpAwaiter(c->start_tag, [c](void* tag) { c->stream->ReadInitialMetadata(tag); })) {
+    c->ended = true;
+  }
+}
+
 }  // namespace internal
 
 // A unary call: the reply, or the status the call ended with.
@@ -272,15 +284,7 @@ class ClientReader {
   // message, or with the status): then context().GetServerInitialMetadata()
   // holds it. Only before the first read(); afterwards the metadata is
   // there already. Errors: RuntimeError after a read.
-  Task<void> read_initial_metadata() {
-    Call* c = call_.get();
-    if (c->reads_started) throw RuntimeError("corio::rpc: read_initial_metadata() after a read");
-    c->reads_started = true;
-    if (c->ended) co_return;
-    if (!co_await internal::OpAwaiter(c->start_tag, [c](void* tag) { c->stream->ReadInitialMetadata(tag); })) {
-      c->ended = true;
-    }
-  }
+  Task<void> read_initial_metadata() { return internal::read_initial_metadata(call_.get()); }
   // Cancels the call (the server's handler is cancelled).
   void cancel() { call_->ctx.TryCancel(); }
   // The call's gRPC context. The server's initial metadata
@@ -425,15 +429,7 @@ class ClientStream {
   }
   // As ClientReader::read_initial_metadata; it may run while a write is in
   // flight. Errors: RuntimeError after a read.
-  Task<void> read_initial_metadata() {
-    Call* c = call_.get();
-    if (c->reads_started) throw RuntimeError("corio::rpc: read_initial_metadata() after a read");
-    c->reads_started = true;
-    if (c->ended) co_return;
-    if (!co_await internal::OpAwaiter(c->start_tag, [c](void* tag) { c->stream->ReadInitialMetadata(tag); })) {
-      c->ended = true;
-    }
-  }
+  Task<void> read_initial_metadata() { return internal::read_initial_metadata(call_.get()); }
   void cancel() { call_->ctx.TryCancel(); }
   // As ClientReader::context.
   grpc::ClientContext& context() { return call_->ctx; }
