@@ -66,6 +66,18 @@ class ClosedResourceError : public Error {
   using Error::Error;
 };
 
+// OSError: a system call failed; `code()` is its errno (asyncio's
+// OSError). The connection errors of streams and net derive from it, so
+// one `catch (const corio::OSError&)` sees every I/O failure.
+class OSError : public Error {
+ public:
+  OSError(int code, const std::string& what) : Error(what), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
 // ExceptionGroup: several tasks failed together (TaskGroup). `exceptions()`
 // holds each child's exception in the order they failed.
 class ExceptionGroup : public Error {

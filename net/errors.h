@@ -1,49 +1,30 @@
 // Typed errors of corio's net module: asyncio's OSError family, made from
-// an errno. Each derives from corio::net::OSError (a corio::Error), which
-// carries the errno.
+// an errno. They are the classes of loop/errors.h (OSError) and
+// streams/errors.h (ConnectionError and its kinds), named here too, so a
+// reset socket and a reset in-memory stream are caught by one clause:
 //
 //   try { co_await sock.connect(addr); }
 //   catch (const corio::net::ConnectionRefusedError&) { ... }
+//   // the same type as corio::ConnectionRefusedError
 #ifndef CORIO_NET_ERRORS_H_
 #define CORIO_NET_ERRORS_H_
 
 #include <string>
 
 #include "corio/loop/errors.h"
+#include "corio/streams/errors.h"
 
 namespace corio::net {
 
 // OSError: a system call failed; `code()` is its errno.
-class OSError : public Error {
- public:
-  OSError(int code, const std::string& what) : Error(what), code_(code) {}
-  int code() const noexcept { return code_; }
-
- private:
-  int code_;
-};
-
-// ConnectionError and its kinds (asyncio's names).
-class ConnectionError : public OSError {
- public:
-  using OSError::OSError;
-};
-class ConnectionRefusedError : public ConnectionError {  // ECONNREFUSED
- public:
-  using ConnectionError::ConnectionError;
-};
-class ConnectionResetError : public ConnectionError {  // ECONNRESET
- public:
-  using ConnectionError::ConnectionError;
-};
-class ConnectionAbortedError : public ConnectionError {  // ECONNABORTED
- public:
-  using ConnectionError::ConnectionError;
-};
-class BrokenPipeError : public ConnectionError {  // EPIPE, ESHUTDOWN
- public:
-  using ConnectionError::ConnectionError;
-};
+using OSError = corio::OSError;
+// ConnectionError and its kinds (asyncio's names): ECONNREFUSED,
+// ECONNRESET, ECONNABORTED, EPIPE/ESHUTDOWN.
+using ConnectionError = corio::ConnectionError;
+using ConnectionRefusedError = corio::ConnectionRefusedError;
+using ConnectionResetError = corio::ConnectionResetError;
+using ConnectionAbortedError = corio::ConnectionAbortedError;
+using BrokenPipeError = corio::BrokenPipeError;
 
 // Name resolution failed (getaddrinfo); `code()` is its EAI_* value.
 class GaiError : public OSError {

@@ -45,14 +45,12 @@ double since(TimePoint t0) { return std::chrono::duration<double>(current_loop()
 
 using corio::net::testing::echo_lines;
 
-// A connection error of either layer: net's (from the socket) or streams'
-// (a writer whose connection is gone).
+// A connection error, from the socket or from a writer whose connection is
+// gone (one class for both).
 bool is_connection_error(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
-  } catch (const net::ConnectionError&) {
-    return true;
-  } catch (const corio::ConnectionError&) {
+  } catch (const ConnectionError&) {
     return true;
   } catch (...) {
     return false;

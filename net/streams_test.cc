@@ -3,11 +3,14 @@
 
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "corio/loop/gather.h"
@@ -44,6 +47,28 @@ CO_TEST_REAL_CLOCK(NetStreams, EchoRoundTripThroughStartServerAndOpenConnection)
   co_await writer.wait_closed();
   server.close();
   co_await server.wait_closed();
+}
+
+// One ConnectionResetError for sockets and in-memory streams: a reset
+// socket's read raises corio::ConnectionResetError carrying ECONNRESET,
+// the class streams code catches (it used to be a separate net:: class).
+CO_TEST_REAL_CLOCK(NetStreams, PeerResetRaisesTheStreamsConnectionResetError) {
+  Socket l = Socket::open(AF_INET, SOCK_STREAM);
+  l.bind(SocketAddress::ip("127.0.0.1", 0));
+  l.listen(8);
+  auto [reader, writer] = co_await open_connection("127.0.0.1", l.local_address().port());
+  Socket peer = co_await l.accept();
+  linger lg{1, 0};  // close sends RST
+  ::setsockopt(peer.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  peer.close();
+  int code = 0;
+  try {
+    co_await reader.read();
+  } catch (const corio::ConnectionResetError& e) {
+    code = e.code();
+  }
+  CO_ASSERT_EQ(code, ECONNRESET);
+  static_assert(std::is_same_v<corio::net::ConnectionResetError, corio::ConnectionResetError>);
 }
 
 CO_TEST_REAL_CLOCK(NetStreams, PeerHalfCloseIsSeenAsAtEof) {

@@ -57,6 +57,8 @@ static_assert(std::is_base_of_v<Error, IncompleteReadError>);
 static_assert(std::is_base_of_v<Error, LimitOverrunError>);
 static_assert(std::is_base_of_v<ConnectionError, ConnectionResetError>);
 static_assert(std::is_base_of_v<ConnectionError, BrokenPipeError>);
+static_assert(std::is_base_of_v<OSError, ConnectionError>);
+static_assert(std::is_base_of_v<Error, OSError>);
 static_assert(std::is_base_of_v<Error, LaggedError>);
 static_assert(!std::is_base_of_v<std::exception, GeneratorExit>);
 

@@ -2,6 +2,7 @@
 // IncompleteReadError, LimitOverrunError and the ConnectionError family,
 // GeneratorExit for async generators, and LaggedError for Broadcast.
 //
+// The connection errors are OSErrors (loop/errors.h) carrying an errno.
 // The ordinary ones derive from corio::Error (loop/errors.h), so
 // `catch (const std::exception&)` handles them. GeneratorExit, like
 // CancelledError, does not: it is how aclose() unwinds a generator, and a
@@ -10,6 +11,7 @@
 #ifndef CORIO_STREAMS_ERRORS_H_
 #define CORIO_STREAMS_ERRORS_H_
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -65,26 +67,48 @@ class LimitOverrunError : public Error {
 
 // ConnectionError
 //
-// Base of the errors that end a connection (asyncio's ConnectionError,
-// an OSError there).
-class ConnectionError : public Error {
+// Base of the errors that end a connection (asyncio's ConnectionError, an
+// OSError there too): `code()` is the errno (ECONNRESET, EPIPE, ...). The
+// same classes are raised for sockets (corio::net names them as aliases)
+// and for in-memory streams, so one catch clause serves both.
+class ConnectionError : public OSError {
  public:
-  using Error::Error;
+  using OSError::OSError;
 };
 
-// ConnectionResetError: the connection was lost while a task used it, or
-// the peer went away: StreamWriter::drain() once the connection is lost,
-// a StreamReader after a transport called set_exception() with it.
+// ConnectionResetError (ECONNRESET): the connection was lost while a task
+// used it, or the peer went away: StreamWriter::drain() once the
+// connection is lost, a StreamReader after a transport called
+// set_exception() with it, a socket read or write the peer reset.
 class ConnectionResetError : public ConnectionError {
  public:
-  ConnectionResetError() : ConnectionError("connection reset") {}
+  ConnectionResetError() : ConnectionResetError("connection reset") {}
+  explicit ConnectionResetError(const std::string& what) : ConnectionError(ECONNRESET, what) {}
   using ConnectionError::ConnectionError;
 };
 
-// BrokenPipeError: a write to a stream whose reading end is gone.
+// BrokenPipeError (EPIPE, ESHUTDOWN): a write to a stream whose reading
+// end is gone.
 class BrokenPipeError : public ConnectionError {
  public:
-  BrokenPipeError() : ConnectionError("broken pipe") {}
+  BrokenPipeError() : BrokenPipeError("broken pipe") {}
+  explicit BrokenPipeError(const std::string& what) : ConnectionError(EPIPE, what) {}
+  using ConnectionError::ConnectionError;
+};
+
+// ConnectionRefusedError (ECONNREFUSED): nothing listens where a
+// connection was attempted.
+class ConnectionRefusedError : public ConnectionError {
+ public:
+  explicit ConnectionRefusedError(const std::string& what) : ConnectionError(ECONNREFUSED, what) {}
+  using ConnectionError::ConnectionError;
+};
+
+// ConnectionAbortedError (ECONNABORTED): the connection was aborted before
+// it was accepted, or by the local end.
+class ConnectionAbortedError : public ConnectionError {
+ public:
+  explicit ConnectionAbortedError(const std::string& what) : ConnectionError(ECONNABORTED, what) {}
   using ConnectionError::ConnectionError;
 };
 

@@ -3,6 +3,7 @@
 #include "corio/streams/stream_writer.h"
 
 #include <any>
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -214,6 +215,21 @@ CO_TEST(StreamWriter, DrainRaisesTheReadersExceptionOfATwoWayStream) {
   co_await settle();
   CO_ASSERT_THROW(co_await a.reader.read(1), ConnectionResetError);
   CO_ASSERT_THROW(co_await a.writer.drain(), ConnectionResetError);
+}
+
+// The in-memory stream's errors are OSErrors with the errno a socket's
+// would carry, so code written against sockets handles them alike.
+CO_TEST(StreamWriter, InMemoryResetCarriesEconnreset) {
+  auto [a, b] = memory_stream_pair();
+  b.writer.transport().abort();
+  co_await settle();
+  int code = 0;
+  try {
+    co_await a.reader.read(1);
+  } catch (const OSError& e) {
+    code = e.code();
+  }
+  CO_ASSERT_EQ(code, ECONNRESET);
 }
 
 CO_TEST(StreamWriter, GetExtraInfoGivesTheNamesOfBothEnds) {
