@@ -310,6 +310,28 @@ TEST(MultiLoopServerTest, AHandlerCanStopTheServer) {
   ::close(c);
 }
 
+// After startup, a loop that ends with an error (here: a handler stopped
+// its loop under the server) stops the other loops too, wait() rethrows
+// that error, and no thread or socket is left behind.
+TEST(MultiLoopServerTest, ALoopFailingAfterStartupStopsTheOthersAndWaitRethrows) {
+  const std::size_t fds0 = open_fds();
+  const std::size_t threads0 = threads();
+  auto breaker = [](StreamReader& r, StreamWriter& w) -> Task<void> {
+    co_await r.readline();
+    corio::current_loop().stop();  // corio::run on this thread then fails
+  };
+  MultiLoopServer server = MultiLoopServer::start(breaker, "127.0.0.1", 0, loops(2));
+  const int c = connect_blocking(server.port());
+  ASSERT_GE(c, 0);
+  ASSERT_EQ(::send(c, "break\n", 6, MSG_NOSIGNAL), 6);
+  EXPECT_THROW(server.wait(), corio::RuntimeError);
+  EXPECT_TRUE(server.stopping());
+  server.wait();  // the error was reported once; waiting again is quiet
+  ::close(c);
+  EXPECT_EQ(threads(), threads0);
+  EXPECT_EQ(open_fds(), fds0);
+}
+
 TEST(MultiLoopServerTest, BadArgumentsAreRejected) {
   EXPECT_THROW(MultiLoopServer::start(echo_lines, "127.0.0.1", 0, loops(0)), std::invalid_argument);
   EXPECT_THROW(MultiLoopServer::start(corio::net::ConnectionHandler(), "127.0.0.1", 0, loops(2)),
