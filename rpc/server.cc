@@ -367,6 +367,7 @@ void Server::shutdown(std::chrono::nanoseconds grace) {
     for (std::size_t i = 0; i < shards_.size(); ++i) {
       stop[i].fire = &internal::stop_shard;
       stop[i].shard = shards_[i].get();
+      internal::hand_off(&stop[i]);
       alarms[i].Set(shards_[i]->cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<internal::CqTag*>(&stop[i]));
     }
     for (auto& t : threads_) t.join();

@@ -19,6 +19,7 @@ CqDriver::~CqDriver() {
     void* tag;
     bool ok;
     if (!cq_->Next(&tag, &ok)) break;
+    taken_back(static_cast<CqTag*>(tag));
     static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
   }
 }
@@ -28,6 +29,7 @@ bool CqDriver::next(gpr_timespec deadline) {
   bool ok;
   switch (cq_->AsyncNext(&tag, &ok, deadline)) {
     case grpc::CompletionQueue::GOT_EVENT:
+      taken_back(static_cast<CqTag*>(tag));
       static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
       return true;
     case grpc::CompletionQueue::SHUTDOWN:
@@ -73,6 +75,7 @@ void CqDriver::wake() noexcept {
   std::lock_guard<std::mutex> lock(wake_mu_);
   if (wake_set_ || closed_.load(std::memory_order_relaxed)) return;
   wake_set_ = true;
+  hand_off(&wake_tag_);
   alarm_.Set(cq_.get(), gpr_inf_past(GPR_CLOCK_MONOTONIC), &wake_tag_);
 }
 
