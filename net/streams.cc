@@ -6,11 +6,12 @@
 
 #include <cerrno>
 #include <exception>
-#include <unordered_map>
 #include <utility>
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/timeout.h"
@@ -105,20 +106,46 @@ Task<Streams> open_unix_connection(std::string path, const ConnectOptions& optio
 
 namespace internal {
 
+struct ServerState;
+
+// One accepted connection: its streams (which the handler gets by
+// reference), a link in the server's list, and the handler task's done
+// hook, all in one allocation. Freed when the handler task finishes; the
+// cleanup serve_one's frame used to do (close the writer, or abort it for
+// a cancelled handler; report an escaped exception) runs from the hook, so
+// a connection holds no coroutine frame of the server's own and no map
+// entry.
+struct ServerConnection : corio::internal::ListNode {
+  struct Done : corio::internal::DoneWaiter {
+    ServerConnection* conn;
+  };
+  ServerConnection(std::shared_ptr<ServerState> s, Streams streams) noexcept
+      : st(std::move(s)), reader(std::move(streams.reader)), writer(std::move(streams.writer)) {
+    done.conn = this;
+    done.on_done = &ServerConnection::on_done;
+  }
+  static void on_done(corio::internal::DoneWaiter* w) noexcept;
+
+  std::shared_ptr<ServerState> st;
+  StreamReader reader;
+  StreamWriter writer;
+  TaskRef task;
+  Done done;
+};
+
 struct ServerState : std::enable_shared_from_this<ServerState> {
   ConnectionHandler handler;
   ServerOptions options;
   EventLoop* loop = nullptr;
   std::vector<Socket> listeners;
   std::vector<SocketAddress> addresses;
-  std::unordered_map<std::uint64_t, TaskHandle<void>> handlers;
-  std::uint64_t next_id = 0;
+  corio::internal::IntrusiveList<ServerConnection> connections;
   bool serving = true;
   Event idle;    // set once closed with no handler running
   Event closed;  // set by close()
 
   void update_idle() {
-    if (!serving && handlers.empty()) idle.set();
+    if (!serving && connections.empty()) idle.set();
   }
 
   void close() {
@@ -130,6 +157,14 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     update_idle();
   }
 
+  // Cancels every running handler.
+  void cancel_handlers(const std::string& message) {
+    std::vector<TaskRef> tasks;
+    tasks.reserve(connections.size());
+    connections.for_each([&](ServerConnection* c) { tasks.push_back(c->task); });
+    for (TaskRef& t : tasks) t.cancel(message);
+  }
+
   void report(std::string message, std::exception_ptr e, std::string task_name = {}) {
     loop->call_exception_handler(ErrorContext{std::move(message), std::move(e), std::move(task_name)});
   }
@@ -137,25 +172,33 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   void spawn(Socket sock);
 };
 
+void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
+  ServerConnection* c = static_cast<Done*>(w)->conn;
+  std::shared_ptr<ServerState> st = std::move(c->st);
+  try {
+    if (c->task.cancelled()) {
+      c->writer.transport().abort();
+    } else if (std::exception_ptr e = c->task.exception()) {
+      st->report("corio::net: unhandled exception in a connection handler", e, c->task.get_name());
+      c->writer.close();
+    } else {
+      c->writer.close();
+    }
+  } catch (...) {
+    // No memory to report or close gracefully: the streams' last handles
+    // go below, which closes the connection anyway.
+  }
+  st->connections.erase(c);
+  delete c;
+  st->update_idle();
+}
+
 }  // namespace internal
 
 namespace {
 
+using internal::ServerConnection;
 using internal::ServerState;
-
-Task<void> serve_one(std::shared_ptr<ServerState> st, Socket sock) {
-  Streams s = make_streams(std::move(sock), st->options);
-  try {
-    co_await st->handler(s.reader, s.writer);
-  } catch (const CancelledError&) {
-    s.writer.transport().abort();
-    throw;
-  } catch (...) {
-    st->report("corio::net: unhandled exception in a connection handler", std::current_exception(),
-               current_task().get_name());
-  }
-  s.writer.close();
-}
 
 Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
   while (st->serving) {
@@ -188,13 +231,19 @@ void internal::ServerState::spawn(Socket sock) {
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
   }
-  const std::uint64_t id = next_id++;
-  TaskHandle<void> h = create_task(*loop, serve_one(shared_from_this(), std::move(sock)), std::move(name));
-  handlers.emplace(id, h);
-  h.add_done_callback([st = shared_from_this(), id](TaskRef) {
-    st->handlers.erase(id);
-    st->update_idle();
-  });
+  std::unique_ptr<ServerConnection> c;
+  try {
+    c = std::make_unique<ServerConnection>(shared_from_this(), make_streams(std::move(sock), options));
+    TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer), std::move(name));
+    c->task = h;
+  } catch (...) {
+    // The handler threw before its coroutine started, or no memory: this
+    // connection is dropped (its streams close it), the others go on.
+    report("corio::net: could not start a connection handler", std::current_exception());
+    return;
+  }
+  c->task.base()->add_waiter(&c->done);
+  connections.push_back(c.release());
 }
 
 namespace {
@@ -360,11 +409,11 @@ Task<void> Server::shutdown(std::chrono::nanoseconds grace) {
   } catch (const TimeoutError&) {
     expired = true;
   } catch (const CancelledError&) {
-    for (auto& [id, h] : st->handlers) h.cancel();
+    st->cancel_handlers({});
     throw;
   }
   if (!expired) co_return;
-  for (auto& [id, h] : st->handlers) h.cancel("server shutdown");
+  st->cancel_handlers("server shutdown");
   co_await wait_idle(st);
 }
 
@@ -383,6 +432,6 @@ std::vector<SocketAddress> Server::sockets() const { return s_ ? s_->addresses :
 
 std::uint16_t Server::port() const { return s_ && !s_->addresses.empty() ? s_->addresses.front().port() : 0; }
 
-std::size_t Server::active_connections() const { return s_ ? s_->handlers.size() : 0; }
+std::size_t Server::active_connections() const { return s_ ? s_->connections.size() : 0; }
 
 }  // namespace corio::net
