@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <any>
 #include <cerrno>
 #include <exception>
 #include <utility>
@@ -115,7 +116,7 @@ struct ServerState;
 // a cancelled handler; report an escaped exception) runs from the hook, so
 // a connection holds no coroutine frame of the server's own and no map
 // entry.
-struct ServerConnection : corio::internal::ListNode {
+struct ServerConnection final : corio::internal::ListNode, corio::internal::TaskNameSource {
   struct Done : corio::internal::DoneWaiter {
     ServerConnection* conn;
   };
@@ -124,7 +125,13 @@ struct ServerConnection : corio::internal::ListNode {
     done.conn = this;
     done.on_done = &ServerConnection::on_done;
   }
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+  virtual ~ServerConnection() = default;
   static void on_done(corio::internal::DoneWaiter* w) noexcept;
+  // "<task_name>:<peer address>", asked of the socket when someone wants
+  // it (a debug report, a task listing), not built for every connection.
+  std::string task_name() const override;
 
   std::shared_ptr<ServerState> st;
   StreamReader reader;
@@ -169,17 +176,24 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     loop->call_exception_handler(ErrorContext{std::move(message), std::move(e), std::move(task_name)});
   }
 
-  void spawn(Socket sock);
+  // Serves `sock`, accepted by a listener of address family `family`.
+  void spawn(Socket sock, int family);
 };
+
+std::string ServerConnection::task_name() const {
+  std::string name = st->options.task_name;
+  const std::any peer = writer.transport().get_extra_info("peername");
+  if (const auto* a = std::any_cast<SocketAddress>(&peer)) name += ":" + a->to_string();
+  return name;
+}
 
 void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
   ServerConnection* c = static_cast<Done*>(w)->conn;
-  std::shared_ptr<ServerState> st = std::move(c->st);
   try {
     if (c->task.cancelled()) {
       c->writer.transport().abort();
     } else if (std::exception_ptr e = c->task.exception()) {
-      st->report("corio::net: unhandled exception in a connection handler", e, c->task.get_name());
+      c->st->report("corio::net: unhandled exception in a connection handler", e, c->task.get_name());
       c->writer.close();
     } else {
       c->writer.close();
@@ -188,6 +202,14 @@ void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
     // No memory to report or close gracefully: the streams' last handles
     // go below, which closes the connection anyway.
   }
+  // The task may outlive this record (someone holds a handle to it): it
+  // keeps its name as a string from here on.
+  try {
+    c->task.set_name(c->task_name());
+  } catch (...) {
+  }
+  c->task.base()->set_name_source(nullptr);
+  std::shared_ptr<ServerState> st = std::move(c->st);
   st->connections.erase(c);
   delete c;
   st->update_idle();
@@ -201,6 +223,7 @@ using internal::ServerConnection;
 using internal::ServerState;
 
 Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
+  const int family = st->addresses[i].family();  // an accepted socket's too: no getsockname per connection
   while (st->serving) {
     Socket conn;
     try {
@@ -217,25 +240,24 @@ Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
       continue;
     }
     if (!st->serving) co_return;
-    st->spawn(std::move(conn));
+    st->spawn(std::move(conn), family);
   }
 }
 
 }  // namespace
 
-void internal::ServerState::spawn(Socket sock) {
-  std::string name = options.task_name;
+void internal::ServerState::spawn(Socket sock, int family) {
   try {
-    set_tcp_options(sock, sock.local_address().family(), options);
-    name += ":" + sock.peer_address().to_string();
+    set_tcp_options(sock, family, options);
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
   }
   std::unique_ptr<ServerConnection> c;
   try {
     c = std::make_unique<ServerConnection>(shared_from_this(), make_streams(std::move(sock), options));
-    TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer), std::move(name));
+    TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
     c->task = h;
+    h.base()->set_name_source(c.get());
   } catch (...) {
     // The handler threw before its coroutine started, or no memory: this
     // connection is dropped (its streams close it), the others go on.
