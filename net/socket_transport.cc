@@ -36,7 +36,7 @@ char* shared_read_buffer() {
 
 }  // namespace
 
-SocketTransport::SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept
+SocketTransport::SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept
     : sock_(std::move(sock)), protocol_(std::move(protocol)), loop_(&current_loop()) {}
 
 std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::shared_ptr<Protocol> protocol,
@@ -46,7 +46,7 @@ std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::share
   const std::size_t low = options.low_water.value_or(options.high_water / 4);
   if (low > options.high_water) throw ValueError("corio::net: low-water mark above the high-water mark");
   current_loop();  // RuntimeError outside a loop, before anything is taken
-  std::shared_ptr<SocketTransport> t(new SocketTransport(std::move(sock), std::move(protocol)));
+  auto t = std::make_shared<SocketTransport>(Key(), std::move(sock), std::move(protocol));
   t->high_water_ = options.high_water;
   t->low_water_ = low;
   t->protocol_->connection_made(*t);

@@ -92,6 +92,14 @@ class SocketTransport final : public Transport,
   static std::shared_ptr<SocketTransport> create(Socket sock, std::shared_ptr<Protocol> protocol,
                                                  const TransportOptions& options = {});
 
+  // Internal (create() makes transports): public for make_shared, which
+  // puts the transport and its count in one allocation.
+  class Key {
+    friend class SocketTransport;
+    Key() = default;
+  };
+  SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
+
   SocketTransport(const SocketTransport&) = delete;
   SocketTransport& operator=(const SocketTransport&) = delete;
   ~SocketTransport() override = default;
@@ -117,7 +125,6 @@ class SocketTransport final : public Transport,
 
  private:
   friend struct ReadGuard;
-  SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
   // The reactor's report (IoReadyCallback), or a loop callback when
   // reading resumes over data already known to be there: reads until the
   // socket would block or reading stops.
