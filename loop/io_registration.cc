@@ -50,6 +50,24 @@ void on_events(IoSource* src, Readiness r) noexcept {
   }
 }
 
+// on_events while a read callback is set (set_read_callback swaps it in,
+// so registrations without one keep the plain path above).
+void on_events_with_callback(IoSource* src, Readiness r) noexcept {
+  auto* s = static_cast<RegistrationState*>(src);
+  if (!s->registered) return;
+  s->ready |= r.bits;
+  constexpr std::uint8_t kRead = Readiness::kReadable | Readiness::kReadClosed | Readiness::kError;
+  if (IoReadyCallback* cb = s->read_callback; cb != nullptr && (s->ready & kRead) != 0) {
+    cb->on_io_ready();
+    if (!s->registered) return;  // the callback closed the fd
+  }
+  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
+    s->writer = nullptr;
+    LoopAccess::io_wait_end(*s->loop);
+    w->on_wake();
+  }
+}
+
 RegistrationState* make_state(EventLoop& loop, int fd, Readiness assume) {
   if (fd < 0) throw std::invalid_argument("corio: negative file descriptor");
   auto* s = new RegistrationState(&loop, fd, assume.bits);
@@ -71,10 +89,32 @@ IoRegistration::IoRegistration(int fd, Readiness assume) : IoRegistration(curren
 IoRegistration::IoRegistration(EventLoop& loop, int fd, Readiness assume)
     : s_(internal::make_state(loop, fd, assume)) {}
 
+void IoRegistration::set_read_callback(IoReadyCallback* cb) {
+  internal::RegistrationState* s = s_;
+  if (s == nullptr) throw RuntimeError("corio: set_read_callback() on an empty IoRegistration");
+  if (cb != nullptr && s->reader != nullptr) {
+    throw RuntimeError("corio: fd " + std::to_string(s->fd) +
+                       " has a task waiting until it is readable; it cannot also have a read callback");
+  }
+  if ((s->read_callback != nullptr) != (cb != nullptr)) {
+    if (cb != nullptr) {
+      internal::LoopAccess::io_wait_begin(*s->loop);
+    } else {
+      internal::LoopAccess::io_wait_end(*s->loop);
+    }
+  }
+  s->read_callback = cb;
+  s->on_events = cb != nullptr ? &internal::on_events_with_callback : &internal::on_events;
+}
+
 void IoRegistration::deregister() noexcept {
   internal::RegistrationState* s = std::exchange(s_, nullptr);
   if (s == nullptr) return;
   s->registered = false;
+  if (s->read_callback != nullptr) {
+    s->read_callback = nullptr;
+    internal::LoopAccess::io_wait_end(*s->loop);
+  }
   internal::LoopAccess::unwatch_fd(*s->loop, s->fd);
   for (internal::IoReadyAwaiter** slot : {&s->reader, &s->writer}) {
     if (internal::IoReadyAwaiter* w = std::exchange(*slot, nullptr)) {

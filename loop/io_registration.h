@@ -41,6 +41,14 @@
 // at once when the direction is known ready, and otherwise from the
 // reactor's report, so the task wakes only when the call has finished.
 // Sockets build recv/send/accept on it (corio/net/socket.h).
+//
+// set_read_callback(cb) is the reading side without a task at all: while
+// it is set, every reactor report that leaves the fd readable (or hung up,
+// or in error) calls cb->on_io_ready() from the loop's poll. A transport
+// whose reads the loop drives this way holds no task and no coroutine
+// frame per idle connection (SocketTransport, corio/net/socket_transport.h;
+// libuv's and uvloop's model). The awaiter paths are untouched: a
+// registration without a callback runs exactly the code it did before.
 #ifndef CORIO_LOOP_IO_REGISTRATION_H_
 #define CORIO_LOOP_IO_REGISTRATION_H_
 
@@ -210,6 +218,26 @@ class [[nodiscard]] IoOpAwaiter : private IoReadyAwaiter {
 
 }  // namespace internal
 
+// What IoRegistration::set_read_callback calls.
+// Errors: on_io_ready() must not throw (it runs inside the loop's poll).
+// Thread safety: called on the loop's thread, from the poll; never nested
+//   in a call the owner makes (not from set_read_callback, never twice at
+//   once).
+// Cancellation: not applicable (no task); see set_read_callback.
+class IoReadyCallback {
+ public:
+  // The fd is readable, hung up or in error (the registration's cached
+  // readiness says which). As with a task's wait, the callee clears the
+  // readable bit after EAGAIN or a short read; a bit left set is not
+  // reported again until the next report for the fd (edge-triggered), so
+  // a callee that stops reading with data left must come back to it
+  // itself (from a loop callback, say).
+  virtual void on_io_ready() noexcept = 0;
+
+ protected:
+  ~IoReadyCallback() = default;
+};
+
 class IoRegistration {
  public:
   // Empty: registered() is false; awaiting it raises RuntimeError.
@@ -254,6 +282,23 @@ class IoRegistration {
   internal::IoOpAwaiter<Op> async_io(Interest direction, Op op) noexcept {
     return internal::IoOpAwaiter<Op>(s_, direction, std::move(op));
   }
+
+  // Callback mode for the read direction: while `cb` is set (not null),
+  // each report from the reactor that leaves the fd readable, hung up or
+  // in error calls cb->on_io_ready() (see IoReadyCallback). Null unsets
+  // it. Setting it never calls it: readiness already cached when it is
+  // set was reported before, so the caller looks at readiness() itself.
+  // While set, it counts as an I/O wait for the virtual clock, as a
+  // waiting task does. deregister() unsets it without calling it. The
+  // callback object must stay valid while set.
+  // Errors: RuntimeError on an empty registration, or if a task waits
+  //   until the fd is readable (a task must not start such a wait while a
+  //   callback is set: the callback takes the reports).
+  // Thread safety: the loop's thread only; may be called from the
+  //   callback itself.
+  // Cancellation: not applicable (no task waits).
+  void set_read_callback(IoReadyCallback* cb);
+  bool has_read_callback() const noexcept { return s_ != nullptr && s_->read_callback != nullptr; }
 
   // The cached readiness (empty for an empty registration).
   Readiness readiness() const noexcept { return Readiness{s_ != nullptr ? s_->ready : std::uint8_t{0}}; }

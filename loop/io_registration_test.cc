@@ -699,6 +699,195 @@ CO_TEST(IoRegistration, AWaitingTaskKeepsTheVirtualClockFromJumping) {
   EXPECT_EQ(loop.time() - start, 1h);  // then it jumped, to the deadline exactly
 }
 
+// ---- Callback mode (set_read_callback) ----
+
+// Reads what arrives from the reactor's reports, as a transport does:
+// until a short read, then clears the readable bit; completes `got` once
+// `want` bytes (or EOF) have come.
+struct ReadingCallback final : IoReadyCallback {
+  IoRegistration& reg;
+  int fd;
+  std::size_t want;
+  Future<void> got;
+  std::string data;
+  int calls = 0;
+  bool eof = false;
+  ReadingCallback(IoRegistration& r, int f, std::size_t w) : reg(r), fd(f), want(w), got(current_loop()) {}
+  void on_io_ready() noexcept override {
+    ++calls;
+    char buf[64];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) data.append(buf, static_cast<std::size_t>(n));
+      if (n == 0) eof = true;
+      if (n < static_cast<ssize_t>(sizeof buf)) break;
+    }
+    reg.clear_readable();
+    if ((data.size() >= want || eof) && !got.done()) got.set_result();
+  }
+};
+
+CO_TEST(IoRegistration, ReadCallbackIsCalledFromThePollWhenThePeerWrites) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 3);
+  reg.set_read_callback(&cb);
+  EXPECT_TRUE(reg.has_read_callback());
+  co_await let_io_happen();
+  EXPECT_EQ(cb.calls, 0);  // nothing to read: not called
+  EXPECT_EQ(::write(sp.b, "abc", 3), 3);
+  co_await cb.got;
+  EXPECT_EQ(cb.data, "abc");
+  EXPECT_EQ(cb.calls, 1);
+  EXPECT_FALSE(reg.readiness().readable());
+  reg.set_read_callback(nullptr);
+}
+
+CO_TEST(IoRegistration, ReadCallbackIsCalledAgainForEachNewArrival) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 2);
+  reg.set_read_callback(&cb);
+  write_byte(sp.b);
+  co_await let_io_happen();
+  EXPECT_EQ(cb.data.size(), 1u);
+  write_byte(sp.b);
+  co_await cb.got;
+  EXPECT_EQ(cb.data.size(), 2u);
+  EXPECT_EQ(cb.calls, 2);
+  reg.set_read_callback(nullptr);
+}
+
+CO_TEST(IoRegistration, SettingAReadCallbackDoesNotCallItForReadinessAlreadyCached) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  write_byte(sp.b);
+  co_await reg.readable();  // cached now; the report has been and gone
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  co_await let_io_happen();
+  EXPECT_EQ(cb.calls, 0);
+  EXPECT_TRUE(reg.readiness().readable());  // the caller's to look at
+  reg.set_read_callback(nullptr);
+}
+
+CO_TEST(IoRegistration, AnUnsetReadCallbackIsNotCalledAndATaskMayWaitAgain) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  reg.set_read_callback(nullptr);
+  EXPECT_FALSE(reg.has_read_callback());
+  write_byte(sp.b);
+  const Readiness r = co_await reg.readable();
+  EXPECT_TRUE(r.readable());
+  EXPECT_EQ(cb.calls, 0);
+}
+
+CO_TEST(IoRegistration, ReadCallbackIsCalledOnHangUp) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  sp.close_b();
+  co_await cb.got;
+  EXPECT_TRUE(cb.eof);
+  EXPECT_TRUE(reg.readiness().read_closed());
+  reg.set_read_callback(nullptr);
+}
+
+CO_TEST(IoRegistration, AWriterStillWakesWhileAReadCallbackIsSet) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  fill(sp.a);
+  reg.clear_writable();
+  auto writer = create_task(wait_outcome(reg, Interest::kWritable));
+  co_await let_io_happen();
+  EXPECT_FALSE(writer.done());
+  drain(sp.b);
+  EXPECT_EQ(co_await writer, "ready");
+  EXPECT_EQ(cb.calls, 0);
+  reg.set_read_callback(nullptr);
+}
+
+CO_TEST(IoRegistration, DeregisterUnsetsTheReadCallbackWithoutCallingIt) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  write_byte(sp.b);
+  reg.deregister();
+  co_await let_io_happen();
+  EXPECT_EQ(cb.calls, 0);
+  EXPECT_FALSE(reg.has_read_callback());
+}
+
+CO_TEST(IoRegistration, ReadCallbackMayDeregisterFromInsideTheCall) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  struct Closer final : IoReadyCallback {
+    IoRegistration* reg;
+    int calls = 0;
+    void on_io_ready() noexcept override {
+      ++calls;
+      reg->deregister();
+    }
+  } closer;
+  closer.reg = &reg;
+  reg.set_read_callback(&closer);
+  write_byte(sp.b);
+  co_await let_io_happen();
+  EXPECT_EQ(closer.calls, 1);
+  EXPECT_FALSE(reg.registered());
+}
+
+CO_TEST(IoRegistration, SetReadCallbackWhileATaskWaitsReadableRaisesRuntimeError) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  auto reader = create_task(wait_outcome(reg, Interest::kReadable));
+  co_await let_io_happen();
+  ReadingCallback cb(reg, sp.a, 1);
+  EXPECT_THROW(reg.set_read_callback(&cb), RuntimeError);
+  EXPECT_FALSE(reg.has_read_callback());
+  write_byte(sp.b);
+  EXPECT_EQ(co_await reader, "ready");  // the task was not disturbed
+}
+
+CO_TEST(IoRegistration, SetReadCallbackOnAnEmptyRegistrationRaisesRuntimeError) {
+  IoRegistration reg;
+  struct Nothing final : IoReadyCallback {
+    void on_io_ready() noexcept override {}
+  } nothing;
+  EXPECT_THROW(reg.set_read_callback(&nothing), RuntimeError);
+  co_return;
+}
+
+// As a waiting task does (the test above for tasks explains the setup).
+CO_TEST(IoRegistration, AReadCallbackKeepsTheVirtualClockFromJumping) {
+  EventLoop& loop = current_loop();
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  ReadingCallback cb(reg, sp.a, 1);
+  reg.set_read_callback(&cb);
+  const TimePoint start = loop.time();
+  std::vector<std::string> log;
+  auto sleeper = create_task(sleep_and_log(1h, log, "slept"));
+  const pid_t loop_tid = testing::current_tid();
+  std::jthread writer([&sp, loop_tid] {
+    EXPECT_TRUE(testing::wait_until_blocked_in(loop_tid, testing::kEpollWaits));
+    write_byte(sp.b);
+  });
+  co_await cb.got;
+  log.push_back("read");
+  writer.join();
+  reg.set_read_callback(nullptr);
+  co_await sleeper;
+  EXPECT_THAT(log, ElementsAre("read", "slept"));
+  EXPECT_EQ(loop.time() - start, 1h);
+}
+
 // ---- Cancellation and teardown at every suspension point ----
 
 // Reads one message: waits, reads until a short read (or clears and waits

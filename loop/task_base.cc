@@ -37,6 +37,7 @@ TaskBase::Extras& TaskBase::extras() {
 
 std::string TaskBase::name() const {
   if (extras_ && !extras_->name.empty()) return extras_->name;
+  if (name_source_ != nullptr) return name_source_->task_name();
   return "Task-" + std::to_string(id_);
 }
 

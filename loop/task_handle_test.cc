@@ -237,6 +237,36 @@ CO_TEST(TaskHandleTest, SettingAnEmptyNameRestoresTheDefault) {
   co_await h;
 }
 
+struct FixedNameSource final : internal::TaskNameSource {
+  mutable int asked = 0;
+  std::string task_name() const override {
+    ++asked;
+    return "worked-out";
+  }
+};
+
+CO_TEST(TaskHandleTest, ANameSourceIsAskedOnlyWhenTheNameIsWanted) {
+  FixedNameSource source;
+  TaskHandle<int> h = create_task(after(1ms, 0));
+  h.base()->set_name_source(&source);
+  EXPECT_EQ(source.asked, 0);
+  EXPECT_EQ(h.get_name(), "worked-out");
+  EXPECT_EQ(source.asked, 1);
+  h.base()->set_name_source(nullptr);
+  EXPECT_EQ(h.get_name(), "Task-" + std::to_string(h.base()->id()));
+  co_await h;
+}
+
+CO_TEST(TaskHandleTest, AGivenNameWinsOverANameSource) {
+  FixedNameSource source;
+  TaskHandle<int> h = create_task(after(1ms, 0), "given");
+  h.base()->set_name_source(&source);
+  EXPECT_EQ(h.get_name(), "given");
+  EXPECT_EQ(source.asked, 0);
+  h.base()->set_name_source(nullptr);
+  co_await h;
+}
+
 CO_TEST(TaskHandleTest, DefaultNameIsTaskDashN) {
   TaskHandle<int> a = create_task(after(1ms, 0));
   TaskHandle<int> b = create_task(after(1ms, 0));

@@ -5,10 +5,12 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "corio/loop/errors.h"
 #include "corio/loop/task_handle.h"
 #include "corio/sync/errors.h"
+#include "corio/sync/event.h"
 
 namespace corio::net {
 
@@ -34,7 +36,7 @@ char* shared_read_buffer() {
 
 }  // namespace
 
-SocketTransport::SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept
+SocketTransport::SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept
     : sock_(std::move(sock)), protocol_(std::move(protocol)), loop_(&current_loop()) {}
 
 std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::shared_ptr<Protocol> protocol,
@@ -44,7 +46,7 @@ std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::share
   const std::size_t low = options.low_water.value_or(options.high_water / 4);
   if (low > options.high_water) throw ValueError("corio::net: low-water mark above the high-water mark");
   current_loop();  // RuntimeError outside a loop, before anything is taken
-  std::shared_ptr<SocketTransport> t(new SocketTransport(std::move(sock), std::move(protocol)));
+  auto t = std::make_shared<SocketTransport>(Key(), std::move(sock), std::move(protocol));
   t->high_water_ = options.high_water;
   t->low_water_ = low;
   t->protocol_->connection_made(*t);
@@ -88,15 +90,154 @@ std::any SocketTransport::get_extra_info(std::string_view name) const {
   return {};
 }
 
-void SocketTransport::start_reader() {
-  if (reader_running_ || !is_reading()) return;
-  reader_running_ = true;
-  try {
-    create_task(*loop_, read_loop(shared_from_this()));
-  } catch (...) {
-    reader_running_ = false;
-    force_close(std::current_exception());
+// ---- The loop's reading guard ----
+
+// The transports of one loop that the reactor calls for reading. Each
+// holds itself alive while it reads (a task held it before) and none has a
+// task, so a loop shutdown, which cancels tasks, would not reach them: one
+// guard task per loop stands for them all. It waits until the last one
+// stops reading and then ends; cancelled (the loop's shutdown) or
+// destroyed with the loop, it aborts those still reading, as the read
+// task's cancel did.
+struct ReadGuard {
+  explicit ReadGuard(EventLoop* l) noexcept : loop(l) {}
+  EventLoop* loop;
+  internal::IntrusiveList<ReadGuardLink> reading;
+  Event emptied;
+  bool attached = true;  // new readers join it (see guard_of)
+};
+
+namespace {
+
+// The attached guard of each loop running on this thread.
+thread_local std::vector<ReadGuard*> tls_guards;
+
+void detach(ReadGuard* g) noexcept {
+  g->attached = false;
+  std::erase(tls_guards, g);
+}
+
+Task<void> guard_reading(ReadGuard* g) {
+  struct AbortAll {
+    ReadGuard* g;
+    explicit AbortAll(ReadGuard* guard) noexcept : g(guard) {}
+    AbortAll(const AbortAll&) = delete;
+    AbortAll& operator=(const AbortAll&) = delete;
+    ~AbortAll() {
+      if (g->attached) detach(g);
+      while (ReadGuardLink* l = g->reading.front()) {
+        const std::shared_ptr<SocketTransport> t = l->transport->shared_from_this();
+        t->abort();  // leaves the list
+      }
+      delete g;
+    }
+  } abort_all{g};
+  co_await g->emptied.wait();
+}
+
+// This loop's guard, started if there is none. Errors: std::bad_alloc.
+ReadGuard* guard_of(EventLoop* loop) {
+  for (ReadGuard* g : tls_guards) {
+    if (g->loop == loop) return g;
   }
+  tls_guards.reserve(tls_guards.size() + 1);  // so the push below cannot throw
+  auto g = std::make_unique<ReadGuard>(loop);
+  create_task(*loop, guard_reading(g.get()), "corio.net.transport_reading");
+  tls_guards.push_back(g.get());
+  return g.release();
+}
+
+}  // namespace
+
+void SocketTransport::start_reader() {
+  if (!is_reading()) return;
+  if (!reader_running_) {
+    try {
+      ReadGuard* g = guard_of(loop_);
+      sock_.registration().set_read_callback(this);
+      guard_link_.transport = this;
+      guard_link_.guard = g;
+      g->reading.push_back(&guard_link_);
+      self_ = shared_from_this();
+      reader_running_ = true;
+    } catch (...) {
+      force_close(std::current_exception());
+      return;
+    }
+  }
+  // Readiness already cached was reported before the callback was set (or
+  // while reading was paused): read it from the loop, not from this call.
+  const Readiness r = sock_.registration().readiness();
+  if ((r.readable() || r.read_closed() || r.error()) && !read_scheduled_) {
+    read_scheduled_ = true;
+    try {
+      loop_->call_soon([self = shared_from_this()] {
+        self->read_scheduled_ = false;
+        if (self->reader_running_) self->on_io_ready();
+      });
+    } catch (...) {
+      read_scheduled_ = false;
+      force_close(std::current_exception());
+    }
+  }
+}
+
+std::shared_ptr<SocketTransport> SocketTransport::stop_reader() noexcept {
+  if (!reader_running_) return nullptr;
+  reader_running_ = false;
+  IoRegistration& reg = sock_.registration();
+  if (reg.registered()) reg.set_read_callback(nullptr);  // unsetting does not throw
+  ReadGuard* g = guard_link_.guard;
+  g->reading.erase(&guard_link_);
+  if (g->reading.empty() && g->attached) {
+    detach(g);  // readers from now on start a new guard
+    g->emptied.set();
+  }
+  return std::move(self_);
+}
+
+void SocketTransport::on_io_ready() noexcept {
+  const std::shared_ptr<SocketTransport> keep = shared_from_this();
+  IoRegistration& reg = sock_.registration();
+  while (is_reading()) {
+    const Readiness r = reg.readiness();
+    if (!r.readable() && !r.read_closed() && !r.error()) return;  // the reactor calls again
+    char* buf = shared_read_buffer();
+    const ssize_t n = ::recv(sock_.fd(), buf, kReadBufferSize, 0);
+    if (n > 0) {
+      if (static_cast<std::size_t>(n) < kReadBufferSize) reg.clear_readable();
+      try {
+        protocol_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
+      } catch (...) {
+        force_close(std::current_exception());
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      read_eof_ = true;
+      const std::shared_ptr<SocketTransport> stopped = stop_reader();
+      bool keep_open = false;
+      try {
+        keep_open = protocol_->eof_received();
+      } catch (...) {
+        force_close(std::current_exception());
+        return;
+      }
+      if (!keep_open) close();
+      return;
+    }
+    const int e = errno;
+    if (would_block(e)) {
+      reg.clear_readable();
+      continue;
+    }
+    if (e == EINTR) continue;
+    force_close(os_error(e, "recv"));
+    return;
+  }
+  // Paused, closing or closed.
+  const std::shared_ptr<SocketTransport> stopped = stop_reader();
 }
 
 void SocketTransport::start_writer() {
@@ -108,48 +249,6 @@ void SocketTransport::start_writer() {
     writer_running_ = false;
     force_close(std::current_exception());
   }
-}
-
-Task<void> SocketTransport::read_loop(std::shared_ptr<SocketTransport> keep) {
-  IoRegistration& reg = sock_.registration();
-  try {
-    while (is_reading()) {
-      const Readiness r = reg.readiness();
-      if (!r.readable() && !r.read_closed() && !r.error()) co_await reg.readable();
-      if (!is_reading()) break;  // paused or closed while waiting
-      char* buf = shared_read_buffer();
-      const ssize_t n = ::recv(sock_.fd(), buf, kReadBufferSize, 0);
-      if (n > 0) {
-        if (static_cast<std::size_t>(n) < kReadBufferSize) reg.clear_readable();
-        protocol_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
-        continue;
-      }
-      if (n == 0) {
-        read_eof_ = true;
-        const bool keep_open = protocol_->eof_received();
-        if (!keep_open) close();
-        break;
-      }
-      const int e = errno;
-      if (would_block(e)) {
-        reg.clear_readable();
-        continue;
-      }
-      if (e == EINTR) continue;
-      force_close(os_error(e, "recv"));
-      break;
-    }
-  } catch (const ClosedResourceError&) {
-    // The socket was closed under the wait (close(), abort()).
-  } catch (const CancelledError&) {
-    reader_running_ = false;
-    force_close(nullptr);
-    throw;
-  } catch (...) {
-    // A protocol's data_received()/eof_received() threw.
-    force_close(std::current_exception());
-  }
-  reader_running_ = false;
 }
 
 Task<void> SocketTransport::write_loop(std::shared_ptr<SocketTransport> keep) {
@@ -203,7 +302,7 @@ void SocketTransport::after_flush() {
 void SocketTransport::resume_reading() {
   if (!reading_paused_) return;
   reading_paused_ = false;
-  start_reader();  // a task: data comes from the loop, not from this call
+  start_reader();  // data comes from the loop, not from this call
 }
 
 void SocketTransport::write(std::string_view data) {
@@ -261,6 +360,7 @@ void SocketTransport::maybe_resume_protocol() {
 
 void SocketTransport::force_close(std::exception_ptr error) noexcept {
   if (lost_) return;
+  const std::shared_ptr<SocketTransport> reading = stop_reader();
   lost_ = true;
   closing_ = true;
   out_.clear();

@@ -5,10 +5,13 @@
 //   auto t = corio::net::SocketTransport::create(std::move(sock), protocol);
 //   t->write("hello");                       // sent now if the socket takes it
 //
-// Reading: while reading is not paused, a task waits for readability and
+// Reading: while reading is not paused, the reactor calls the transport
+// when the socket is readable (IoRegistration::set_read_callback), and it
 // reads into ONE buffer shared by every transport of the thread, handing
 // the bytes to data_received() at once; so an idle connection holds no read
-// buffer (uvloop's trick). End of stream calls eof_received(): if it returns
+// buffer (uvloop's trick), and no task or coroutine frame either. One task
+// per loop (not per connection) stands for all of them at the loop's
+// shutdown: cancelled, it aborts every transport still reading. End of stream calls eof_received(): if it returns
 // true the transport stays open for writing (a half-closed connection),
 // otherwise it closes.
 // Writing: write() sends at once when nothing is queued; what the socket
@@ -31,8 +34,9 @@
 //   RuntimeError after write_eof(); set_write_buffer_limits() ValueError
 //   when low > high.
 // Thread safety: the loop's thread only.
-// Cancellation: nothing here waits. The transport's own tasks, if
-//   cancelled (as the loop's shutdown does), abort the connection.
+// Cancellation: nothing here waits. The transport's own tasks (its
+//   writer, the loop's reading guard), if cancelled (as the loop's
+//   shutdown does), abort the connection.
 #ifndef CORIO_NET_SOCKET_TRANSPORT_H_
 #define CORIO_NET_SOCKET_TRANSPORT_H_
 
@@ -45,12 +49,24 @@
 #include <utility>
 
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/io_registration.h"
 #include "corio/loop/task.h"
 #include "corio/net/socket.h"
 #include "corio/streams/internal/byte_buffer.h"
 #include "corio/streams/transport.h"
 
 namespace corio::net {
+
+class SocketTransport;
+struct ReadGuard;
+
+// Internal: a reading SocketTransport's link in its loop's guard
+// (socket_transport.cc).
+struct ReadGuardLink : corio::internal::ListNode {
+  SocketTransport* transport = nullptr;
+  ReadGuard* guard = nullptr;
+};
 
 // Water marks of a SocketTransport's write buffer.
 // Errors: create() raises ValueError for low > high. Thread safety: a plain
@@ -63,7 +79,9 @@ struct TransportOptions {
 // SocketTransport
 //
 // Errors, Thread safety, Cancellation: see the header comment.
-class SocketTransport final : public Transport, public std::enable_shared_from_this<SocketTransport> {
+class SocketTransport final : public Transport,
+                              public std::enable_shared_from_this<SocketTransport>,
+                              private IoReadyCallback {
  public:
   // The size of the per-thread read buffer.
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -73,6 +91,14 @@ class SocketTransport final : public Transport, public std::enable_shared_from_t
   // connection_lost() has been called; `protocol` is kept until then too.
   static std::shared_ptr<SocketTransport> create(Socket sock, std::shared_ptr<Protocol> protocol,
                                                  const TransportOptions& options = {});
+
+  // Internal (create() makes transports): public for make_shared, which
+  // puts the transport and its count in one allocation.
+  class Key {
+    friend class SocketTransport;
+    Key() = default;
+  };
+  SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
 
   SocketTransport(const SocketTransport&) = delete;
   SocketTransport& operator=(const SocketTransport&) = delete;
@@ -98,8 +124,15 @@ class SocketTransport final : public Transport, public std::enable_shared_from_t
   bool connection_lost_called() const noexcept { return lost_called_; }
 
  private:
-  SocketTransport(Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
-  Task<void> read_loop(std::shared_ptr<SocketTransport> keep);
+  friend struct ReadGuard;
+  // The reactor's report (IoReadyCallback), or a loop callback when
+  // reading resumes over data already known to be there: reads until the
+  // socket would block or reading stops.
+  void on_io_ready() noexcept override;
+  // Stops the reactor calling: unsets the callback, leaves the loop's
+  // guard; returns the self-reference that kept the transport alive while
+  // reading, for the caller to drop when it is done with `this`.
+  [[nodiscard]] std::shared_ptr<SocketTransport> stop_reader() noexcept;
   Task<void> write_loop(std::shared_ptr<SocketTransport> keep);
   void start_reader();
   void start_writer();
@@ -119,11 +152,16 @@ class SocketTransport final : public Transport, public std::enable_shared_from_t
     std::optional<SocketAddress> local;
   };
   std::unique_ptr<Names> closed_names_;
+  // While the reactor calls this transport: itself (nobody else need hold
+  // it, as a task held it before) and its link in the loop's guard.
+  std::shared_ptr<SocketTransport> self_;
+  ReadGuardLink guard_link_;
   internal::ByteBuffer out_;
   std::size_t high_water_ = 0;
   std::size_t low_water_ = 0;
   bool reading_paused_ = false;
-  bool reader_running_ = false;
+  bool reader_running_ = false;  // the reactor calls on_io_ready()
+  bool read_scheduled_ = false;  // a loop callback will call on_io_ready()
   bool writer_running_ = false;
   bool writing_paused_ = false;  // the protocol was told pause_writing()
   bool read_eof_ = false;        // the peer's EOF was read

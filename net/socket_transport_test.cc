@@ -2,12 +2,14 @@
 #include "corio/net/socket_transport.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "corio/loop/run.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/testing/co_test.h"
 #include "corio/net/socket.h"
@@ -197,6 +199,75 @@ CO_TEST_REAL_CLOCK(SocketTransport, AddressesStayReadableAfterTheConnectionIsLos
   CO_ASSERT_FALSE(t->get_extra_info("socket").has_value());
   CO_ASSERT_EQ(std::any_cast<SocketAddress>(t->get_extra_info("peername")).port(), client_port);
   CO_ASSERT_EQ(std::any_cast<SocketAddress>(t->get_extra_info("sockname")).port(), l.local_address().port());
+}
+
+// Reading is driven by the reactor: no task per transport (one per loop
+// stands for all of them at shutdown).
+CO_TEST_REAL_CLOCK(SocketTransport, ReadingTransportsShareOneTaskPerLoop) {
+  const std::size_t before = current_loop().pending_task_count();
+  std::vector<std::shared_ptr<SocketTransport>> ts;
+  std::vector<Socket> peers;
+  for (int i = 0; i < 3; ++i) {
+    auto [a, b] = socket_pair();
+    ts.push_back(SocketTransport::create(std::move(a), std::make_shared<Recorder>()));
+    peers.push_back(std::move(b));
+  }
+  CO_ASSERT_EQ(current_loop().pending_task_count(), before + 1);
+  for (auto& t : ts) t->close();
+  for (int i = 0; i < 5000 && current_loop().pending_task_count() != before; ++i) co_await sleep(1ms);
+  CO_ASSERT_EQ(current_loop().pending_task_count(), before);  // the last one gone, the guard ends
+}
+
+// As asyncio's transports: nobody need hold it while it reads.
+CO_TEST_REAL_CLOCK(SocketTransport, ATransportNobodyHoldsReadsUntilTheConnectionEnds) {
+  auto [a, b] = socket_pair();
+  auto rec = std::make_shared<Recorder>();
+  std::weak_ptr<SocketTransport> weak = SocketTransport::create(std::move(a), rec);
+  CO_ASSERT_FALSE(weak.expired());
+  co_await b.send_all("still here");
+  b.shutdown_write();
+  for (int i = 0; i < 5000 && rec->calls.back() != "lost"; ++i) co_await sleep(1ms);
+  CO_ASSERT_EQ(rec->data, "still here");
+  CO_ASSERT_EQ(rec->calls, (std::vector<std::string>{"made", "data", "eof", "lost"}));
+  co_await sleep(0ms);
+  CO_ASSERT_TRUE(weak.expired());
+}
+
+// The loop's shutdown (cancel every task) reaches a transport that waits
+// for data, as it reached its read task: the connection is aborted.
+TEST(SocketTransportShutdown, TheLoopShutdownAbortsATransportStillReading) {
+  auto rec = std::make_shared<Recorder>();
+  int peer = -1;  // a duplicate, so the peer stays open past its Socket (which the loop's end closes)
+  auto body = [&]() -> Task<void> {
+    auto [a, b] = socket_pair();
+    peer = ::dup(b.fd());
+    auto t = SocketTransport::create(std::move(a), rec);
+    co_return;
+  };
+  corio::run(body());
+  ::close(peer);
+  EXPECT_EQ(rec->calls, (std::vector<std::string>{"made", "lost"}));
+}
+
+// Data that arrived while paused, with no report to come (edge-triggered),
+// is still read once reading resumes.
+CO_TEST_REAL_CLOCK(SocketTransport, ResumingReadsDataThatArrivedWhilePausedWithoutNewData) {
+  auto [a, b] = socket_pair();
+  auto rec = std::make_shared<Recorder>();
+  auto t = SocketTransport::create(std::move(a), rec);
+  co_await sleep(5ms);  // the reactor has reported the socket writable
+  t->pause_reading();
+  co_await b.send_all("one");
+  co_await sleep(20ms);  // reported while paused: not read
+  CO_ASSERT_EQ(rec->data, "");
+  t->resume_reading();
+  for (int i = 0; i < 5000 && rec->data.size() < 3; ++i) co_await sleep(1ms);
+  CO_ASSERT_EQ(rec->data, "one");
+  co_await b.send_all("two");  // and later data goes on coming
+  for (int i = 0; i < 5000 && rec->data.size() < 6; ++i) co_await sleep(1ms);
+  CO_ASSERT_EQ(rec->data, "onetwo");
+  t->close();
+  co_await sleep(0ms);
 }
 
 }  // namespace

@@ -4,13 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <any>
 #include <cerrno>
 #include <exception>
-#include <unordered_map>
 #include <utility>
 
 #include "corio/loop/errors.h"
 #include "corio/loop/event_loop.h"
+#include "corio/loop/internal/intrusive_list.h"
+#include "corio/loop/internal/task_base.h"
 #include "corio/loop/sleep.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/timeout.h"
@@ -105,20 +107,52 @@ Task<Streams> open_unix_connection(std::string path, const ConnectOptions& optio
 
 namespace internal {
 
+struct ServerState;
+
+// One accepted connection: its streams (which the handler gets by
+// reference), a link in the server's list, and the handler task's done
+// hook, all in one allocation. Freed when the handler task finishes; the
+// cleanup serve_one's frame used to do (close the writer, or abort it for
+// a cancelled handler; report an escaped exception) runs from the hook, so
+// a connection holds no coroutine frame of the server's own and no map
+// entry.
+struct ServerConnection final : corio::internal::ListNode, corio::internal::TaskNameSource {
+  struct Done : corio::internal::DoneWaiter {
+    ServerConnection* conn;
+  };
+  ServerConnection(std::shared_ptr<ServerState> s, Streams streams) noexcept
+      : st(std::move(s)), reader(std::move(streams.reader)), writer(std::move(streams.writer)) {
+    done.conn = this;
+    done.on_done = &ServerConnection::on_done;
+  }
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+  virtual ~ServerConnection() = default;
+  static void on_done(corio::internal::DoneWaiter* w) noexcept;
+  // "<task_name>:<peer address>", asked of the socket when someone wants
+  // it (a debug report, a task listing), not built for every connection.
+  std::string task_name() const override;
+
+  std::shared_ptr<ServerState> st;
+  StreamReader reader;
+  StreamWriter writer;
+  TaskRef task;
+  Done done;
+};
+
 struct ServerState : std::enable_shared_from_this<ServerState> {
   ConnectionHandler handler;
   ServerOptions options;
   EventLoop* loop = nullptr;
   std::vector<Socket> listeners;
   std::vector<SocketAddress> addresses;
-  std::unordered_map<std::uint64_t, TaskHandle<void>> handlers;
-  std::uint64_t next_id = 0;
+  corio::internal::IntrusiveList<ServerConnection> connections;
   bool serving = true;
   Event idle;    // set once closed with no handler running
   Event closed;  // set by close()
 
   void update_idle() {
-    if (!serving && handlers.empty()) idle.set();
+    if (!serving && connections.empty()) idle.set();
   }
 
   void close() {
@@ -130,34 +164,66 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     update_idle();
   }
 
+  // Cancels every running handler.
+  void cancel_handlers(const std::string& message) {
+    std::vector<TaskRef> tasks;
+    tasks.reserve(connections.size());
+    connections.for_each([&](ServerConnection* c) { tasks.push_back(c->task); });
+    for (TaskRef& t : tasks) t.cancel(message);
+  }
+
   void report(std::string message, std::exception_ptr e, std::string task_name = {}) {
     loop->call_exception_handler(ErrorContext{std::move(message), std::move(e), std::move(task_name)});
   }
 
-  void spawn(Socket sock);
+  // Serves `sock`, accepted by a listener of address family `family`.
+  void spawn(Socket sock, int family);
 };
+
+std::string ServerConnection::task_name() const {
+  std::string name = st->options.task_name;
+  const std::any peer = writer.transport().get_extra_info("peername");
+  if (const auto* a = std::any_cast<SocketAddress>(&peer)) name += ":" + a->to_string();
+  return name;
+}
+
+void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
+  ServerConnection* c = static_cast<Done*>(w)->conn;
+  try {
+    if (c->task.cancelled()) {
+      c->writer.transport().abort();
+    } else if (std::exception_ptr e = c->task.exception()) {
+      c->st->report("corio::net: unhandled exception in a connection handler", e, c->task.get_name());
+      c->writer.close();
+    } else {
+      c->writer.close();
+    }
+  } catch (...) {
+    // No memory to report or close gracefully: the streams' last handles
+    // go below, which closes the connection anyway.
+  }
+  // The task may outlive this record (someone holds a handle to it): it
+  // keeps its name as a string from here on.
+  try {
+    c->task.set_name(c->task_name());
+  } catch (...) {
+  }
+  c->task.base()->set_name_source(nullptr);
+  std::shared_ptr<ServerState> st = std::move(c->st);
+  st->connections.erase(c);
+  delete c;
+  st->update_idle();
+}
 
 }  // namespace internal
 
 namespace {
 
+using internal::ServerConnection;
 using internal::ServerState;
 
-Task<void> serve_one(std::shared_ptr<ServerState> st, Socket sock) {
-  Streams s = make_streams(std::move(sock), st->options);
-  try {
-    co_await st->handler(s.reader, s.writer);
-  } catch (const CancelledError&) {
-    s.writer.transport().abort();
-    throw;
-  } catch (...) {
-    st->report("corio::net: unhandled exception in a connection handler", std::current_exception(),
-               current_task().get_name());
-  }
-  s.writer.close();
-}
-
 Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
+  const int family = st->addresses[i].family();  // an accepted socket's too: no getsockname per connection
   while (st->serving) {
     Socket conn;
     try {
@@ -174,27 +240,32 @@ Task<void> accept_loop(std::shared_ptr<ServerState> st, std::size_t i) {
       continue;
     }
     if (!st->serving) co_return;
-    st->spawn(std::move(conn));
+    st->spawn(std::move(conn), family);
   }
 }
 
 }  // namespace
 
-void internal::ServerState::spawn(Socket sock) {
-  std::string name = options.task_name;
+void internal::ServerState::spawn(Socket sock, int family) {
   try {
-    set_tcp_options(sock, sock.local_address().family(), options);
-    name += ":" + sock.peer_address().to_string();
+    set_tcp_options(sock, family, options);
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
   }
-  const std::uint64_t id = next_id++;
-  TaskHandle<void> h = create_task(*loop, serve_one(shared_from_this(), std::move(sock)), std::move(name));
-  handlers.emplace(id, h);
-  h.add_done_callback([st = shared_from_this(), id](TaskRef) {
-    st->handlers.erase(id);
-    st->update_idle();
-  });
+  std::unique_ptr<ServerConnection> c;
+  try {
+    c = std::make_unique<ServerConnection>(shared_from_this(), make_streams(std::move(sock), options));
+    TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
+    c->task = h;
+    h.base()->set_name_source(c.get());
+  } catch (...) {
+    // The handler threw before its coroutine started, or no memory: this
+    // connection is dropped (its streams close it), the others go on.
+    report("corio::net: could not start a connection handler", std::current_exception());
+    return;
+  }
+  c->task.base()->add_waiter(&c->done);
+  connections.push_back(c.release());
 }
 
 namespace {
@@ -360,11 +431,11 @@ Task<void> Server::shutdown(std::chrono::nanoseconds grace) {
   } catch (const TimeoutError&) {
     expired = true;
   } catch (const CancelledError&) {
-    for (auto& [id, h] : st->handlers) h.cancel();
+    st->cancel_handlers({});
     throw;
   }
   if (!expired) co_return;
-  for (auto& [id, h] : st->handlers) h.cancel("server shutdown");
+  st->cancel_handlers("server shutdown");
   co_await wait_idle(st);
 }
 
@@ -383,6 +454,6 @@ std::vector<SocketAddress> Server::sockets() const { return s_ ? s_->addresses :
 
 std::uint16_t Server::port() const { return s_ && !s_->addresses.empty() ? s_->addresses.front().port() : 0; }
 
-std::size_t Server::active_connections() const { return s_ ? s_->handlers.size() : 0; }
+std::size_t Server::active_connections() const { return s_ ? s_->connections.size() : 0; }
 
 }  // namespace corio::net

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <any>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -117,6 +118,29 @@ CO_TEST_REAL_CLOCK(NetStreams, AClientThatNeverReadsMakesDrainWaitAndTheWriteBuf
   CO_ASSERT_LE(max_buffered, WriteTransport::kDefaultHighWater + 16 * 1024);
   CO_ASSERT_GT(written, max_buffered);
   co_await server.shutdown(1s);
+}
+
+// The handler task is named "<task_name>:<peer address>" (worked out when
+// asked), and keeps that name after its connection is gone.
+CO_TEST_REAL_CLOCK(NetStreams, TheHandlerTaskIsNamedAfterTheServerAndThePeer) {
+  TaskRef handler_task;
+  ServerOptions options;
+  options.task_name = "echo";
+  Server server = co_await start_server(
+      [&](StreamReader& r, StreamWriter& w) -> Task<> {
+        handler_task = current_task();
+        w.write(current_task().get_name() + "\n");
+        co_await r.read();
+      },
+      "127.0.0.1", 0, options);
+  auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+  const std::any local = writer.transport().get_extra_info("sockname");
+  const std::string expected = "echo:" + std::any_cast<SocketAddress>(local).to_string();
+  CO_ASSERT_EQ(co_await reader.readline(), expected + "\n");
+  writer.close();
+  co_await timeout(5s, server.shutdown(5s));
+  CO_ASSERT_TRUE(handler_task.done());
+  CO_ASSERT_EQ(handler_task.get_name(), expected);
 }
 
 CO_TEST_REAL_CLOCK(NetStreams, ServerCloseWhileAClientIsConnected) {

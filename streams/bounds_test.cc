@@ -23,8 +23,11 @@ static_assert(std::is_copy_constructible_v<StreamWriter>);
 static_assert(std::is_nothrow_move_constructible_v<StreamWriter>);
 static_assert(std::is_nothrow_move_constructible_v<MemoryPipe>);
 
-// Reads and waits are Tasks, which are awaited directly.
-static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readline()), Task<std::string>>);
+// Reads and waits are Tasks or awaiters, which are awaited directly.
+static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readline()), ReadUntilAwaiter>);
+static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readuntil("\r\n")), ReadUntilAwaiter>);
+static_assert(kDirect<ReadUntilAwaiter>);
+static_assert(std::is_nothrow_move_constructible_v<ReadUntilAwaiter>);
 static_assert(std::is_same_v<decltype(std::declval<StreamWriter&>().drain()), Task<void>>);
 static_assert(kDirect<Task<std::string>>);
 static_assert(kDirect<internal::WaitListAwaiter>);

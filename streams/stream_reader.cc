@@ -13,6 +13,11 @@ namespace corio {
 namespace internal {
 
 WaitListAwaiter ReaderState::wait_for_data(const char* caller) {
+  before_wait(caller);
+  return waiter.wait();
+}
+
+void ReaderState::before_wait(const char* caller) {
   if (!waiter.empty()) {
     throw RuntimeError(std::string("corio: StreamReader::") + caller +
                        "() called while another task is already waiting for incoming data");
@@ -23,7 +28,6 @@ WaitListAwaiter ReaderState::wait_for_data(const char* caller) {
     paused = false;
     transport->resume_reading();
   }
-  return waiter.wait();
 }
 
 void ReaderState::maybe_resume_transport() {
@@ -53,6 +57,58 @@ std::optional<std::string> ReaderState::try_readuntil(std::string_view separator
     throw IncompleteReadError(std::move(partial), std::nullopt);
   }
   return std::nullopt;
+}
+
+bool ReadUntilOp::ready(ReaderState& s) noexcept {
+  if (error || s.error) return true;
+  const std::string_view sep = separator.empty() ? std::string_view("\n") : std::string_view(separator);
+  const std::string_view data = s.buffer.view();
+  if (data.size() >= offset + sep.size()) {
+    if (data.find(sep, offset) != std::string_view::npos) return true;
+    const std::size_t next = data.size() + 1 - sep.size();
+    if (next > s.limit || s.eof) return true;  // take() raises the overrun, or ends at EOF
+    offset = next;                             // as try_readuntil would: the search goes on from here
+    return false;
+  }
+  return s.eof;
+}
+
+namespace {
+
+[[noreturn]] void throw_raced(const char* caller) {
+  throw RuntimeError(std::string("corio: StreamReader::") + caller +
+                     "(): another task took the bytes this read was woken for (two tasks reading one stream)");
+}
+
+}  // namespace
+
+std::string ReadUntilOp::take(ReaderState& s) {
+  if (error) std::rethrow_exception(error);
+  s.check_error();
+  if (!separator.empty()) {
+    std::optional<std::string> chunk = s.try_readuntil(separator, offset);
+    if (!chunk) throw_raced("readuntil");
+    return std::move(*chunk);
+  }
+  // readline().
+  constexpr std::string_view kSep = "\n";
+  try {
+    std::optional<std::string> line = s.try_readuntil(kSep, offset);
+    if (!line) throw_raced("readline");
+    return std::move(*line);
+  } catch (IncompleteReadError& e) {
+    return std::string(e.partial());
+  } catch (const LimitOverrunError& e) {
+    // Drop the over-long line, through its newline if it is there.
+    const std::string_view data = s.buffer.view();
+    if (data.substr(std::min(e.consumed(), data.size())).starts_with(kSep)) {
+      s.buffer.consume(e.consumed() + kSep.size());
+    } else {
+      s.buffer.clear();
+    }
+    s.maybe_resume_transport();
+    throw;
+  }
 }
 
 }  // namespace internal
@@ -156,42 +212,20 @@ Task<void> StreamReader::readexactly_into(std::span<char> buf) {
   s->maybe_resume_transport();
 }
 
-Task<std::string> StreamReader::readuntil(std::string separator) {
-  internal::ReaderState* s = s_.get();
-  if (separator.empty()) throw ValueError("corio: StreamReader::readuntil(): the separator is empty");
-  s->check_error();
-  std::size_t offset = 0;
-  for (;;) {
-    if (std::optional<std::string> chunk = s->try_readuntil(separator, offset)) co_return std::move(*chunk);
-    co_await s->wait_for_data("readuntil");
-    s->check_error();
+ReadUntilAwaiter StreamReader::readuntil(std::string separator) {
+  if (separator.empty()) {
+    // An error that raises where the read is awaited.
+    internal::ReadUntilOp op;
+    op.error = std::make_exception_ptr(ValueError("corio: StreamReader::readuntil(): the separator is empty"));
+    return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
   }
+  internal::ReadUntilOp op;
+  op.separator = std::move(separator);
+  return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
 }
 
-Task<std::string> StreamReader::readline() {
-  internal::ReaderState* s = s_.get();
-  s->check_error();
-  constexpr std::string_view kSep = "\n";
-  std::size_t offset = 0;
-  for (;;) {
-    try {
-      if (std::optional<std::string> line = s->try_readuntil(kSep, offset)) co_return std::move(*line);
-    } catch (IncompleteReadError& e) {
-      co_return std::string(e.partial());
-    } catch (const LimitOverrunError& e) {
-      // Drop the over-long line, through its newline if it is there.
-      const std::string_view data = s->buffer.view();
-      if (data.substr(std::min(e.consumed(), data.size())).starts_with(kSep)) {
-        s->buffer.consume(e.consumed() + kSep.size());
-      } else {
-        s->buffer.clear();
-      }
-      s->maybe_resume_transport();
-      throw;
-    }
-    co_await s->wait_for_data("readline");
-    s->check_error();
-  }
+ReadUntilAwaiter StreamReader::readline() noexcept {
+  return ReadUntilAwaiter(s_.get(), "readline", internal::ReadUntilOp());
 }
 
 }  // namespace corio

@@ -27,6 +27,7 @@
 #ifndef CORIO_STREAMS_STREAM_READER_H_
 #define CORIO_STREAMS_STREAM_READER_H_
 
+#include <coroutine>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -56,6 +57,9 @@ struct ReaderState {
   // Parks the calling task until data, EOF or an error arrives; resumes a
   // paused transport first. Errors: RuntimeError if another task waits.
   WaitListAwaiter wait_for_data(const char* caller);
+  // wait_for_data's checks, for ReadAwaiter: RuntimeError if another task
+  // waits; resumes a paused transport.
+  void before_wait(const char* caller);
   // After a read took bytes: resumes a paused transport once the buffer is
   // down to the limit.
   void maybe_resume_transport();
@@ -73,15 +77,77 @@ struct ReaderState {
   bool paused = false;  // the transport was asked to pause_reading()
 };
 
+// A StreamReader read as an awaiter, with no coroutine frame. Whether it
+// can finish is looked at once (await_ready) and, while the task waits, at
+// each wake that feed_data()/feed_eof()/set_exception() give (WaitList's
+// attempt), so the task wakes only once the read can finish; the bytes are
+// then taken in await_resume, in the task's own step, as the coroutine
+// version took them. `Op` provides
+//   bool ready(ReaderState& s) noexcept;  // take() would finish now (a
+//                                         // value or an error); takes nothing
+//   R take(ReaderState& s);               // the read's last step
+// Cancellation (StreamReader's): a cancel while parked, or between the
+// wake and the task's step, raises CancelledError with nothing taken.
+template <class Op>
+class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
+ public:
+  ReadAwaiter(ReaderState* s, const char* name, Op op) noexcept
+      : WaitListAwaiter(&s->waiter, &ReadAwaiter::attempt_from_wake), s_(s), name_(name), op_(std::move(op)) {}
+  // Only before the await starts (as a value passed to timeout()).
+  ReadAwaiter(ReadAwaiter&& o) noexcept
+      : WaitListAwaiter(&o.s_->waiter, &ReadAwaiter::attempt_from_wake),
+        s_(o.s_),
+        name_(o.name_),
+        op_(std::move(o.op_)) {}
+  ReadAwaiter& operator=(ReadAwaiter&&) = delete;
+  ~ReadAwaiter() = default;
+
+  bool await_ready() noexcept { return op_.ready(*s_); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    s_->before_wait(name_);
+    return WaitListAwaiter::await_suspend(h);
+  }
+  decltype(auto) await_resume() {
+    check_cancelled_or_pending();  // a cancel, before or after the wake: nothing taken
+    return op_.take(*s_);
+  }
+
+ private:
+  static bool attempt_from_wake(WaitListAwaiter* w) noexcept {
+    auto* self = static_cast<ReadAwaiter*>(w);
+    return self->op_.ready(*self->s_);
+  }
+
+  ReaderState* s_;
+  const char* name_;
+  Op op_;
+};
+
+// readline()'s and readuntil()'s work (stream_reader.cc).
+struct ReadUntilOp {
+  std::string separator;     // empty: readline ("\n", with its own EOF and limit rules)
+  std::size_t offset = 0;    // where the search goes on
+  std::exception_ptr error;  // readuntil(""): raised where awaited
+  bool ready(ReaderState& s) noexcept;
+  std::string take(ReaderState& s);
+};
+
 }  // namespace internal
+
+// What readline() and readuntil() return: `co_await` it for the bytes.
+// An awaiter with no coroutine frame; timeout(), wait_for() and co_invoke
+// take it as they take a Task.
+using ReadUntilAwaiter = internal::ReadAwaiter<internal::ReadUntilOp>;
 
 // StreamReader
 //
 // Errors: every read raises the exception given to set_exception() once one
 //   was set (before looking at the buffer, as asyncio does); RuntimeError
 //   when a second task starts a read that must wait while another task is
-//   already waiting on the same reader, and outside a task. Each read's own
-//   errors are listed with it.
+//   already waiting on the same reader, and outside a task; and, for
+//   readline()/readuntil(), when another task took the bytes such a read
+//   had been woken for before it ran (two tasks reading one stream at
+//   once). Each read's own errors are listed with it.
 // Thread safety: the loop's thread only.
 // Cancellation: cancel safe. A read takes its bytes from the buffer only
 //   in the step in which it returns them, so a read cancelled while it
@@ -125,6 +191,10 @@ class StreamReader {
   std::size_t buffered() const noexcept { return s_->buffer.size(); }
 
   // ---- Reading. ----
+  //
+  // readline() and readuntil() return an awaiter with no coroutine frame
+  // (ReadUntilAwaiter); the others a Task. Either is awaited directly, or
+  // given to timeout()/wait_for(); wrap one in co_invoke for create_task.
 
   // Up to `n` bytes: what is buffered (at most n) once there is anything,
   // or "" at EOF. n < 0: everything up to EOF (asyncio's read()), taken at
@@ -144,13 +214,13 @@ class StreamReader {
   // not within the limit: LimitOverrunError, and the bytes stay in the
   // buffer (read them with read(), or drop them). ValueError for an empty
   // separator.
-  Task<std::string> readuntil(std::string separator = "\n");
+  ReadUntilAwaiter readuntil(std::string separator = "\n");
   // A line ending in '\n' (included); at EOF the bytes left without a
   // newline ("" once nothing is left). A line longer than the limit raises
   // LimitOverrunError and, as asyncio does, is discarded: through its
   // newline if that is in the buffer, else the whole buffer, so the next
   // readline() starts afresh.
-  Task<std::string> readline();
+  ReadUntilAwaiter readline() noexcept;
 
   // Internal: the shared state (for the protocol and writer).
   const std::shared_ptr<internal::ReaderState>& state() const noexcept { return s_; }

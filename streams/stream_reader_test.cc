@@ -118,7 +118,7 @@ CO_TEST(StreamReader, ReadexactlyIntoFillsTheBuffer) {
 
 CO_TEST(StreamReader, ReaduntilFindsASeparatorSplitAcrossFeeds) {
   StreamReader r;
-  auto until = create_task(r.readuntil("\r\n"));
+  auto until = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readuntil("\r\n"); }));
   r.feed_data("GET / HTTP/1.1\r");
   co_await settle();
   EXPECT_FALSE(until.done());
@@ -200,7 +200,7 @@ CO_TEST(StreamReader, AtEofOnlyOnceTheBufferIsDrained) {
 
 CO_TEST(StreamReader, SetExceptionWakesAWaitingReadWithTheError) {
   StreamReader r;
-  auto reading = create_task(r.readline());
+  auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readline(); }));
   co_await settle();
   r.set_exception(std::make_exception_ptr(ConnectionResetError()));
   CO_ASSERT_THROW(co_await reading, ConnectionResetError);
@@ -242,7 +242,7 @@ CO_TEST(StreamReader, CancelMidReadLosesNoByte) {
 
 CO_TEST(StreamReader, CancelAfterTheWakeKeepsTheBytesForTheNextRead) {
   StreamReader r;
-  auto reading = create_task(r.readline());
+  auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readline(); }));
   co_await settle();
   r.feed_data("line\n");  // wakes the reader ...
   reading.cancel();       // ... which is cancelled before it runs
@@ -282,6 +282,41 @@ CO_TEST(StreamReader, CopiesShareOneStream) {
   StreamReader b = a;
   a.feed_data("shared");
   EXPECT_EQ(co_await b.read(10), "shared");
+}
+
+// readline()/readuntil() are awaiters with no frame: the waiting task is
+// woken only once its read can finish, not for every chunk.
+CO_TEST(StreamReader, AWaitingReadlineStaysParkedUntilTheLineIsComplete) {
+  StreamReader r;
+  auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readline(); }));
+  co_await settle();
+  r.feed_data("ab");
+  EXPECT_EQ(r.state()->waiter.size(), 1u);  // still parked: no wake for a part line
+  r.feed_data("c\nd");
+  EXPECT_EQ(r.state()->waiter.size(), 0u);
+  EXPECT_EQ(co_await reading, "abc\n");
+  EXPECT_EQ(r.buffered(), 1u);
+}
+
+CO_TEST(StreamReader, ReadlineUnderTimeoutIsCancelSafe) {
+  StreamReader r;
+  r.feed_data("part");
+  CO_ASSERT_THROW(co_await timeout(5ms, r.readline()), TimeoutError);
+  r.feed_data(" two\n");
+  EXPECT_EQ(co_await timeout(1s, r.readline()), "part two\n");
+  CO_ASSERT_THROW(co_await wait_for(r.readuntil("!"), 5ms), TimeoutError);
+  EXPECT_EQ(r.buffered(), 0u);
+}
+
+// Two tasks reading one stream: bytes a woken readline() was to take,
+// taken by another read before it ran, make it raise rather than wait.
+CO_TEST(StreamReader, AReadlineWhoseLineAnotherTaskTookRaisesRuntimeError) {
+  StreamReader r;
+  auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readline(); }));
+  co_await settle();
+  r.feed_data("x\n");                    // wakes the readline ...
+  EXPECT_EQ(co_await r.read(2), "x\n");  // ... but this read, which need not wait, takes the line first
+  CO_ASSERT_THROW(co_await reading, RuntimeError);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 namespace corio {
 class EventLoop;
+class IoReadyCallback;
 }  // namespace corio
 
 namespace corio::internal {
@@ -28,6 +29,10 @@ struct RegistrationState : IoSource, FrameAllocated {
   bool registered = true;
   IoReadyAwaiter* reader = nullptr;
   IoReadyAwaiter* writer = nullptr;
+  // Callback mode (IoRegistration::set_read_callback); while set, the
+  // state's on_events is the one that calls it. In the 64-byte block the
+  // state already takes, so it costs no memory.
+  IoReadyCallback* read_callback = nullptr;
   RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
   void ref() noexcept { ++refs; }
   void unref() noexcept {

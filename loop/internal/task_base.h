@@ -211,6 +211,20 @@ inline void notify_all(IntrusiveList<DoneWaiter>& waiters) noexcept {
   while (DoneWaiter* w = waiters.pop_front()) w->on_done(w);
 }
 
+// A task's name worked out when someone asks for it (TaskBase::name(): a
+// debug report, a task listing, get_name()) instead of built and stored
+// when the task starts: a server's connection task is named after its
+// peer's address, which most connections never have asked for.
+// Thread safety: called on the task's loop thread.
+class TaskNameSource {
+ public:
+  // Errors: std::bad_alloc.
+  virtual std::string task_name() const = 0;
+
+ protected:
+  ~TaskNameSource() = default;
+};
+
 class TaskBase : public ListNode, public FrameAllocated {
  public:
   // `root` is where the root coroutine's outcome goes; it holds the frame.
@@ -295,6 +309,10 @@ class TaskBase : public ListNode, public FrameAllocated {
   std::uint64_t id() const noexcept { return id_; }
   // Errors: std::bad_alloc.
   void set_name(std::string name);
+  // Where name() comes from when no name was set: `source` (null: none),
+  // which must stay valid while it is set; the owner unsets it (or sets a
+  // name) before it goes.
+  void set_name_source(const TaskNameSource* source) noexcept { name_source_ = source; }
   // The message of the latest cancel() that gave one since the requests
   // were last all withdrawn (uncancel() down to zero), or "".
   const std::string& cancel_message() const noexcept;
@@ -386,6 +404,7 @@ class TaskBase : public ListNode, public FrameAllocated {
   ResultBase* root_;  // in the derived TaskState
   IntrusiveList<DoneWaiter> waiters_;
   std::unique_ptr<Extras> extras_;
+  const TaskNameSource* name_source_ = nullptr;
   std::uint64_t id_ = next_id();
   std::uint32_t refs_ = 1;  // the loop's, until done
   std::uint32_t cancelling_ = 0;

@@ -23,11 +23,11 @@ namespace corio::internal {
 class WaitList;
 
 // co_await list.wait(): see WaitList.
-class [[nodiscard]] WaitListAwaiter final : Suspension, public ListNode {
+class [[nodiscard]] WaitListAwaiter : protected Suspension, public ListNode {
  public:
-  explicit WaitListAwaiter(WaitList* list) noexcept : Suspension(&WaitListAwaiter::detach), list_(list) {}
+  explicit WaitListAwaiter(WaitList* list) noexcept : WaitListAwaiter(list, nullptr) {}
   // Movable until awaited (so that wait_for(list.wait(), d) works).
-  WaitListAwaiter(WaitListAwaiter&& o) noexcept : WaitListAwaiter(o.list_) {}
+  WaitListAwaiter(WaitListAwaiter&& o) noexcept : WaitListAwaiter(o.list_, o.attempt_) {}
   WaitListAwaiter& operator=(WaitListAwaiter&&) = delete;
   ~WaitListAwaiter() { abandon(); }
 
@@ -35,12 +35,22 @@ class [[nodiscard]] WaitListAwaiter final : Suspension, public ListNode {
   inline bool await_suspend(std::coroutine_handle<> h);
   void await_resume() const { check_cancelled_or_pending(); }
 
+ protected:
+  // For awaiters that finish their work from the wake (StreamReader's
+  // reads): wake_all() calls `attempt` first; false leaves the awaiter
+  // parked (it has not got what it waits for yet), true wakes it (it has,
+  // and keeps it: see step 4 of the protocol in task_base.h).
+  using AttemptFn = bool (*)(WaitListAwaiter* self) noexcept;
+  WaitListAwaiter(WaitList* list, AttemptFn attempt) noexcept
+      : Suspension(&WaitListAwaiter::detach), list_(list), attempt_(attempt) {}
+
  private:
   friend class WaitList;
   static inline void detach(Suspension* s) noexcept;
   void wake_up() noexcept { wake(); }
 
   WaitList* list_;
+  AttemptFn attempt_;
 };
 
 class WaitList {
@@ -62,9 +72,18 @@ class WaitList {
   // a task. Cancellation: see the header comment.
   WaitListAwaiter wait() noexcept { return WaitListAwaiter(this); }
 
-  // Wakes every parked task, in the order they parked.
+  // Wakes every parked task, in the order they parked; one whose attempt
+  // (see WaitListAwaiter) says it has not got what it waits for stays.
   void wake_all() noexcept {
-    while (WaitListAwaiter* w = waiters_.pop_front()) w->wake_up();
+    IntrusiveList<WaitListAwaiter> stay;
+    while (WaitListAwaiter* w = waiters_.pop_front()) {
+      if (w->attempt_ != nullptr && !w->attempt_(w)) [[unlikely]] {
+        stay.push_back(w);
+        continue;
+      }
+      w->wake_up();
+    }
+    while (WaitListAwaiter* w = stay.pop_front()) waiters_.push_back(w);
   }
 
   bool empty() const noexcept { return waiters_.empty(); }
