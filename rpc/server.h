@@ -51,6 +51,7 @@
 #ifndef CORIO_RPC_SERVER_H_
 #define CORIO_RPC_SERVER_H_
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/completion_queue.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -71,6 +72,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -337,11 +339,24 @@ class MethodBase {
   virtual void request(ServerShard* shard) = 0;
   grpc::Service* service = nullptr;
   std::string name;  // for the handler tasks; "" for the gRPC method name
+  // "/package.Service/Method", resolved when the handler is added (see
+  // resolve_method_name in server.cc); "" if it could not be, and then the
+  // server learns it per call (CallContext::method).
+  std::string full_name;
   MethodKind kind;
   std::size_t index = 0;  // in the server's methods
   MethodOptions options;
   const std::vector<Interceptor>* interceptors = nullptr;  // the server's
 };
+
+// The method of `service` that a handler added with the generated class
+// `cls` (the one declaring its Request member) and these message types
+// serves, or null when that cannot be told without asking gRPC per call
+// (see server.cc).
+const google::protobuf::MethodDescriptor* resolve_method(const google::protobuf::ServiceDescriptor* service,
+                                                         MethodKind kind, const std::type_info& cls,
+                                                         const google::protobuf::Descriptor* req,
+                                                         const google::protobuf::Descriptor* resp);
 
 // Runs the shard's loop: its thread, loop and completion queue.
 class ServerShard {
@@ -700,7 +715,7 @@ class Server {
                                     grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                  H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::UnaryMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   //
   // A server-streaming handler may also be an async generator
@@ -725,21 +740,21 @@ class Server {
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                             H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ServerStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   template <class C, class Req, class Resp, class H>
   void add_client_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                             H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ClientStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   template <class C, class Req, class Resp, class H>
   void add_bidi_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
                                              grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                           H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::BidiMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
 
   // Adds an interceptor around every handler of the server (see
@@ -782,7 +797,12 @@ class Server {
     }
     throw RuntimeError("corio::rpc: add the method's service with add_service<S>() first");
   }
-  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options);
+  // `cls` is the generated class that declares the method's Request member
+  // (grpc_cpp_plugin's WithAsyncMethod_<Method>); with the message types it
+  // tells the method's full name without asking gRPC per call.
+  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options,
+           const std::type_info& cls, const google::protobuf::Descriptor* req,
+           const google::protobuf::Descriptor* resp);
   void check_not_started() const;
 
   ServerOptions options_;
@@ -796,6 +816,10 @@ class Server {
   std::vector<int> ports_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  // Some method's name could not be resolved when it was added: gRPC's
+  // interceptor hook then records every call's (it costs an allocation and
+  // a few hundred instructions per call, so only then).
+  bool record_method_names_ = false;
   bool started_ = false;
   bool stopping_ = false;
   bool stopped_ = false;
