@@ -205,6 +205,18 @@ std::string_view method_name(const ServerCallBase* call, const MethodBase* metho
 
 }  // namespace
 
+bool runs_bare(const ServerCallBase* call, const MethodBase* method) noexcept {
+  return method->interceptors->empty() && call->shard->limit(method->index) == nullptr;
+}
+
+grpc::Status handler_error(ServerCallBase* call, const std::exception_ptr& error) {
+  if (is_cancelled_error(error)) {
+    call->ctx.TryCancel();
+    std::rethrow_exception(error);
+  }
+  return status_of(error);
+}
+
 Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner) {
   Semaphore* limit = call->shard->limit(method->index);
   std::exception_ptr error;
