@@ -21,7 +21,7 @@ ServerCallBase::~ServerCallBase() {
   // The last call: a stopping shard shuts its queue down (nothing can start
   // an operation on it any more, see stop_shard), and a drained one stops.
   if (--shard->live_calls == 0) {
-    if (!shard->accepting) shard->driver().shutdown();
+    if (!shard->accepting) shard->close_queue();
     shard->maybe_stop();
   }
 }
@@ -152,7 +152,7 @@ struct StopTag : CqTag {
 void stop_shard(CqTag* tag, bool) noexcept {
   ServerShard* shard = static_cast<StopTag*>(tag)->shard;
   shard->accepting = false;
-  if (shard->live_calls == 0) shard->driver().shutdown();
+  if (shard->live_calls == 0) shard->close_queue();
 }
 
 }  // namespace
@@ -281,6 +281,28 @@ void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void>
 
 ServerShard::ServerShard(std::unique_ptr<grpc::ServerCompletionQueue> cq)
     : cq_(cq.get()), driver_(std::unique_ptr<grpc::CompletionQueue>(cq.release())) {}
+
+void ServerShard::close_queue() noexcept {
+  if (closing_ || driver_.shutting_down()) return;
+  closing_ = true;
+  if (loop_ == nullptr || loop_->pending_task_count() == 0) {
+    driver_.shutdown();
+    return;
+  }
+  // Tasks that handlers left behind may be in client calls on this queue,
+  // which would hold it open (a queue drains only once every operation is
+  // back): they are cancelled now, their in-flight operations with them,
+  // and the queue is shut down once their first steps ran, so that what
+  // their cleanup starts at once still finds it open.
+  try {
+    loop_->call_soon([this] {
+      loop_->cancel_all_tasks("corio::rpc: server shut down");
+      loop_->call_soon([this] { driver_.shutdown(); });
+    });
+  } catch (...) {
+    driver_.shutdown();  // out of memory: the tasks are cancelled after the drain
+  }
+}
 
 void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method) {
   EventLoop loop;

@@ -370,6 +370,10 @@ class ServerShard {
   void maybe_stop() noexcept {
     if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
   }
+  // No server call is left and none will come: cancels what tasks are
+  // left on the loop (background work of handlers, possibly in client
+  // calls on this queue), then shuts the queue down.
+  void close_queue() noexcept;
   // The concurrency limit of method `index` on this loop, or null.
   Semaphore* limit(std::size_t index) noexcept { return index < limits_.size() ? limits_[index].get() : nullptr; }
   std::size_t live_calls = 0;
@@ -380,6 +384,7 @@ class ServerShard {
   CqDriver driver_;
   EventLoop* loop_ = nullptr;
   std::vector<std::unique_ptr<Semaphore>> limits_;  // by method index, on the loop thread
+  bool closing_ = false;
 };
 
 // Holds a reference to a call for a task's lifetime.
