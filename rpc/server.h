@@ -51,6 +51,7 @@
 #ifndef CORIO_RPC_SERVER_H_
 #define CORIO_RPC_SERVER_H_
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/completion_queue.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -71,6 +72,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -337,11 +339,24 @@ class MethodBase {
   virtual void request(ServerShard* shard) = 0;
   grpc::Service* service = nullptr;
   std::string name;  // for the handler tasks; "" for the gRPC method name
+  // "/package.Service/Method", resolved when the handler is added (see
+  // resolve_method_name in server.cc); "" if it could not be, and then the
+  // server learns it per call (CallContext::method).
+  std::string full_name;
   MethodKind kind;
   std::size_t index = 0;  // in the server's methods
   MethodOptions options;
   const std::vector<Interceptor>* interceptors = nullptr;  // the server's
 };
+
+// The method of `service` that a handler added with the generated class
+// `cls` (the one declaring its Request member) and these message types
+// serves, or null when that cannot be told without asking gRPC per call
+// (see server.cc).
+const google::protobuf::MethodDescriptor* resolve_method(const google::protobuf::ServiceDescriptor* service,
+                                                         MethodKind kind, const std::type_info& cls,
+                                                         const google::protobuf::Descriptor* req,
+                                                         const google::protobuf::Descriptor* resp);
 
 // Runs the shard's loop: its thread, loop and completion queue.
 class ServerShard {
@@ -355,6 +370,10 @@ class ServerShard {
   void maybe_stop() noexcept {
     if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
   }
+  // No server call is left and none will come: cancels what tasks are
+  // left on the loop (background work of handlers, possibly in client
+  // calls on this queue), then shuts the queue down.
+  void close_queue() noexcept;
   // The concurrency limit of method `index` on this loop, or null.
   Semaphore* limit(std::size_t index) noexcept { return index < limits_.size() ? limits_[index].get() : nullptr; }
   std::size_t live_calls = 0;
@@ -365,6 +384,7 @@ class ServerShard {
   CqDriver driver_;
   EventLoop* loop_ = nullptr;
   std::vector<std::unique_ptr<Semaphore>> limits_;  // by method index, on the loop thread
+  bool closing_ = false;
 };
 
 // Holds a reference to a call for a task's lifetime.
@@ -386,6 +406,16 @@ using InnerFn = Task<grpc::Status> (*)(ServerCallBase* call);
 // Every exception but CancelledError becomes INTERNAL; CancelledError
 // cancels the call (TryCancel) and is rethrown.
 Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner);
+
+// True when nothing runs around the method's handler on this call's loop
+// (no interceptor, no concurrency limit): a unary call then runs its
+// handler straight from its own task, without serve_call's frames.
+bool runs_bare(const ServerCallBase* call, const MethodBase* method) noexcept;
+
+// What serve_call makes of an exception from a handler it runs bare: the
+// status the call ends with (INTERNAL and the message), or, for
+// CancelledError, the call cancelled (TryCancel) and the error rethrown.
+grpc::Status handler_error(ServerCallBase* call, const std::exception_ptr& error);
 
 // The status a unary or client-streaming call ends with when it sends no
 // reply: the interceptors' error, else the handler's, else INTERNAL.
@@ -481,7 +511,20 @@ class UnaryMethod final : public MethodBase {
   }
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    const grpc::Status st = co_await serve_call(call, call->method, &UnaryMethod::invoke);
+    grpc::Status st;
+    if (runs_bare(call, call->method)) {
+      // The handler's task straight from here: two coroutine frames and a
+      // status copy less per call than through serve_call and invoke.
+      std::exception_ptr error;
+      try {
+        call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (error) st = handler_error(call, error);
+    } else {
+      st = co_await serve_call(call, call->method, &UnaryMethod::invoke);
+    }
     call->finish_tag.begin();
     call->finished = true;
     if (st.ok() && call->reply && call->reply->ok()) {
@@ -700,7 +743,7 @@ class Server {
                                     grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                  H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::UnaryMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   //
   // A server-streaming handler may also be an async generator
@@ -725,21 +768,21 @@ class Server {
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                             H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ServerStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   template <class C, class Req, class Resp, class H>
   void add_client_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                             H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::ClientStreamingMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
   template <class C, class Req, class Resp, class H>
   void add_bidi_streaming(void (C::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
                                              grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
                           H handler, std::string name = {}, MethodOptions options = {}) {
     add(std::make_unique<internal::BidiMethod<C, Req, Resp, H>>(request, std::move(handler)), find<C>(),
-        std::move(name), options);
+        std::move(name), options, typeid(C), Req::descriptor(), Resp::descriptor());
   }
 
   // Adds an interceptor around every handler of the server (see
@@ -782,7 +825,12 @@ class Server {
     }
     throw RuntimeError("corio::rpc: add the method's service with add_service<S>() first");
   }
-  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options);
+  // `cls` is the generated class that declares the method's Request member
+  // (grpc_cpp_plugin's WithAsyncMethod_<Method>); with the message types it
+  // tells the method's full name without asking gRPC per call.
+  void add(std::unique_ptr<internal::MethodBase> m, grpc::Service* svc, std::string name, MethodOptions options,
+           const std::type_info& cls, const google::protobuf::Descriptor* req,
+           const google::protobuf::Descriptor* resp);
   void check_not_started() const;
 
   ServerOptions options_;
@@ -796,6 +844,10 @@ class Server {
   std::vector<int> ports_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  // Some method's name could not be resolved when it was added: gRPC's
+  // interceptor hook then records every call's (it costs an allocation and
+  // a few hundred instructions per call, so only then).
+  bool record_method_names_ = false;
   bool started_ = false;
   bool stopping_ = false;
   bool stopped_ = false;

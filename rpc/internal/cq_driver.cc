@@ -24,13 +24,14 @@ CqDriver::~CqDriver() {
   }
 }
 
-bool CqDriver::next(gpr_timespec deadline) {
+bool CqDriver::next(gpr_timespec deadline, bool* ok_out) {
   void* tag;
   bool ok;
   switch (cq_->AsyncNext(&tag, &ok, deadline)) {
     case grpc::CompletionQueue::GOT_EVENT:
       taken_back(static_cast<CqTag*>(tag));
       static_cast<CqTag*>(tag)->fire(static_cast<CqTag*>(tag), ok);
+      if (ok_out != nullptr) *ok_out = ok;
       return true;
     case grpc::CompletionQueue::SHUTDOWN:
       if (!drained_) {
@@ -48,7 +49,7 @@ std::size_t CqDriver::poll() {
   if (drained_) return 0;
   const gpr_timespec past = gpr_inf_past(GPR_CLOCK_MONOTONIC);
   std::size_t n = 0;
-  while (next(past)) ++n;
+  while (next(past, nullptr)) ++n;
   return n;
 }
 
@@ -63,12 +64,22 @@ std::size_t CqDriver::wait(TimePoint deadline) {
     const std::int64_t ns = left.count() > 0 ? left.count() : 0;
     d = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns, GPR_TIMESPAN));
   }
-  // The first event, then whatever came with it: gRPC delivers a failed
-  // read and the call's cancellation (its done tag) together, and the
-  // handler must see both in one iteration, so that the failed read is
-  // raised as the cancel it is rather than taken for a half-close.
-  if (!next(d)) return 0;
-  return 1 + poll();
+  // One event. A successful one is all this hands over: the loop runs what
+  // it woke and comes back here, where AsyncNext hands over an event already
+  // queued without polling, whereas draining with a past deadline ends in
+  // one AsyncNext that finds the queue empty and polls gRPC's pollset (an
+  // epoll_wait, and a turn at gRPC's poller role that the other loops'
+  // threads contend for): measured 1.32 AsyncNext calls per unary RPC more
+  // than the plain CQ server makes. A failed event is followed by whatever
+  // came with it: gRPC delivers a failed read and the call's cancellation
+  // (its done tag) together, and the handler must see both in one
+  // iteration, so that the failed read is raised as the cancel it is rather
+  // than taken for a half-close. (When the done tag comes first, the task it
+  // cancels is ready, and the loop polls the source before it runs ready
+  // tasks.)
+  bool ok = true;
+  if (!next(d, &ok)) return 0;
+  return ok ? 1 : 1 + poll();
 }
 
 void CqDriver::wake() noexcept {

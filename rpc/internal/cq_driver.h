@@ -5,9 +5,11 @@
 // hands the tag back, the driver calls tag->fire(tag, ok) on the loop
 // thread, which typically wakes the task that awaits the operation. The
 // loop polls the queue (AsyncNext with a deadline in the past) on every
-// iteration and, when it has nothing else to do, blocks in AsyncNext until
-// its next timer; wake() injects an already-expired grpc::Alarm so that a
-// blocked AsyncNext returns (the way asio-grpc wakes its queue).
+// iteration that has tasks ready and, when it has nothing else to do,
+// blocks in AsyncNext until its next timer, taking one event (more only
+// after a failed one, see wait()); wake() injects an already-expired
+// grpc::Alarm so that a blocked AsyncNext returns (the way asio-grpc wakes
+// its queue).
 //
 // Thread safety: poll/wait on the loop thread; wake() and shutdown() from
 // any thread.
@@ -83,8 +85,9 @@ class CqDriver final : public EventSource {
   }
 
  private:
-  // One event; false when the queue reported no event (or its end).
-  bool next(gpr_timespec deadline);
+  // One event; false when the queue reported no event (or its end). Its ok
+  // bit goes to *ok (if not null).
+  bool next(gpr_timespec deadline, bool* ok);
   static void on_wake(CqTag* self, bool ok) noexcept;
 
   std::unique_ptr<grpc::CompletionQueue> cq_;
