@@ -19,7 +19,10 @@
 // after the caller's temporaries are gone (create_task).
 //
 // Errors: calls give a Reply (unary) or a Status (streams) for every RPC
-//   failure; RuntimeError if the loop drives no completion queue.
+//   failure; RuntimeError if the loop drives no completion queue, or for
+//   any operation (read, write, finish, ...) once that queue is shut down
+//   (a task that goes on using a call after a server's shutdown cancelled
+//   it), where gRPC itself would abort the process.
 // Thread safety: the loop's thread.
 // Cancellation: cancelling the calling task cancels the RPC (the server
 //   sees it cancelled); nothing is leaked.

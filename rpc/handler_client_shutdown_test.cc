@@ -128,5 +128,27 @@ TEST_F(HandlerClientShutdownTest, AClientCallLeftRunningInABackgroundTaskIsCance
   EXPECT_TRUE(background_cancelled.load());
 }
 
+// A task that goes on using a call after its loop's queue was shut down
+// (as one that caught the cancel of a server's shutdown might) gets a
+// RuntimeError; gRPC itself would abort the process.
+TEST_F(HandlerClientShutdownTest, AnOperationAfterTheQueueIsShutDownIsARuntimeError) {
+  bool refused = false;
+  run_client([&]() -> Task<void> {
+    CallOptions options;
+    auto s = co_await bidi_streaming(*backend_stub_, &Tester::Stub::PrepareAsyncBidi, options);
+    Msg first = make("one");
+    EXPECT_TRUE(co_await s.write(first));
+    EXPECT_TRUE((co_await s.read()).has_value());
+    static_cast<internal::CqDriver*>(current_loop().event_source())->shutdown();
+    Msg second = make("two");
+    try {
+      co_await s.write(second);
+    } catch (const RuntimeError&) {
+      refused = true;
+    }
+  });
+  EXPECT_TRUE(refused);
+}
+
 }  // namespace
 }  // namespace corio::rpc

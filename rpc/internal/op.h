@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "corio/loop/errors.h"
+#include "corio/loop/event_loop.h"
 #include "corio/loop/internal/task_base.h"
 #include "corio/rpc/internal/cq_driver.h"
 
@@ -55,6 +57,17 @@ struct OpTag : CqTag {
   }
   static void on_fire(CqTag* self, bool ok) noexcept;
 };
+
+// Whether the running loop's completion queue is shut down (or gone): no
+// operation may start on it. The loop is the one the call's queue belongs
+// to (RPC objects are used on their loop's thread only).
+inline bool queue_closed() {
+  auto* d = static_cast<CqDriver*>(current_loop().event_source());
+  return d == nullptr || d->shutting_down();
+}
+[[noreturn, gnu::cold]] inline void throw_queue_closed() {
+  throw RuntimeError("corio::rpc: an operation on a call whose loop's completion queue is shut down");
+}
 
 class OpAwaiterBase : protected corio::internal::Suspension {
  public:
@@ -96,6 +109,11 @@ class [[nodiscard]] OpAwaiter : public OpAwaiterBase {
   OpAwaiter(OpTag& tag, Start start) : OpAwaiterBase(tag), start_(std::move(start)) {}
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
+    // gRPC aborts the process on an operation started on a queue that is
+    // shut down (a task that caught its cancel at a server's shutdown and
+    // goes on using a call): a typed error instead.
+    if (queue_closed()) [[unlikely]]
+      throw_queue_closed();
     if (!suspend(h)) return false;
     tag_->waiter = this;
     tag_->begin();
