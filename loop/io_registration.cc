@@ -38,12 +38,13 @@ void on_events(IoSource* src, Readiness r) noexcept {
   auto* s = static_cast<RegistrationState*>(src);
   if (!s->registered) return;  // deregistered earlier in this batch
   s->ready |= r.bits;
-  if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
+  // The slot says the direction: no need to ask the awaiter (satisfied()).
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && (s->ready & IoReadyAwaiter::kReadWake) != 0 && w->attempt()) {
     s->reader = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();
   }
-  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
+  if (IoReadyAwaiter* w = s->writer; w != nullptr && (s->ready & IoReadyAwaiter::kWriteWake) != 0 && w->attempt()) {
     s->writer = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();

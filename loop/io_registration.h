@@ -92,12 +92,12 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
     return Readiness{s_->ready};
   }
 
+  // The readiness bits that end a wait in each direction.
+  static constexpr std::uint8_t kReadWake = Readiness::kReadable | Readiness::kReadClosed | Readiness::kError;
+  static constexpr std::uint8_t kWriteWake = Readiness::kWritable | Readiness::kWriteClosed | Readiness::kError;
   // Whether `bits` satisfy a wait in direction `dir_`.
   bool satisfied(std::uint8_t bits) const noexcept {
-    const std::uint8_t want = dir_ == Interest::kReadable
-                                  ? (Readiness::kReadable | Readiness::kReadClosed | Readiness::kError)
-                                  : (Readiness::kWritable | Readiness::kWriteClosed | Readiness::kError);
-    return (bits & want) != 0;
+    return (bits & (dir_ == Interest::kReadable ? kReadWake : kWriteWake)) != 0;
   }
   // The reactor reported readiness in this awaiter's direction, or the
   // registration ended (await_resume then raises ClosedResourceError).
