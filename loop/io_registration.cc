@@ -18,7 +18,8 @@ void IoReadyAwaiter::throw_busy() {
 
 void IoReadyAwaiter::throw_closed() const {
   if (s_ == nullptr) {
-    if (attempt_ != nullptr) throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
+    if (attempt_ != &IoReadyAwaiter::plain_attempt)
+      throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
     throw RuntimeError("corio: awaited an empty IoRegistration");
   }
   throw ClosedResourceError("corio: fd " + std::to_string(s_->fd) + " was deregistered");
@@ -34,10 +35,23 @@ void IoReadyAwaiter::detach(Suspension* self) noexcept {
 
 namespace {
 
+void on_events_both(RegistrationState* s) noexcept;
+
 void on_events(IoSource* src, Readiness r) noexcept {
   auto* s = static_cast<RegistrationState*>(src);
   if (!s->registered) return;  // deregistered earlier in this batch
   s->ready |= r.bits;
+  if (s->writer != nullptr) [[unlikely]]
+    return on_events_both(s);
+  // At most a reader waits (the usual case): its report() is the last
+  // thing to do, a tail call, so this function needs no frame.
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && (s->ready & IoReadyAwaiter::kReadWake) != 0) {
+    w->report(&s->reader);
+  }
+}
+
+// on_events with a writer waiting (and maybe a reader).
+[[gnu::noinline]] void on_events_both(RegistrationState* s) noexcept {
   // The slot says the direction: no need to ask the awaiter (satisfied()).
   if (IoReadyAwaiter* w = s->reader; w != nullptr && (s->ready & IoReadyAwaiter::kReadWake) != 0 && w->attempt()) {
     s->reader = nullptr;

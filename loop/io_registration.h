@@ -64,7 +64,8 @@ namespace internal {
 // reference to the state, so it may outlive the registration.
 class [[nodiscard]] IoReadyAwaiter : private Suspension {
  public:
-  IoReadyAwaiter(RegistrationState* s, Interest dir) noexcept : IoReadyAwaiter(s, dir, nullptr) {}
+  IoReadyAwaiter(RegistrationState* s, Interest dir) noexcept
+      : IoReadyAwaiter(s, dir, &IoReadyAwaiter::plain_attempt) {}
   IoReadyAwaiter(IoReadyAwaiter&& o) noexcept : IoReadyAwaiter(o.s_, o.dir_, o.attempt_) {}
   [[gnu::always_inline]] ~IoReadyAwaiter() {
     abandon();
@@ -105,12 +106,19 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
   // For the reactor's report, once the direction is ready: whether the
   // wait is over. A plain wait is; an async_io awaiter tries its I/O call
   // and goes on waiting if the call would block.
-  bool attempt() noexcept { return attempt_ == nullptr || attempt_(this); }
+  bool attempt() noexcept { return attempt_(this, nullptr); }
+  // attempt(), and if the wait is over, its end as well: unlinks the
+  // awaiter from `slot` (its direction's slot in the state), counts it out
+  // of the loop's I/O waits and wakes the task. One indirect call that the
+  // reactor's report can make as its last act (a tail call: callgrind,
+  // about 14 instructions fewer per report than attempt() and a wake).
+  void report(IoReadyAwaiter** slot) noexcept { attempt_(this, slot); }
 
  protected:
   // For IoOpAwaiter: `attempt` runs the I/O call from the reactor's report
-  // (true: it finished, wake the task; false: it would block, keep waiting).
-  using AttemptFn = bool (*)(IoReadyAwaiter* self) noexcept;
+  // (true: it finished, wake the task; false: it would block, keep waiting),
+  // and when given a slot, ends the wait that finished (end_wait).
+  using AttemptFn = bool (*)(IoReadyAwaiter* self, IoReadyAwaiter** slot) noexcept;
   IoReadyAwaiter(RegistrationState* s, Interest dir, AttemptFn attempt) noexcept
       : Suspension(&IoReadyAwaiter::detach), s_(s), attempt_(attempt), dir_(dir) {
     if (s_ != nullptr) s_->ref();
@@ -119,8 +127,19 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
   Interest dir() const noexcept { return dir_; }
   using Suspension::check_cancelled;
   [[noreturn]] void throw_closed() const;
+  // The reactor's side of a wait that is over: see report().
+  [[gnu::always_inline]] void end_wait(IoReadyAwaiter** slot) noexcept {
+    *slot = nullptr;
+    LoopAccess::io_wait_end(*s_->loop);
+    wake();
+  }
 
  private:
+  // A plain wait (readable(), writable()) has no call to try.
+  static bool plain_attempt(IoReadyAwaiter* self, IoReadyAwaiter** slot) noexcept {
+    if (slot != nullptr) self->end_wait(slot);
+    return true;
+  }
   // Another task waits in this direction: unparks, raises RuntimeError.
   [[noreturn, gnu::cold, gnu::noinline]] void throw_busy();
   static void detach(Suspension* self) noexcept;
@@ -200,8 +219,11 @@ class [[nodiscard]] IoOpAwaiter : private IoReadyAwaiter {
     state()->ready &=
         static_cast<std::uint8_t>(dir() == Interest::kReadable ? ~Readiness::kReadable : ~Readiness::kWritable);
   }
-  static bool attempt_from_reactor(IoReadyAwaiter* self) noexcept {
-    return static_cast<IoOpAwaiter*>(self)->try_once();
+  static bool attempt_from_reactor(IoReadyAwaiter* self, IoReadyAwaiter** slot) noexcept {
+    auto* a = static_cast<IoOpAwaiter*>(self);
+    if (!a->try_once()) return false;
+    if (slot != nullptr) a->end_wait(slot);
+    return true;
   }
 
   Op op_;
