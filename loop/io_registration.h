@@ -78,13 +78,7 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
   [[gnu::always_inline]] bool await_suspend(std::coroutine_handle<> h) {
     if (s_ == nullptr || !s_->registered) [[unlikely]]
       return false;  // await_resume raises
-    if (!suspend(h)) return false;
-    IoReadyAwaiter*& waiter = slot();
-    if (waiter != nullptr) [[unlikely]]
-      throw_busy();
-    waiter = this;
-    LoopAccess::io_wait_begin(*s_->loop);
-    return true;
+    return park_live(h);
   }
   Readiness await_resume() {
     check_cancelled_or_pending();
@@ -127,6 +121,19 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
   Interest dir() const noexcept { return dir_; }
   using Suspension::check_cancelled;
   [[noreturn]] void throw_closed() const;
+  // await_suspend on a live registration (state present and registered).
+  // The task is the registration's loop's running one: an fd's awaiters
+  // run on its loop's thread, so no thread-local lookup is needed.
+  [[gnu::always_inline]] bool park_live(std::coroutine_handle<> h) {
+    EventLoop& loop = *s_->loop;
+    if (!suspend(h, LoopAccess::current_task(loop))) return false;
+    IoReadyAwaiter*& waiter = slot();
+    if (waiter != nullptr) [[unlikely]]
+      throw_busy();
+    waiter = this;
+    LoopAccess::io_wait_begin(loop);
+    return true;
+  }
   // The reactor's side of a wait that is over: see report().
   [[gnu::always_inline]] void end_wait(IoReadyAwaiter** slot) noexcept {
     *slot = nullptr;
@@ -192,7 +199,9 @@ class [[nodiscard]] IoOpAwaiter : private IoReadyAwaiter {
       return true;
     return satisfied(s->ready) && try_once();
   }
-  using IoReadyAwaiter::await_suspend;
+  // await_ready returned false, so the registration is live: no need to
+  // ask again.
+  [[gnu::always_inline]] bool await_suspend(std::coroutine_handle<> h) { return park_live(h); }
   decltype(auto) await_resume() {
     check_cancelled();  // cancelled while parked: the call did not finish
     if (!done_) [[unlikely]]

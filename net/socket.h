@@ -242,21 +242,23 @@ class Socket {
 
 // The hot calls, inline so that an awaiting coroutine inlines them whole.
 // An empty buffer (or, for send_all, nothing to send) finishes at once
-// without a system call, as before, even on a closed socket.
+// without a system call, as before, even on a closed socket. The socket is
+// open exactly while its registration is (close() ends both), and asking
+// the registration lets the compiler drop the awaiter's own null test.
 inline Socket::RecvAwaiter Socket::recv(std::span<char> buf) noexcept {
-  if (buf.empty() || fd_ < 0) [[unlikely]]
+  if (buf.empty() || !reg_.registered()) [[unlikely]]
     return RecvAwaiter(std::in_place, socket_internal::RecvOp{buf, 0, buf.empty() ? 0 : socket_internal::kClosed});
   return reg_.async_io(Interest::kReadable, socket_internal::RecvOp{buf, 0, 0});
 }
 
 inline Socket::SendAwaiter Socket::send(std::span<const char> data) noexcept {
-  if (data.empty() || fd_ < 0) [[unlikely]]
+  if (data.empty() || !reg_.registered()) [[unlikely]]
     return SendAwaiter(std::in_place, socket_internal::SendOp{data, 0, data.empty() ? 0 : socket_internal::kClosed});
   return reg_.async_io(Interest::kWritable, socket_internal::SendOp{data, 0, 0});
 }
 
 inline Socket::SendAllAwaiter Socket::send_all(std::string_view data) noexcept {
-  if (data.empty() || fd_ < 0) [[unlikely]]
+  if (data.empty() || !reg_.registered()) [[unlikely]]
     return SendAllAwaiter(std::in_place, socket_internal::SendAllOp{data, data.empty() ? 0 : socket_internal::kClosed});
   return reg_.async_io(Interest::kWritable, socket_internal::SendAllOp{data, 0});
 }

@@ -439,8 +439,14 @@ class Suspension : public CancelTarget {
   // returns false (do not suspend; await_resume will throw CancelledError)
   // when a cancellation is already pending. Throws RuntimeError outside a
   // task.
-  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h) {
-    task_ = running_task();
+  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h) { return suspend(h, current_task_base()); }
+  // As suspend(h), for an awaiter that knows its loop: `running` is that
+  // loop's running task (LoopAccess::current_task), which spares the
+  // thread-local lookup of the loop. Throws RuntimeError if it is null.
+  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h, TaskBase* running) {
+    if (running == nullptr) [[unlikely]]
+      throw_outside_task();
+    task_ = running;
     if (task_->take_pending_cancel()) {
       cancelled_ = true;
       return false;
