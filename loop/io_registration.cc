@@ -10,6 +10,16 @@ namespace internal {
 
 void RegistrationState::retire() noexcept { LoopAccess::retire_registration(*loop, this); }
 
+RegistrationState* empty_registration_state() noexcept {
+  static thread_local RegistrationState empty = [] {
+    RegistrationState s(nullptr, -1, 0);
+    s.registered = false;
+    s.refs = std::uint32_t{1} << 31;  // awaiters' references come and go in pairs
+    return s;
+  }();
+  return &empty;
+}
+
 void IoReadyAwaiter::throw_busy() {
   unpark();
   throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
@@ -17,7 +27,7 @@ void IoReadyAwaiter::throw_busy() {
 }
 
 void IoReadyAwaiter::throw_closed() const {
-  if (s_ == nullptr) {
+  if (s_->loop == nullptr) {  // empty_registration_state()
     if (attempt_ != &IoReadyAwaiter::plain_attempt)
       throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
     throw RuntimeError("corio: awaited an empty IoRegistration");

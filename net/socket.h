@@ -63,6 +63,7 @@ inline constexpr int kClosed = -1;
 inline bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 
 struct RecvOp {
+  static constexpr Interest kDirection = Interest::kReadable;
   std::span<char> buf;
   std::size_t n = 0;
   int err = 0;
@@ -89,6 +90,7 @@ struct RecvOp {
 };
 
 struct SendOp {
+  static constexpr Interest kDirection = Interest::kWritable;
   std::span<const char> data;
   std::size_t n = 0;
   int err = 0;
@@ -115,6 +117,7 @@ struct SendOp {
 };
 
 struct SendAllOp {
+  static constexpr Interest kDirection = Interest::kWritable;
   std::string_view data;  // what is left to send
   int err = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
@@ -141,6 +144,7 @@ struct SendAllOp {
 // Holds the accepted fd until result() makes it a Socket; closes it if the
 // awaiter is destroyed first (a frame destroyed after the wake).
 struct AcceptOp {
+  static constexpr Interest kDirection = Interest::kReadable;
   int fd = -1;
   int err = 0;
   AcceptOp() noexcept = default;
