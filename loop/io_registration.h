@@ -75,7 +75,7 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
       : IoReadyAwaiter(s != nullptr ? s : empty_registration_state(), dir, &IoReadyAwaiter::plain_attempt) {}
   IoReadyAwaiter(IoReadyAwaiter&& o) noexcept : IoReadyAwaiter(o.s_, o.dir_, o.attempt_) {}
   [[gnu::always_inline]] ~IoReadyAwaiter() {
-    abandon();
+    abandon_last();
     s_->unref();
   }
 
@@ -146,8 +146,9 @@ class [[nodiscard]] IoReadyAwaiter : private Suspension {
   // The reactor's side of a wait that is over: see report().
   [[gnu::always_inline]] void end_wait(IoReadyAwaiter** slot) noexcept {
     *slot = nullptr;
-    LoopAccess::io_wait_end(*s_->loop);
-    wake();
+    EventLoop& loop = *s_->loop;  // the task's: an fd's awaiters run on its loop
+    LoopAccess::io_wait_end(loop);
+    wake(loop);
   }
   // The registration's waiter slot in this awaiter's direction.
   IoReadyAwaiter*& slot() const noexcept { return dir_ == Interest::kReadable ? s_->reader : s_->writer; }

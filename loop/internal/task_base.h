@@ -286,6 +286,8 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // Queues the task's next step on its loop (defined in event_loop.h).
   inline void schedule() noexcept;
+  // The same, for a caller that has the task's loop (loop()) at hand.
+  inline void schedule_on(EventLoop& loop) noexcept;
 
   bool done() const noexcept { return done_; }
   bool cancelled() const noexcept { return cancelled_; }
@@ -482,6 +484,12 @@ class Suspension : public CancelTarget {
     task_->cancel_target_ = nullptr;
     task_->schedule();
   }
+  // wake(), for an awaiter that has the task's loop at hand (one load
+  // fewer).
+  [[gnu::always_inline]] void wake(EventLoop& loop) noexcept {
+    task_->cancel_target_ = nullptr;
+    task_->schedule_on(loop);
+  }
 
   // For await_resume: throws CancelledError if cancelled while suspended.
   // (The throw lives in a cold out-of-line function so that this check
@@ -506,6 +514,13 @@ class Suspension : public CancelTarget {
       detach_(this);
       task_->cancel_target_ = nullptr;
     }
+  }
+  // abandon() as the derived awaiter's destructor's last use of this base:
+  // also forgets the task, so that ~Suspension's own abandon() is seen to
+  // have nothing to do and is compiled away (a test or two per await).
+  [[gnu::always_inline]] void abandon_last() noexcept {
+    abandon();
+    task_ = nullptr;
   }
 
   // True while the task is suspended here (between a suspend() that
