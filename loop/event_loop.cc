@@ -508,7 +508,9 @@ void EventLoop::run_ready_debug(std::size_t n) {
     // A task is held across its step (a step that ends it may release it),
     // so that a slow one can be named afterwards: no name is built for the
     // steps that are not slow.
-    internal::TaskBase* task = e.fn == &EventLoop::step_task ? static_cast<internal::TaskBase*>(e.arg) : nullptr;
+    internal::TaskBase* task = e.fn == &EventLoop::step_task || e.fn == &EventLoop::start_task
+                                   ? static_cast<internal::TaskBase*>(e.arg)
+                                   : nullptr;
     if (task != nullptr) task->ref();
     const std::int64_t t0 = real_now_ns();
     e.fn(e.arg);
@@ -548,12 +550,42 @@ void EventLoop::run_handle(void* p) noexcept {
   s->unref();
 }
 
+// Defined here, beside its one caller, so that step_task inlines it: one
+// call and one frame fewer per task step (callgrind: about 9 instructions).
+inline void internal::TaskBase::run_step() noexcept {
+  tls_inline_floor = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
+  resume_point_.resume();
+  // The trampoline of Task's awaiters (see task.h): each hand-off returns
+  // here, so the stack stays flat whatever the depth of the await chain.
+  while (transfer_to_) {
+    std::coroutine_handle<> next = transfer_to_;
+    transfer_to_ = nullptr;
+    next.resume();
+  }
+  tls_inline_floor = nullptr;  // steps do not nest: a task cannot run a loop
+  // The root coroutine ended its frame when it returned.
+  if (!root_->frame) finish();
+}
+
 void EventLoop::step_task(void* p) noexcept {
   auto* t = static_cast<internal::TaskBase*>(p);
   EventLoop* loop = t->loop_;
   loop->current_task_ = t;
   t->run_step();
   loop->current_task_ = nullptr;
+}
+
+void EventLoop::start_task(void* p) noexcept {
+  auto* t = static_cast<internal::TaskBase*>(p);
+  t->started_ = true;
+  if (t->must_cancel_) [[unlikely]] {
+    EventLoop* loop = t->loop_;
+    loop->current_task_ = t;
+    t->cancel_before_start();
+    loop->current_task_ = nullptr;
+    return;
+  }
+  step_task(p);
 }
 
 void EventLoop::fire_handle_timer(internal::TimerNode* n) noexcept {

@@ -336,7 +336,7 @@ class EventLoop {
   void adopt_task(internal::TaskBase* t) {
     ready_.promise();  // the task's slot for every wake-up, until it is done
     tasks_.push_back(t);
-    ready_.push_promised({&EventLoop::step_task, t});
+    ready_.push_promised({&EventLoop::start_task, t});
   }
   // Drops a finished task from the loop's list (adopt_task's reverse).
   void forget_task(internal::TaskBase* t) noexcept {
@@ -363,6 +363,10 @@ class EventLoop {
   static void run_posted(void* p) noexcept;
   void drop_ready() noexcept;
   static void step_task(void* p) noexcept;
+  // A task's first step (adopt_task queues it): a task cancelled before it
+  // started never runs; otherwise step_task. Kept apart so that the other
+  // steps need not ask whether the task has started.
+  static void start_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
   [[gnu::cold, gnu::noinline]] void check_thread_slow(const char* what) const;
@@ -451,6 +455,7 @@ inline EventLoop& current_loop() {
 }
 
 inline void internal::TaskBase::schedule() noexcept { loop_->schedule(this); }
+inline void internal::TaskBase::schedule_on(EventLoop& loop) noexcept { loop.schedule(this); }
 
 inline internal::TaskBase* internal::current_task_base() noexcept {
   EventLoop* l = EventLoop::current();

@@ -10,6 +10,16 @@ namespace internal {
 
 void RegistrationState::retire() noexcept { LoopAccess::retire_registration(*loop, this); }
 
+RegistrationState* empty_registration_state() noexcept {
+  static thread_local RegistrationState empty = [] {
+    RegistrationState s(nullptr, -1, 0);
+    s.registered = false;
+    s.refs = std::uint32_t{1} << 31;  // awaiters' references come and go in pairs
+    return s;
+  }();
+  return &empty;
+}
+
 void IoReadyAwaiter::throw_busy() {
   unpark();
   throw RuntimeError("corio: fd " + std::to_string(s_->fd) + " already has a task waiting until it is " +
@@ -17,8 +27,9 @@ void IoReadyAwaiter::throw_busy() {
 }
 
 void IoReadyAwaiter::throw_closed() const {
-  if (s_ == nullptr) {
-    if (attempt_ != nullptr) throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
+  if (s_->loop == nullptr) {  // empty_registration_state()
+    if (attempt_ != &IoReadyAwaiter::plain_attempt)
+      throw ClosedResourceError("corio: I/O on an empty (closed) IoRegistration");
     throw RuntimeError("corio: awaited an empty IoRegistration");
   }
   throw ClosedResourceError("corio: fd " + std::to_string(s_->fd) + " was deregistered");
@@ -34,16 +45,30 @@ void IoReadyAwaiter::detach(Suspension* self) noexcept {
 
 namespace {
 
+void on_events_both(RegistrationState* s) noexcept;
+
 void on_events(IoSource* src, Readiness r) noexcept {
   auto* s = static_cast<RegistrationState*>(src);
   if (!s->registered) return;  // deregistered earlier in this batch
   s->ready |= r.bits;
-  if (IoReadyAwaiter* w = s->reader; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
+  if (s->writer != nullptr) [[unlikely]]
+    return on_events_both(s);
+  // At most a reader waits (the usual case): its report() is the last
+  // thing to do, a tail call, so this function needs no frame.
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && (s->ready & IoReadyAwaiter::kReadWake) != 0) {
+    w->report(&s->reader);
+  }
+}
+
+// on_events with a writer waiting (and maybe a reader).
+[[gnu::noinline]] void on_events_both(RegistrationState* s) noexcept {
+  // The slot says the direction: no need to ask the awaiter (satisfied()).
+  if (IoReadyAwaiter* w = s->reader; w != nullptr && (s->ready & IoReadyAwaiter::kReadWake) != 0 && w->attempt()) {
     s->reader = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();
   }
-  if (IoReadyAwaiter* w = s->writer; w != nullptr && w->satisfied(s->ready) && w->attempt()) {
+  if (IoReadyAwaiter* w = s->writer; w != nullptr && (s->ready & IoReadyAwaiter::kWriteWake) != 0 && w->attempt()) {
     s->writer = nullptr;
     LoopAccess::io_wait_end(*s->loop);
     w->on_wake();

@@ -583,6 +583,67 @@ CO_TEST(IoRegistration, AnEmptyRegistrationAwaitedRaisesRuntimeError) {
   reg.deregister();
 }
 
+// An async_io op that says nothing of its direction (no kDirection): the
+// direction given to async_io is used at run time.
+struct ReadOneByte {
+  char byte = 0;
+  int err = 0;
+  internal::IoAttempt attempt(int fd) noexcept {
+    const ssize_t n = ::read(fd, &byte, 1);
+    if (n == 1) return internal::IoAttempt::kDone;
+    if (n < 0 && errno == EAGAIN) return internal::IoAttempt::kWouldBlock;
+    err = n < 0 ? errno : -1;
+    return internal::IoAttempt::kDone;
+  }
+  char result() const {
+    if (err != 0) throw RuntimeError("read failed");
+    return byte;
+  }
+};
+
+CO_TEST(IoRegistration, AsyncIoWithARunTimeDirectionWaitsAndReads) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  auto reader = create_task(co_invoke([&reg]() -> Task<char> {
+    ReadOneByte op;
+    co_return co_await reg.async_io(Interest::kReadable, op);
+  }));
+  co_await let_io_happen();
+  EXPECT_FALSE(reader.done());
+  write_byte(sp.b);
+  EXPECT_EQ(co_await std::move(reader), 'x');
+}
+
+CO_TEST(IoRegistration, AsyncIoOnAnEmptyRegistrationRaisesClosedResourceError) {
+  IoRegistration reg;
+  bool closed = false;
+  ReadOneByte op;
+  try {
+    co_await reg.async_io(Interest::kReadable, op);
+  } catch (const ClosedResourceError&) {
+    closed = true;
+  }
+  EXPECT_TRUE(closed);
+}
+
+CO_TEST(IoRegistration, AsyncIoWaitingWhenDeregisteredRaisesClosedResourceError) {
+  SocketPair sp;
+  IoRegistration reg(sp.a);
+  auto reader = create_task(co_invoke([&reg]() -> Task<char> {
+    ReadOneByte op;
+    co_return co_await reg.async_io(Interest::kReadable, op);
+  }));
+  co_await let_io_happen();
+  reg.deregister();
+  bool closed = false;
+  try {
+    co_await std::move(reader);
+  } catch (const ClosedResourceError&) {
+    closed = true;
+  }
+  EXPECT_TRUE(closed);
+}
+
 TEST(IoRegistration, ConstructionOutsideARunningLoopRaisesRuntimeError) {
   SocketPair sp;
   EXPECT_THROW(IoRegistration{sp.a}, RuntimeError);

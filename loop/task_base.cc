@@ -71,28 +71,6 @@ bool TaskBase::cancel(std::string message) noexcept {
   return true;
 }
 
-void TaskBase::run_step() noexcept {
-  if (!started_) {
-    started_ = true;
-    if (must_cancel_) {
-      cancel_before_start();
-      return;
-    }
-  }
-  tls_inline_floor = static_cast<const char*>(__builtin_frame_address(0)) - kInlineStackBytes;
-  resume_point_.resume();
-  // The trampoline of Task's awaiters (see task.h): each hand-off returns
-  // here, so the stack stays flat whatever the depth of the await chain.
-  while (transfer_to_) {
-    std::coroutine_handle<> next = transfer_to_;
-    transfer_to_ = nullptr;
-    next.resume();
-  }
-  tls_inline_floor = nullptr;  // steps do not nest: a task cannot run a loop
-  // The root coroutine ended its frame when it returned.
-  if (!root_->frame) finish();
-}
-
 void TaskBase::cancel_before_start() noexcept {
   // Cancelled before it ever ran: the body never starts (asyncio).
   must_cancel_ = false;

@@ -34,6 +34,10 @@ void fail(int err, const char* what) {
   throw_os_error(err, what);
 }
 
+void fail_result(ssize_t result, const char* what) {
+  fail(result == kClosedResult ? kClosed : static_cast<int>(-result), what);
+}
+
 AcceptOp::~AcceptOp() {
   if (fd >= 0) ::close(fd);
 }

@@ -61,60 +61,69 @@ inline constexpr int kClosed = -1;
 [[noreturn, gnu::cold, gnu::noinline]] void fail(int err, const char* what);
 
 inline bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+// RecvOp/SendOp's result for a call on a closed socket.
+inline constexpr ssize_t kClosedResult = -(ssize_t{1} << 62);
+// Raises the error a negative RecvOp/SendOp result stands for.
+[[noreturn, gnu::cold, gnu::noinline]] void fail_result(ssize_t result, const char* what);
 
 struct RecvOp {
+  static constexpr Interest kDirection = Interest::kReadable;
   std::span<char> buf;
-  std::size_t n = 0;
-  int err = 0;
+  // The bytes read, or -errno of a failed call, or kClosedResult (one field
+  // for both keeps the awaiter's construction one store shorter).
+  ssize_t n = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
     for (;;) {
-      const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
-      if (got >= 0) [[likely]] {
-        n = static_cast<std::size_t>(got);
+      n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n >= 0) [[likely]] {
         // A short read emptied the receive buffer: the next one waits.
-        return n < buf.size() && n > 0 ? corio::internal::IoAttempt::kDrained : corio::internal::IoAttempt::kDone;
+        return n > 0 && static_cast<std::size_t>(n) < buf.size() ? corio::internal::IoAttempt::kDrained
+                                                                 : corio::internal::IoAttempt::kDone;
       }
       const int e = errno;
       if (e == EINTR) continue;
       if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
-      err = e;
+      n = -e;
       return corio::internal::IoAttempt::kDone;
     }
   }
   std::size_t result() const {
-    if (err != 0) [[unlikely]]
-      fail(err, "recv");
-    return n;
+    if (n < 0) [[unlikely]]
+      fail_result(n, "recv");
+    return static_cast<std::size_t>(n);
   }
 };
 
 struct SendOp {
+  static constexpr Interest kDirection = Interest::kWritable;
   std::span<const char> data;
-  std::size_t n = 0;
-  int err = 0;
+  // The bytes written, or -errno of a failed call, or kClosedResult (one field
+  // for both keeps the awaiter's construction one store shorter).
+  ssize_t n = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
     for (;;) {
-      const ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (sent >= 0) [[likely]] {
-        n = static_cast<std::size_t>(sent);
+      n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n >= 0) [[likely]] {
         // A short write filled the send buffer: the next one waits.
-        return n < data.size() ? corio::internal::IoAttempt::kDrained : corio::internal::IoAttempt::kDone;
+        return static_cast<std::size_t>(n) < data.size() ? corio::internal::IoAttempt::kDrained
+                                                         : corio::internal::IoAttempt::kDone;
       }
       const int e = errno;
       if (e == EINTR) continue;
       if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
-      err = e;
+      n = -e;
       return corio::internal::IoAttempt::kDone;
     }
   }
   std::size_t result() const {
-    if (err != 0) [[unlikely]]
-      fail(err, "send");
-    return n;
+    if (n < 0) [[unlikely]]
+      fail_result(n, "send");
+    return static_cast<std::size_t>(n);
   }
 };
 
 struct SendAllOp {
+  static constexpr Interest kDirection = Interest::kWritable;
   std::string_view data;  // what is left to send
   int err = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
@@ -141,6 +150,7 @@ struct SendAllOp {
 // Holds the accepted fd until result() makes it a Socket; closes it if the
 // awaiter is destroyed first (a frame destroyed after the wake).
 struct AcceptOp {
+  static constexpr Interest kDirection = Interest::kReadable;
   int fd = -1;
   int err = 0;
   AcceptOp() noexcept = default;
@@ -242,21 +252,23 @@ class Socket {
 
 // The hot calls, inline so that an awaiting coroutine inlines them whole.
 // An empty buffer (or, for send_all, nothing to send) finishes at once
-// without a system call, as before, even on a closed socket.
+// without a system call, as before, even on a closed socket. The socket is
+// open exactly while its registration is (close() ends both), and asking
+// the registration lets the compiler drop the awaiter's own null test.
 inline Socket::RecvAwaiter Socket::recv(std::span<char> buf) noexcept {
-  if (buf.empty() || fd_ < 0) [[unlikely]]
-    return RecvAwaiter(std::in_place, socket_internal::RecvOp{buf, 0, buf.empty() ? 0 : socket_internal::kClosed});
-  return reg_.async_io(Interest::kReadable, socket_internal::RecvOp{buf, 0, 0});
+  if (buf.empty() || !reg_.registered()) [[unlikely]]
+    return RecvAwaiter(std::in_place, socket_internal::RecvOp{buf, buf.empty() ? 0 : socket_internal::kClosedResult});
+  return reg_.async_io(Interest::kReadable, socket_internal::RecvOp{buf, 0});
 }
 
 inline Socket::SendAwaiter Socket::send(std::span<const char> data) noexcept {
-  if (data.empty() || fd_ < 0) [[unlikely]]
-    return SendAwaiter(std::in_place, socket_internal::SendOp{data, 0, data.empty() ? 0 : socket_internal::kClosed});
-  return reg_.async_io(Interest::kWritable, socket_internal::SendOp{data, 0, 0});
+  if (data.empty() || !reg_.registered()) [[unlikely]]
+    return SendAwaiter(std::in_place, socket_internal::SendOp{data, data.empty() ? 0 : socket_internal::kClosedResult});
+  return reg_.async_io(Interest::kWritable, socket_internal::SendOp{data, 0});
 }
 
 inline Socket::SendAllAwaiter Socket::send_all(std::string_view data) noexcept {
-  if (data.empty() || fd_ < 0) [[unlikely]]
+  if (data.empty() || !reg_.registered()) [[unlikely]]
     return SendAllAwaiter(std::in_place, socket_internal::SendAllOp{data, data.empty() ? 0 : socket_internal::kClosed});
   return reg_.async_io(Interest::kWritable, socket_internal::SendAllOp{data, 0});
 }

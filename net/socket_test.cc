@@ -228,6 +228,33 @@ CO_TEST(Socket, SendAllOfMoreThanTheSocketTakesWaitsForThePeerToRead) {
   EXPECT_TRUE(co_await std::move(reader) == big);
 }
 
+// A task in recv and another in send_all on one socket, both waiting: a
+// report for both directions serves each (the reactor's two-waiter path).
+CO_TEST(Socket, ARecvAndASendAllWaitingOnOneSocketBothFinish) {
+  Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
+  Socket c = Socket::open(AF_INET, SOCK_STREAM);
+  co_await c.connect(l.local_address());
+  Socket peer = co_await l.accept();
+  const std::string big(16 * 1024 * 1024, 'y');
+  auto receiving = create_task(co_invoke([&c]() -> Task<std::string> {
+    char buf[16];
+    const std::size_t n = co_await c.recv(buf);
+    co_return std::string(buf, n);
+  }));
+  auto sending = create_task(co_invoke([&c, &big]() -> Task<void> {
+    co_await c.send_all(big);
+    c.shutdown_write();
+  }));
+  co_await sleep(0ms);  // both tasks run to their waits
+  EXPECT_FALSE(receiving.done());
+  EXPECT_FALSE(sending.done());
+  co_await peer.send_all("ping");
+  auto draining = create_task(read_all(peer));
+  EXPECT_EQ(co_await std::move(receiving), "ping");
+  co_await std::move(sending);
+  EXPECT_TRUE(co_await std::move(draining) == big);
+}
+
 CO_TEST(Socket, CancellingASendAllThatWaitsForRoomRaisesCancelledError) {
   Socket l = listener(SocketAddress::ip("127.0.0.1", 0));
   Socket c = Socket::open(AF_INET, SOCK_STREAM);

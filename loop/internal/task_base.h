@@ -300,6 +300,8 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // Queues the task's next step on its loop (defined in event_loop.h).
   inline void schedule() noexcept;
+  // The same, for a caller that has the task's loop (loop()) at hand.
+  inline void schedule_on(EventLoop& loop) noexcept;
 
   bool done() const noexcept { return done_; }
   bool cancelled() const noexcept { return cancelled_; }
@@ -458,8 +460,14 @@ class Suspension : public CancelTarget {
   // returns false (do not suspend; await_resume will throw CancelledError)
   // when a cancellation is already pending. Throws RuntimeError outside a
   // task.
-  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h) {
-    task_ = running_task();
+  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h) { return suspend(h, current_task_base()); }
+  // As suspend(h), for an awaiter that knows its loop: `running` is that
+  // loop's running task (LoopAccess::current_task), which spares the
+  // thread-local lookup of the loop. Throws RuntimeError if it is null.
+  [[gnu::always_inline]] bool suspend(std::coroutine_handle<> h, TaskBase* running) {
+    if (running == nullptr) [[unlikely]]
+      throw_outside_task();
+    task_ = running;
     if (task_->take_pending_cancel()) {
       cancelled_ = true;
       return false;
@@ -495,6 +503,12 @@ class Suspension : public CancelTarget {
     task_->cancel_target_ = nullptr;
     task_->schedule();
   }
+  // wake(), for an awaiter that has the task's loop at hand (one load
+  // fewer).
+  [[gnu::always_inline]] void wake(EventLoop& loop) noexcept {
+    task_->cancel_target_ = nullptr;
+    task_->schedule_on(loop);
+  }
 
   // For await_resume: throws CancelledError if cancelled while suspended.
   // (The throw lives in a cold out-of-line function so that this check
@@ -519,6 +533,13 @@ class Suspension : public CancelTarget {
       detach_(this);
       task_->cancel_target_ = nullptr;
     }
+  }
+  // abandon() as the derived awaiter's destructor's last use of this base:
+  // also forgets the task, so that ~Suspension's own abandon() is seen to
+  // have nothing to do and is compiled away (a test or two per await).
+  [[gnu::always_inline]] void abandon_last() noexcept {
+    abandon();
+    task_ = nullptr;
   }
 
   // True while the task is suspended here (between a suspend() that
