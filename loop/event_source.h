@@ -13,7 +13,7 @@
 //
 //   class CqSource : public corio::EventSource {
 //     std::size_t poll() override;                 // AsyncNext with a past deadline, until TIMEOUT
-//     std::size_t wait(corio::TimePoint d) override; // AsyncNext(d), then poll()
+//     std::size_t wait(corio::TimePoint d) override; // AsyncNext(d): the first event
 //     void wake() noexcept override;               // set a grpc::Alarm to fire now
 //   };
 //   loop.set_event_source(&source);
