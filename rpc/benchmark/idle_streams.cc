@@ -153,6 +153,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--server_pid: no such process\n");
     return 2;
   }
+  if (n < 1) {
+    std::fprintf(stderr, "--streams: at least 1\n");
+    return 2;
+  }
   Load load(absl::GetFlag(FLAGS_server), absl::GetFlag(FLAGS_channels));
   if (!load.open(absl::GetFlag(FLAGS_warmup)) || !load.close_all()) {
     std::fprintf(stderr, "warm-up streams failed or timed out\n");

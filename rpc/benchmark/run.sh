@@ -8,7 +8,7 @@
 # Last, the client side: corio's client and a plain CQ client, in turn,
 # driving the plain CQ server (unary, 50 in flight), with --callgrind the
 # client instructions per call as well (repeatable where timings are not).
-#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"] [--idle=N] [--callgrind]
+#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"] [--idle=N (0 skips it)] [--callgrind]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 requests=200000
@@ -80,6 +80,7 @@ for kind in $kinds; do
   taskset -c "$load_cpus" bazel-bin/rpc/benchmark/stream_load --server="127.0.0.1:$port" --streams=4 --messages=100000
   kill -TERM "$pid"; wait "$pid" || true
 done
+if [ "$idle" -gt 0 ]; then
 echo
 echo "memory per idle stream: $idle Watch-style streams over 10 connections, one message each, then idle"
 for kind in $kinds; do
@@ -92,6 +93,7 @@ for kind in $kinds; do
     --streams="$idle" --channels=10 || true
   kill -TERM "$pid"; wait "$pid" || true
 done
+fi
 echo
 echo "client: unary, 50 in flight on one channel, $requests calls, each client in turn against the plain CQ server"
 taskset -c "$server_cpus" "$bin" --kind=cq --threads="$threads" --port=0 >"$work/client.out" 2>&1 &
