@@ -12,11 +12,6 @@ namespace corio {
 
 namespace internal {
 
-WaitListAwaiter ReaderState::wait_for_data(const char* caller) {
-  before_wait(caller);
-  return waiter.wait();
-}
-
 void ReaderState::before_wait(const char* caller) {
   if (!waiter.empty()) {
     throw RuntimeError(std::string("corio: StreamReader::") + caller +
@@ -111,6 +106,71 @@ std::string ReadUntilOp::take(ReaderState& s) {
   }
 }
 
+// The plain reads. Each ready() is true once take() finishes without
+// waiting (with bytes, EOF or the stored error); take() raises the stored
+// error first, as asyncio's reads do, and throw_raced() when another task
+// took the bytes this read was woken for.
+
+bool ReadOp::ready(ReaderState& s) const noexcept {
+  if (s.error || s.eof || n == 0) return true;
+  return n > 0 && !s.buffer.empty();
+}
+
+std::string ReadOp::take(ReaderState& s) {
+  s.check_error();
+  if (n == 0) return std::string();
+  if (n < 0) {
+    // Everything up to EOF, taken only once EOF is there (so a cancel
+    // loses nothing).
+    if (!s.eof) throw_raced("read");
+    return s.buffer.take(s.buffer.size());
+  }
+  if (s.buffer.empty() && !s.eof) throw_raced("read");
+  std::string out = s.buffer.take(std::min(static_cast<std::size_t>(n), s.buffer.size()));
+  s.maybe_resume_transport();
+  return out;
+}
+
+bool ReadIntoOp::ready(ReaderState& s) const noexcept { return s.error || s.eof || buf.empty() || !s.buffer.empty(); }
+
+std::size_t ReadIntoOp::take(ReaderState& s) {
+  s.check_error();
+  if (buf.empty()) return 0;
+  if (s.buffer.empty() && !s.eof) throw_raced("read_into");
+  const std::size_t n = std::min(buf.size(), s.buffer.size());
+  s.buffer.take_into(buf.data(), n);
+  s.maybe_resume_transport();
+  return n;
+}
+
+bool ReadExactlyOp::ready(ReaderState& s) const noexcept { return s.error || s.eof || s.buffer.size() >= n; }
+
+std::string ReadExactlyOp::take(ReaderState& s) {
+  s.check_error();
+  if (s.buffer.size() < n) {
+    if (!s.eof) throw_raced("readexactly");
+    throw IncompleteReadError(s.buffer.take(s.buffer.size()), n);
+  }
+  std::string out = s.buffer.take(n);
+  s.maybe_resume_transport();
+  return out;
+}
+
+bool ReadExactlyIntoOp::ready(ReaderState& s) const noexcept {
+  return s.error || s.eof || s.buffer.size() >= buf.size();
+}
+
+void ReadExactlyIntoOp::take(ReaderState& s) {
+  s.check_error();
+  const std::size_t n = buf.size();
+  if (s.buffer.size() < n) {
+    if (!s.eof) throw_raced("readexactly_into");
+    throw IncompleteReadError(s.buffer.take(s.buffer.size()), n);
+  }
+  s.buffer.take_into(buf.data(), n);
+  s.maybe_resume_transport();
+}
+
 }  // namespace internal
 
 StreamReader::StreamReader(std::size_t limit) {
@@ -123,8 +183,14 @@ void StreamReader::feed_data(std::string_view data) {
   if (s.eof) throw InvalidStateError("corio: StreamReader::feed_data() after feed_eof()");
   if (data.empty()) return;
   s.buffer.append(data);
+  // Pause only when no read waits: a read woken now takes its bytes next
+  // (pausing would only be undone by it), and one still parked after the
+  // wake needs more than is buffered (readexactly(n) above twice the
+  // limit, read() to EOF), which the transport must bring. The next chunk
+  // that comes with no read waiting pauses it.
+  const bool read_waiting = !s.waiter.empty();
   s.waiter.wake_all();
-  if (s.transport != nullptr && !s.paused && s.buffer.size() > 2 * s.limit) {
+  if (s.transport != nullptr && !s.paused && !read_waiting && s.buffer.size() > 2 * s.limit) {
     s.paused = true;
     s.transport->pause_reading();
   }
@@ -148,68 +214,18 @@ void StreamReader::set_transport(ReadTransport* transport) {
   if (transport == nullptr) s_->paused = false;
 }
 
-Task<std::string> StreamReader::read(std::ptrdiff_t n) {
-  internal::ReaderState* s = s_.get();
-  s->check_error();
-  if (n == 0) co_return std::string();
-  if (n < 0) {
-    // Everything up to EOF, taken only once EOF is there (so a cancel
-    // loses nothing).
-    while (!s->eof) {
-      co_await s->wait_for_data("read");
-      s->check_error();
-    }
-    co_return s->buffer.take(s->buffer.size());
-  }
-  while (s->buffer.empty() && !s->eof) {
-    co_await s->wait_for_data("read");
-    s->check_error();
-  }
-  std::string out = s->buffer.take(std::min(static_cast<std::size_t>(n), s->buffer.size()));
-  s->maybe_resume_transport();
-  co_return out;
+ReadAwaiter StreamReader::read(std::ptrdiff_t n) noexcept { return ReadAwaiter(s_.get(), "read", internal::ReadOp{n}); }
+
+ReadIntoAwaiter StreamReader::read_into(std::span<char> buf) noexcept {
+  return ReadIntoAwaiter(s_.get(), "read_into", internal::ReadIntoOp{buf});
 }
 
-Task<std::size_t> StreamReader::read_into(std::span<char> buf) {
-  internal::ReaderState* s = s_.get();
-  s->check_error();
-  if (buf.empty()) co_return 0;
-  while (s->buffer.empty() && !s->eof) {
-    co_await s->wait_for_data("read_into");
-    s->check_error();
-  }
-  const std::size_t n = std::min(buf.size(), s->buffer.size());
-  s->buffer.take_into(buf.data(), n);
-  s->maybe_resume_transport();
-  co_return n;
+ReadExactlyAwaiter StreamReader::readexactly(std::size_t n) noexcept {
+  return ReadExactlyAwaiter(s_.get(), "readexactly", internal::ReadExactlyOp{n});
 }
 
-Task<std::string> StreamReader::readexactly(std::size_t n) {
-  internal::ReaderState* s = s_.get();
-  s->check_error();
-  if (n == 0) co_return std::string();
-  while (s->buffer.size() < n) {
-    if (s->eof) throw IncompleteReadError(s->buffer.take(s->buffer.size()), n);
-    co_await s->wait_for_data("readexactly");
-    s->check_error();
-  }
-  std::string out = s->buffer.take(n);
-  s->maybe_resume_transport();
-  co_return out;
-}
-
-Task<void> StreamReader::readexactly_into(std::span<char> buf) {
-  internal::ReaderState* s = s_.get();
-  s->check_error();
-  const std::size_t n = buf.size();
-  if (n == 0) co_return;
-  while (s->buffer.size() < n) {
-    if (s->eof) throw IncompleteReadError(s->buffer.take(s->buffer.size()), n);
-    co_await s->wait_for_data("readexactly_into");
-    s->check_error();
-  }
-  s->buffer.take_into(buf.data(), n);
-  s->maybe_resume_transport();
+ReadExactlyIntoAwaiter StreamReader::readexactly_into(std::span<char> buf) noexcept {
+  return ReadExactlyIntoAwaiter(s_.get(), "readexactly_into", internal::ReadExactlyIntoOp{buf});
 }
 
 ReadUntilAwaiter StreamReader::readuntil(std::string separator) {

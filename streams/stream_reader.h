@@ -14,12 +14,13 @@
 //
 // The limit (64 KiB by default, as asyncio) bounds two things: how far
 // readuntil()/readline() look for their separator, and, for a reader fed
-// by a transport (set_transport), its buffer: once the buffer holds more
-// than twice the limit the reader asks the transport to pause_reading(),
-// and it resumes it once a read brings the buffer down to the limit, or
-// when a read has to wait for more data (asyncio's StreamReaderProtocol
-// flow control). So a slow consumer holds at most about 2 x limit bytes
-// here, and back-pressure reaches the writer through the transport.
+// by a transport (set_transport), its buffer: once data arrives with no
+// read waiting and the buffer holds more than twice the limit, the reader
+// asks the transport to pause_reading(), and it resumes it once a read
+// brings the buffer down to the limit, or when a read has to wait for more
+// data (asyncio's StreamReaderProtocol flow control). So a slow consumer
+// holds at most about 2 x limit bytes plus one chunk here, and
+// back-pressure reaches the writer through the transport.
 //
 // StreamReader is a handle: copies share one stream; the stream lives
 // while a handle (or the protocol feeding it) does. A handle may be moved
@@ -54,11 +55,8 @@ struct ReaderState {
   void check_error() const {
     if (error) std::rethrow_exception(error);
   }
-  // Parks the calling task until data, EOF or an error arrives; resumes a
-  // paused transport first. Errors: RuntimeError if another task waits.
-  WaitListAwaiter wait_for_data(const char* caller);
-  // wait_for_data's checks, for ReadAwaiter: RuntimeError if another task
-  // waits; resumes a paused transport.
+  // Before a read parks: RuntimeError if another task waits; resumes a
+  // paused transport (the read needs more than is buffered).
   void before_wait(const char* caller);
   // After a read took bytes: resumes a paused transport once the buffer is
   // down to the limit.
@@ -132,12 +130,45 @@ struct ReadUntilOp {
   std::string take(ReaderState& s);
 };
 
+// read(n)'s work: n > 0, up to n bytes once any are there; n < 0,
+// everything once EOF has come; n == 0, "" at once.
+struct ReadOp {
+  std::ptrdiff_t n;
+  bool ready(ReaderState& s) const noexcept;
+  std::string take(ReaderState& s);
+};
+
+// read_into()'s work: up to buf.size() bytes into buf once any are there.
+struct ReadIntoOp {
+  std::span<char> buf;
+  bool ready(ReaderState& s) const noexcept;
+  std::size_t take(ReaderState& s);
+};
+
+// readexactly()'s work: n bytes once n are there, or the error at EOF.
+struct ReadExactlyOp {
+  std::size_t n;
+  bool ready(ReaderState& s) const noexcept;
+  std::string take(ReaderState& s);
+};
+
+// readexactly_into()'s work: buf.size() bytes into buf.
+struct ReadExactlyIntoOp {
+  std::span<char> buf;
+  bool ready(ReaderState& s) const noexcept;
+  void take(ReaderState& s);
+};
+
 }  // namespace internal
 
-// What readline() and readuntil() return: `co_await` it for the bytes.
-// An awaiter with no coroutine frame; timeout(), wait_for() and co_invoke
-// take it as they take a Task.
+// What the reads return: `co_await` one for its result. Each is an awaiter
+// with no coroutine frame; timeout(), wait_for() and co_invoke take it as
+// they take a Task (wrap it in co_invoke for create_task).
 using ReadUntilAwaiter = internal::ReadAwaiter<internal::ReadUntilOp>;
+using ReadAwaiter = internal::ReadAwaiter<internal::ReadOp>;
+using ReadIntoAwaiter = internal::ReadAwaiter<internal::ReadIntoOp>;
+using ReadExactlyAwaiter = internal::ReadAwaiter<internal::ReadExactlyOp>;
+using ReadExactlyIntoAwaiter = internal::ReadAwaiter<internal::ReadExactlyIntoOp>;
 
 // StreamReader
 //
@@ -192,23 +223,24 @@ class StreamReader {
 
   // ---- Reading. ----
   //
-  // readline() and readuntil() return an awaiter with no coroutine frame
-  // (ReadUntilAwaiter); the others a Task. Either is awaited directly, or
-  // given to timeout()/wait_for(); wrap one in co_invoke for create_task.
+  // Each read returns an awaiter with no coroutine frame (ReadAwaiter,
+  // ReadUntilAwaiter, ...): await it directly, or give it to timeout() or
+  // wait_for(); wrap it in co_invoke for create_task. A read looks at the
+  // buffer when awaited, not when called.
 
   // Up to `n` bytes: what is buffered (at most n) once there is anything,
   // or "" at EOF. n < 0: everything up to EOF (asyncio's read()), taken at
   // once when EOF comes. n == 0: "" at once.
-  Task<std::string> read(std::ptrdiff_t n = -1);
+  ReadAwaiter read(std::ptrdiff_t n = -1) noexcept;
   // As read(buf.size()), into `buf` without making a string: returns the
   // number of bytes copied, 0 at EOF (or for an empty buf, at once).
-  Task<std::size_t> read_into(std::span<char> buf);
+  ReadIntoAwaiter read_into(std::span<char> buf) noexcept;
   // Exactly `n` bytes. Errors: IncompleteReadError at EOF with fewer
   //   (partial() holds them; they are taken).
-  Task<std::string> readexactly(std::size_t n);
+  ReadExactlyAwaiter readexactly(std::size_t n) noexcept;
   // As readexactly(buf.size()), into `buf`. Errors: IncompleteReadError;
   //   then `buf` is untouched and partial() holds the bytes.
-  Task<void> readexactly_into(std::span<char> buf);
+  ReadExactlyIntoAwaiter readexactly_into(std::span<char> buf) noexcept;
   // The bytes up to and including `separator`. At EOF before the separator:
   // IncompleteReadError with the bytes left (taken). If the separator is
   // not within the limit: LimitOverrunError, and the bytes stay in the

@@ -52,7 +52,7 @@ CO_TEST(StreamReader, ReadAtEofGivesEmpty) {
 
 CO_TEST(StreamReader, ReadWithoutSizeReadsUntilEof) {
   StreamReader r;
-  auto all = create_task(r.read());
+  auto all = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.read(); }));
   r.feed_data("one ");
   co_await settle();
   r.feed_data("two");
@@ -76,7 +76,7 @@ CO_TEST(StreamReader, ReadIntoCopiesIntoTheCallersBuffer) {
 
 CO_TEST(StreamReader, ReadexactlyWaitsForEveryByte) {
   StreamReader r;
-  auto exact = create_task(r.readexactly(6));
+  auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(6); }));
   r.feed_data("abc");
   co_await settle();
   EXPECT_FALSE(exact.done());
@@ -210,7 +210,7 @@ CO_TEST(StreamReader, SetExceptionWakesAWaitingReadWithTheError) {
 
 CO_TEST(StreamReader, ASecondWaitingReaderRaisesRuntimeError) {
   StreamReader r;
-  auto first = create_task(r.read(1));
+  auto first = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.read(1); }));
   co_await settle();
   CO_ASSERT_THROW(co_await r.readline(), RuntimeError);
   r.feed_data("z");
@@ -232,7 +232,7 @@ CO_TEST(StreamReader, ZeroLimitIsRejected) {
 CO_TEST(StreamReader, CancelMidReadLosesNoByte) {
   StreamReader r;
   r.feed_data("01234");
-  auto reading = create_task(r.readexactly(10));
+  auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(10); }));
   co_await settle();
   reading.cancel();
   CO_ASSERT_THROW(co_await reading, CancelledError);
@@ -270,7 +270,7 @@ CO_TEST(StreamReader, AReadThatMustWaitResumesAPausedTransport) {
   RecordingReadTransport t;
   r.set_transport(&t);
   r.feed_data("12345");  // paused above 4
-  auto exact = create_task(r.readexactly(8));
+  auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(8); }));
   co_await settle();
   EXPECT_EQ(t.calls, (std::vector<std::string>{"pause", "resume"}));
   r.feed_data("678");
@@ -316,6 +316,82 @@ CO_TEST(StreamReader, AReadlineWhoseLineAnotherTaskTookRaisesRuntimeError) {
   co_await settle();
   r.feed_data("x\n");                    // wakes the readline ...
   EXPECT_EQ(co_await r.read(2), "x\n");  // ... but this read, which need not wait, takes the line first
+  CO_ASSERT_THROW(co_await reading, RuntimeError);
+}
+
+// read(), read_into(), readexactly() and readexactly_into() are frameless
+// awaiters too.
+CO_TEST(StreamReader, AWaitingReadexactlyStaysParkedUntilEveryByteIsThere) {
+  StreamReader r;
+  auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(4); }));
+  co_await settle();
+  r.feed_data("ab");
+  EXPECT_EQ(r.state()->waiter.size(), 1u);  // still parked: two bytes short
+  r.feed_data("cde");
+  EXPECT_EQ(r.state()->waiter.size(), 0u);
+  EXPECT_EQ(co_await exact, "abcd");
+  EXPECT_EQ(r.buffered(), 1u);
+}
+
+// A read parked for more than twice the limit does not pause the transport
+// that must bring those bytes.
+CO_TEST(StreamReader, AParkedReadexactlyAboveTwiceTheLimitKeepsTheTransportReading) {
+  StreamReader r(2);
+  RecordingReadTransport t;
+  r.set_transport(&t);
+  auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(8); }));
+  co_await settle();
+  r.feed_data("12345");  // above 2 x 2, but the read needs more
+  r.feed_data("678");
+  EXPECT_EQ(co_await exact, "12345678");
+  EXPECT_TRUE(t.calls.empty());
+}
+
+CO_TEST(StreamReader, AParkedReadToEofKeepsTheTransportReading) {
+  StreamReader r(2);
+  RecordingReadTransport t;
+  r.set_transport(&t);
+  auto all = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.read(); }));
+  co_await settle();
+  r.feed_data("abcdef");
+  r.feed_data("ghij");
+  r.feed_eof();
+  EXPECT_EQ(co_await all, "abcdefghij");
+  EXPECT_TRUE(t.calls.empty());
+}
+
+// Once no read waits, the next chunk above twice the limit pauses it.
+CO_TEST(StreamReader, ACancelledParkedReadLetsTheNextChunkPauseTheTransport) {
+  StreamReader r(2);
+  RecordingReadTransport t;
+  r.set_transport(&t);
+  auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(8); }));
+  co_await settle();
+  r.feed_data("12345");
+  exact.cancel();
+  CO_ASSERT_THROW(co_await exact, CancelledError);
+  EXPECT_TRUE(t.calls.empty());
+  r.feed_data("6");
+  EXPECT_EQ(t.calls, std::vector<std::string>{"pause"});
+  EXPECT_EQ(co_await r.read(6), "123456");
+}
+
+CO_TEST(StreamReader, ReadexactlyUnderTimeoutIsCancelSafe) {
+  StreamReader r;
+  r.feed_data("par");
+  CO_ASSERT_THROW(co_await timeout(5ms, r.readexactly(6)), TimeoutError);
+  EXPECT_EQ(r.buffered(), 3u);
+  r.feed_data("tly");
+  EXPECT_EQ(co_await timeout(1s, r.readexactly(6)), "partly");
+}
+
+CO_TEST(StreamReader, AReadIntoWhoseBytesAnotherTaskTookRaisesRuntimeError) {
+  StreamReader r;
+  char buf[4];
+  auto reading = create_task(co_invoke([&r, &buf]() -> Task<std::size_t> { co_return co_await r.read_into(buf); }));
+  co_await settle();
+  r.feed_data("xy");                    // wakes the read_into ...
+  EXPECT_EQ(co_await r.read(2), "xy");  // ... but this read, which need not wait, takes the bytes first
   CO_ASSERT_THROW(co_await reading, RuntimeError);
 }
 
