@@ -28,10 +28,12 @@
 // AddTrailingMetadata, peer(), deadline().
 //
 // Around the handlers: interceptors (add_interceptor: coroutines that see
-// every call and its final status, for logging, metrics, authentication)
-// and a per-method concurrency limit (MethodOptions::max_concurrency). A
-// call goes through the interceptors in the order they were added, then
-// waits for a permit of its method's limit, then runs its handler.
+// every call and its final status, for logging, metrics, authentication),
+// a per-method concurrency limit (MethodOptions::max_concurrency) and a
+// server-wide one (ServerOptions::max_concurrency). A call goes through
+// the interceptors in the order they were added, then waits for a permit
+// of its method's limit, then for one of the server's, then runs its
+// handler.
 // Standard services on corio handlers: health.h (grpc.health.v1) and
 // reflection.h (grpc.reflection.v1).
 //
@@ -60,11 +62,13 @@
 #include <grpcpp/support/async_stream.h>
 #include <grpcpp/support/async_unary_call.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -102,6 +106,36 @@ struct ServerOptions {
   // Message size limits in bytes (-1: gRPC's default, 4 MiB to receive).
   int max_receive_message_size = -1;
   int max_send_message_size = -1;
+  // At most this many handlers run at once on the whole server, across
+  // all methods (0: no limit). The limit is split across the loop threads
+  // (threads = 2, max_concurrency = 5: 3 on the first loop, 2 on the
+  // second), each loop holding its share in a corio::Semaphore, so the
+  // server never runs more than max_concurrency handlers, and no call pays
+  // for a lock or an atomic shared between threads, nor a hop to another
+  // loop when a permit frees up (every RPC stays on its loop; see the top
+  // of this file). The price of the split: a loop whose share is taken
+  // makes its calls wait even while another loop has permits free, and
+  // gRPC hands the calls of one connection preferably to one queue, so a
+  // single client may see only its loop's share. With threads = 1 the
+  // limit is exact.
+  //
+  // A call beyond the limit waits, as for MethodOptions::max_concurrency:
+  // at the innermost interceptor's next() (an interceptor that rejects a
+  // call never waits), in arrival order on its loop, until a handler of
+  // that loop ends. With a per-method limit too, the call first takes its
+  // method's permit, then the server's, and gives both back when its
+  // handler ends: a call waiting for its method's permit holds no server
+  // permit, so it never keeps other methods' calls from running, and the
+  // fixed order (method, then server) cannot deadlock.
+  // Cancellation: a call cancelled while it waits (client cancel, its
+  //   deadline, or shutdown once the grace has passed) leaves the queue
+  //   holding no permit, and its handler never runs; once the grace has
+  //   passed, a waiting call handed a permit is cancelled instead of
+  //   starting. During the grace, waiting calls go on waiting and run as
+  //   permits free up.
+  // Errors: start() throws std::invalid_argument when it is negative, or
+  //   positive but below `threads` (a loop would get no permit).
+  int max_concurrency = 0;
 };
 
 // MethodOptions
@@ -116,8 +150,8 @@ struct MethodOptions {
   // interceptor's next() starts the handler (so an interceptor that
   // rejects a call never waits), until a running handler of the method
   // ends: a corio::Semaphore per loop, so waiters start in arrival order. With ServerOptions::threads = N the server as
-  // a whole runs up to N times this many (each loop is one asyncio process). Cancellation: a call cancelled while it
-  // waits (client cancel, deadline, shutdown) leaves the queue and its handler never runs.
+  // a whole runs up to N times this many (each loop is one asyncio process); for a limit on the whole server, and the
+  // order in which the two are taken, see ServerOptions::max_concurrency. Cancellation: as there.
   int max_concurrency = 0;
 };
 
@@ -158,8 +192,8 @@ class CallInfo {
 // Next
 //
 // Given to an interceptor: `co_await next()` runs the rest of the call (the
-// interceptors registered after this one, the method's concurrency limit,
-// then the handler) and gives the status the call ends with so far. For
+// interceptors registered after this one, the concurrency limits, then the
+// handler) and gives the status the call ends with so far. For
 // streaming calls that is the handler's status; for unary and
 // client-streaming calls it is OK when the handler made a reply, else its
 // error status.
@@ -358,6 +392,14 @@ const google::protobuf::MethodDescriptor* resolve_method(const google::protobuf:
                                                          const google::protobuf::Descriptor* req,
                                                          const google::protobuf::Descriptor* resp);
 
+// The permits a call takes before its handler runs, in this order (see
+// ServerOptions::max_concurrency): its method's, then the server's. Either
+// may be null.
+struct CallLimits {
+  std::unique_ptr<Semaphore> method;  // MethodOptions::max_concurrency
+  Semaphore* server = nullptr;        // the shard's share of the server's
+};
+
 // Runs the shard's loop: its thread, loop and completion queue.
 class ServerShard {
  public:
@@ -365,7 +407,9 @@ class ServerShard {
   grpc::ServerCompletionQueue* cq() noexcept { return cq_; }
   CqDriver& driver() noexcept { return driver_; }
   EventLoop& loop() noexcept { return *loop_; }
-  void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method);
+  // `server_limit`: this loop's share of ServerOptions::max_concurrency
+  // (0: none).
+  void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method, int server_limit);
   // Stops the loop once the queue is drained and no call is left.
   void maybe_stop() noexcept {
     if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
@@ -374,8 +418,20 @@ class ServerShard {
   // left on the loop (background work of handlers, possibly in client
   // calls on this queue), then shuts the queue down.
   void close_queue() noexcept;
-  // The concurrency limit of method `index` on this loop, or null.
-  Semaphore* limit(std::size_t index) noexcept { return index < limits_.size() ? limits_[index].get() : nullptr; }
+  // The concurrency limits a call of method `index` takes on this loop,
+  // or null when it has none (the one test of the bare path).
+  const CallLimits* limits(std::size_t index) noexcept {
+    return index < limits_.size() ? limits_[index].get() : nullptr;
+  }
+  // Shutdown's grace has passed: gRPC cancels the calls left. The loop
+  // thread asks; Server::shutdown() sets the end, before gRPC's Shutdown.
+  bool past_grace() const noexcept {
+    const auto end = grace_end_.load(std::memory_order_relaxed);
+    return end != kNoGraceEnd && std::chrono::system_clock::now().time_since_epoch().count() >= end;
+  }
+  void set_grace_end(std::chrono::system_clock::time_point end) noexcept {
+    grace_end_.store(end.time_since_epoch().count(), std::memory_order_relaxed);
+  }
   std::size_t live_calls = 0;
   bool accepting = true;
 
@@ -383,8 +439,13 @@ class ServerShard {
   grpc::ServerCompletionQueue* cq_;
   CqDriver driver_;
   EventLoop* loop_ = nullptr;
-  std::vector<std::unique_ptr<Semaphore>> limits_;  // by method index, on the loop thread
+  // By method index, on the loop thread; empty when no limit is set.
+  std::vector<std::unique_ptr<CallLimits>> limits_;
+  std::unique_ptr<Semaphore> server_limit_;  // this loop's share of ServerOptions::max_concurrency
   bool closing_ = false;
+  static constexpr std::chrono::system_clock::rep kNoGraceEnd =
+      std::numeric_limits<std::chrono::system_clock::rep>::max();
+  std::atomic<std::chrono::system_clock::rep> grace_end_{kNoGraceEnd};  // see past_grace
 };
 
 // Holds a reference to a call for a task's lifetime.
