@@ -537,12 +537,79 @@ Task<grpc::Status> write_all(AsyncGenerator<Resp> gen, ServerWriter<Resp>& out) 
   co_return gone ? grpc::Status::CANCELLED : grpc::Status::OK;
 }
 
-template <class Service, class Req, class Resp, class H>
-class UnaryMethod final : public MethodBase {
+// What the four kinds of method share: the handler and the generated
+// Request member; posting a request (a new Call, its done tag, the Request
+// call); starting the call's task when the request comes back; and the end
+// of a streaming call. `Derived` supplies Call (a ServerCallBase with
+// `method`, `req` unless Req is void, and gRPC's object for the call, a
+// Stream, in `responder` or `stream`), run (the call's task) and invoke
+// (the handler, for serve_call).
+template <class Derived, MethodKind kKind, class Service, class Req, class Stream, class H>
+class MethodImpl : public MethodBase {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  UnaryMethod(RequestFn fn, H h) : MethodBase(MethodKind::kUnary), fn_(fn), handler_(std::move(h)) {}
+  // The generated Request<Method> member: with the request message for the
+  // kinds with one (Req), without for the others (Req is void).
+  using RequestFn = std::conditional_t<std::is_void_v<Req>,
+                                       void (Service::*)(grpc::ServerContext*, Stream*, grpc::CompletionQueue*,
+                                                         grpc::ServerCompletionQueue*, void*),
+                                       void (Service::*)(grpc::ServerContext*, Req*, Stream*, grpc::CompletionQueue*,
+                                                         grpc::ServerCompletionQueue*, void*)>;
+  MethodImpl(RequestFn fn, H h) : MethodBase(kKind), fn_(fn), handler_(std::move(h)) {}
+
+  void request(ServerShard* shard) final {
+    auto* call = new typename Derived::Call(shard, static_cast<Derived*>(this));
+    call->request_tag.fire = &MethodImpl::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    auto* svc = static_cast<Service*>(service);
+    void* tag = static_cast<CqTag*>(&call->request_tag);
+    if constexpr (!std::is_void_v<Req>) {
+      (svc->*fn_)(&call->ctx, &call->req, io(call), shard->cq(), shard->cq(), tag);
+    } else {
+      (svc->*fn_)(&call->ctx, io(call), shard->cq(), shard->cq(), tag);
+    }
+  }
+
+ protected:
+  // gRPC's object for the call: its responder, reader, writer or both.
+  template <class Call>
+  static auto* io(Call* call) noexcept {
+    if constexpr (requires { call->responder; }) {
+      return &call->responder;
+    } else {
+      return &call->stream;
+    }
+  }
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<typename Derived::Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &Derived::run);
+  }
+  // The task of a server-streaming or bidirectional call: the handler (with
+  // what runs around it), then Finish with its status.
+  static Task<void> run_stream(CallRef ref) {
+    auto* call = static_cast<typename Derived::Call*>(ref.call);
+    const grpc::Status st = co_await serve_call(call, call->method, &Derived::invoke);
+    if (call->write_tag.in_flight) {
+      // A write the handler stopped waiting for (a timeout around it), or
+      // one from another task of the handler, is still in flight, and gRPC
+      // allows one write-side operation at a time: cancel rather than race
+      // it with Finish.
+      call->ctx.TryCancel();
+      co_return;
+    }
+    call->finish_tag.begin();
+    call->finished = true;
+    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+template <class Service, class Req, class Resp, class H>
+class UnaryMethod final : public MethodImpl<UnaryMethod<Service, Req, Resp, H>, MethodKind::kUnary, Service, Req,
+                                            grpc::ServerAsyncResponseWriter<Resp>, H> {
+ public:
+  using UnaryMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, UnaryMethod* m) : ServerCallBase(s), method(m), responder(&ctx) {}
@@ -552,19 +619,8 @@ class UnaryMethod final : public MethodBase {
     std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &UnaryMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->responder, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &UnaryMethod::run);
-  }
+  friend typename UnaryMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
@@ -594,18 +650,14 @@ class UnaryMethod final : public MethodBase {
       call->responder.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
     }
   }
-
-  RequestFn fn_;
-  H handler_;
 };
 
 template <class Service, class Req, class Resp, class H>
-class ServerStreamingMethod final : public MethodBase {
+class ServerStreamingMethod final
+    : public MethodImpl<ServerStreamingMethod<Service, Req, Resp, H>, MethodKind::kServerStreaming, Service, Req,
+                        grpc::ServerAsyncWriter<Resp>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  ServerStreamingMethod(RequestFn fn, H h)
-      : MethodBase(MethodKind::kServerStreaming), fn_(fn), handler_(std::move(h)) {}
+  using ServerStreamingMethod::MethodImpl::MethodImpl;
 
   // The handler is an async generator of the replies (see
   // Server::add_server_streaming) rather than a coroutine with a writer.
@@ -623,19 +675,8 @@ class ServerStreamingMethod final : public MethodBase {
     ServerWriter<Resp> writer;
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &ServerStreamingMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &ServerStreamingMethod::run);
-  }
+  friend typename ServerStreamingMethod::MethodImpl;
   // Not a coroutine: the handler's own task (or the generator's writer)
   // runs in its place, one frame less per call.
   static Task<grpc::Status> invoke(ServerCallBase* base) {
@@ -646,32 +687,15 @@ class ServerStreamingMethod final : public MethodBase {
       return as_status_task(call->method->handler_(call->ctx, call->req, call->writer));
     }
   }
-  static Task<void> run(CallRef ref) {
-    auto* call = static_cast<Call*>(ref.call);
-    const grpc::Status st = co_await serve_call(call, call->method, &ServerStreamingMethod::invoke);
-    if (call->write_tag.in_flight) {
-      // A write the handler stopped waiting for (a timeout around it) is
-      // still in flight, and gRPC allows one write-side operation at a
-      // time: cancel rather than race it with Finish.
-      call->ctx.TryCancel();
-      co_return;
-    }
-    call->finish_tag.begin();
-    call->finished = true;
-    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
-  }
-
-  RequestFn fn_;
-  H handler_;
+  static Task<void> run(CallRef ref) { return ServerStreamingMethod::run_stream(std::move(ref)); }
 };
 
 template <class Service, class Req, class Resp, class H>
-class ClientStreamingMethod final : public MethodBase {
+class ClientStreamingMethod final
+    : public MethodImpl<ClientStreamingMethod<Service, Req, Resp, H>, MethodKind::kClientStreaming, Service, void,
+                        grpc::ServerAsyncReader<Resp, Req>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*, grpc::CompletionQueue*,
-                                      grpc::ServerCompletionQueue*, void*);
-  ClientStreamingMethod(RequestFn fn, H h)
-      : MethodBase(MethodKind::kClientStreaming), fn_(fn), handler_(std::move(h)) {}
+  using ClientStreamingMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ClientStreamingMethod* m)
@@ -682,19 +706,8 @@ class ClientStreamingMethod final : public MethodBase {
     std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &ClientStreamingMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &ClientStreamingMethod::run);
-  }
+  friend typename ClientStreamingMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     call->reply.emplace(co_await call->method->handler_(call->ctx, call->reader));
@@ -711,17 +724,13 @@ class ClientStreamingMethod final : public MethodBase {
       call->stream.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
     }
   }
-
-  RequestFn fn_;
-  H handler_;
 };
 
 template <class Service, class Req, class Resp, class H>
-class BidiMethod final : public MethodBase {
+class BidiMethod final : public MethodImpl<BidiMethod<Service, Req, Resp, H>, MethodKind::kBidiStreaming, Service, void,
+                                           grpc::ServerAsyncReaderWriter<Resp, Req>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  BidiMethod(RequestFn fn, H h) : MethodBase(MethodKind::kBidiStreaming), fn_(fn), handler_(std::move(h)) {}
+  using BidiMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, BidiMethod* m)
@@ -736,39 +745,13 @@ class BidiMethod final : public MethodBase {
     ServerStream<Req, Resp> rw;
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &BidiMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &BidiMethod::run);
-  }
+  friend typename BidiMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     return as_status_task(call->method->handler_(call->ctx, call->rw));
   }
-  static Task<void> run(CallRef ref) {
-    auto* call = static_cast<Call*>(ref.call);
-    const grpc::Status st = co_await serve_call(call, call->method, &BidiMethod::invoke);
-    if (call->write_tag.in_flight) {
-      // A write from another task of the handler is still in flight (gRPC
-      // allows one write-side operation at a time): cancel rather than race.
-      call->ctx.TryCancel();
-      co_return;
-    }
-    call->finish_tag.begin();
-    call->finished = true;
-    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
-  }
-
-  RequestFn fn_;
-  H handler_;
+  static Task<void> run(CallRef ref) { return BidiMethod::run_stream(std::move(ref)); }
 };
 
 }  // namespace internal
