@@ -21,10 +21,15 @@ for a in "$@"; do
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-[ "$build" = 1 ] && bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load //rpc/benchmark:unary_load >/dev/null 2>&1
-bin=bazel-bin/rpc/benchmark
+if [ "$build" = 1 ]; then
+  bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load //rpc/benchmark:unary_load >/dev/null 2>&1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Copies: a build of another configuration meanwhile repoints bazel-bin.
+bin=$work/bin
+mkdir "$bin"
+cp "$(bazel info -c opt bazel-bin 2>/dev/null)"/rpc/benchmark/{server,stream_load,unary_load} "$bin/"
 # count KIND WHAT N: the server's callgrind total over N calls (WHAT: unary
 # or stream).
 count() {
@@ -39,7 +44,7 @@ count() {
   else
     "$bin/stream_load" --server="127.0.0.1:$port" --streams=1 --messages="$3" >/dev/null 2>&1
   fi
-  kill -TERM "$pid"
+  kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" || true
   awk '/^totals:/ {print $2}' "$out"
 }
