@@ -150,6 +150,15 @@ class ServerLimitTest : public ::testing::Test {
   }
 
   Task<Reply<Msg>> call_unary(int n) { return unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("u", n)); }
+  // A unary call "u1" with a deadline of 300 ms, which must pass while it
+  // waits for a permit.
+  Task<void> call_late() {
+    CallOptions options;
+    options.timeout = 300ms;
+    Msg req = make("late", 1);
+    auto late = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, req, options);
+    EXPECT_EQ(late.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
   // A server-streaming call; its status.
   Task<grpc::Status> call_stream(int n) {
     Msg req = make("s", n);
@@ -210,11 +219,7 @@ TEST_F(ServerLimitTest, WithoutInterceptorsTheLimitHoldsToo) {
   run_client([&]() -> Task<void> {
     auto first = create_task(call_unary(0));
     CO_ASSERT_TRUE(co_await until([&] { return started_ == 1; }));
-    CallOptions options;
-    options.timeout = 300ms;
-    Msg req = make("late", 1);
-    auto late = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, req, options);
-    EXPECT_EQ(late.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    co_await call_late();
     // It waited its whole deadline for the permit the first one holds.
     EXPECT_EQ(started_, 1);
     gate_.open();
@@ -228,11 +233,7 @@ TEST_F(ServerLimitTest, ACallPastItsDeadlineWhileWaitingNeverRunsItsHandler) {
   run_client([&]() -> Task<void> {
     auto first = create_task(call_unary(0));
     CO_ASSERT_TRUE(co_await until([&] { return started_ == 1; }));
-    CallOptions options;
-    options.timeout = 300ms;
-    Msg req = make("late", 1);
-    auto late = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, req, options);
-    EXPECT_EQ(late.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    co_await call_late();
     // The server's side of the deadline reached the waiting call.
     CO_ASSERT_TRUE(co_await until([&] { return cancelled_ == 1; }));
     gate_.open();
