@@ -135,7 +135,8 @@ grpc::Status status_of(const std::exception_ptr& error) {
   }
 }
 
-// The innermost step: the method's concurrency permit, then the handler.
+// The innermost step: the method's concurrency permit, the server's, then
+// the handler.
 Task<grpc::Status> run_handler(Chain* chain);
 
 // The tag Server::shutdown() sends each shard's queue once gRPC's server is
@@ -163,7 +164,7 @@ struct Chain {
   const std::vector<Interceptor>* interceptors;
   CallInfo* info;
   ServerCallBase* call;
-  Semaphore* limit;
+  const CallLimits* limits;
   InnerFn inner;
   std::size_t reached = 0;  // levels entered so far
 
@@ -193,8 +194,19 @@ struct Chain {
 namespace {
 
 Task<grpc::Status> run_handler(Chain* c) {
-  SemaphoreGuard permit;
-  if (c->limit != nullptr) permit = co_await c->limit->scoped();
+  // Method first, then server (see ServerOptions::max_concurrency); given
+  // back in the reverse order when the guards go.
+  SemaphoreGuard method_permit, server_permit;
+  if (c->limits != nullptr) {
+    if (c->limits->method) method_permit = co_await c->limits->method->scoped();
+    if (c->limits->server != nullptr) server_permit = co_await c->limits->server->scoped();
+    // Past shutdown's grace gRPC cancels the calls left one by one, and a
+    // cancelled handler's permit may reach a waiting call before that
+    // call's own cancel does: it must not start its handler then.
+    if (c->call->shard->past_grace()) [[unlikely]] {
+      throw CancelledError("corio::rpc: the server shut down while the call waited for a concurrency permit");
+    }
+  }
   co_return co_await c->inner(c->call);
 }
 
@@ -206,7 +218,7 @@ std::string_view method_name(const ServerCallBase* call, const MethodBase* metho
 }  // namespace
 
 bool runs_bare(const ServerCallBase* call, const MethodBase* method) noexcept {
-  return method->interceptors->empty() && call->shard->limit(method->index) == nullptr;
+  return method->interceptors->empty() && call->shard->limits(method->index) == nullptr;
 }
 
 grpc::Status handler_error(ServerCallBase* call, const std::exception_ptr& error) {
@@ -218,10 +230,10 @@ grpc::Status handler_error(ServerCallBase* call, const std::exception_ptr& error
 }
 
 Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner) {
-  Semaphore* limit = call->shard->limit(method->index);
+  const CallLimits* limits = call->shard->limits(method->index);
   std::exception_ptr error;
   grpc::Status st;
-  if (method->interceptors->empty() && limit == nullptr) {
+  if (method->interceptors->empty() && limits == nullptr) {
     // Nothing around the handler: run it straight from here, without the
     // chain's two frames, which a call would otherwise keep for as long as
     // it lives (a Watch stream for hours).
@@ -233,7 +245,7 @@ Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn 
     if (error && !is_cancelled_error(error)) co_return status_of(error);
   } else {
     CallInfo info(method_name(call, method), method->kind, &call->ctx);
-    Chain chain{method->interceptors, &info, call, limit, inner};
+    Chain chain{method->interceptors, &info, call, limits, inner};
     try {
       st = co_await Chain::run(&chain, 0);
     } catch (...) {
@@ -304,18 +316,28 @@ void ServerShard::close_queue() noexcept {
   }
 }
 
-void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method) {
+void ServerShard::run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method, int server_limit) {
   EventLoop loop;
   loop_ = &loop;
   loop.set_event_source(&driver_);
   // Destroyed before the loop, once no task waits on them any more.
   struct Limits {
-    std::vector<std::unique_ptr<Semaphore>>& v;
-    ~Limits() { v.clear(); }
-  } limits{limits_};
-  limits_.resize(methods.size());
+    ServerShard* shard;
+    ~Limits() {
+      shard->limits_.clear();
+      shard->server_limit_.reset();
+    }
+  } limits{this};
+  if (server_limit > 0) server_limit_ = std::make_unique<Semaphore>(server_limit);
+  // An entry only for a method with a limit: without any, limits_ stays
+  // empty and the bare path costs what it did before limits existed.
   for (const auto& m : methods) {
-    if (m->options.max_concurrency > 0) limits_[m->index] = std::make_unique<Semaphore>(m->options.max_concurrency);
+    if (m->options.max_concurrency <= 0 && server_limit_ == nullptr) continue;
+    limits_.resize(methods.size());
+    auto l = std::make_unique<CallLimits>();
+    if (m->options.max_concurrency > 0) l->method = std::make_unique<Semaphore>(m->options.max_concurrency);
+    l->server = server_limit_.get();
+    limits_[m->index] = std::move(l);
   }
   for (const auto& m : methods) {
     for (int i = 0; i < per_method; ++i) m->request(this);
@@ -385,6 +407,11 @@ void Server::start() {
     if (started_) throw RuntimeError("corio::rpc: the server has already been started");
   }
   if (options_.threads < 1) throw std::invalid_argument("corio::rpc: ServerOptions::threads must be at least 1");
+  if (options_.max_concurrency < 0 || (options_.max_concurrency > 0 && options_.max_concurrency < options_.threads)) {
+    throw std::invalid_argument(
+        "corio::rpc: ServerOptions::max_concurrency must be 0 (no limit) or at least `threads` (it is split across "
+        "the loops)");
+  }
   // Every method of an added service needs a handler.
   for (std::size_t i = 0; i < services_.size(); ++i) {
     const auto* desc = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_names_[i]);
@@ -432,10 +459,14 @@ void Server::start() {
     std::lock_guard<std::mutex> lock(mu_);
     started_ = true;
   }
-  for (auto& shard : shards_) {
-    threads_.emplace_back([this, s = shard.get()] {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    // This loop's share of the server's limit: the first loops take one
+    // more when it does not divide evenly.
+    const int n = options_.threads, limit = options_.max_concurrency;
+    const int share = limit / n + (static_cast<int>(i) < limit % n ? 1 : 0);
+    threads_.emplace_back([this, s = shards_[i].get(), share] {
       try {
-        s->run(methods_, options_.requests_per_method);
+        s->run(methods_, options_.requests_per_method, share);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "corio::rpc: a server loop ended with an error: %s\n", e.what());
       }
@@ -469,6 +500,7 @@ void Server::shutdown(std::chrono::nanoseconds grace) {
   // cancel them (their done tags cancel the handler tasks). Not from a thread
   // that drives a queue: the loops keep driving theirs meanwhile.
   const auto deadline = std::chrono::system_clock::now() + grace;
+  for (auto& s : shards_) s->set_grace_end(deadline);
   server_->Shutdown(deadline);
   // Each loop shuts its own queue down (stop_shard). An alarm due at once
   // delivers the tag: a loop cannot end before it has taken it. The alarms

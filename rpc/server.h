@@ -28,10 +28,12 @@
 // AddTrailingMetadata, peer(), deadline().
 //
 // Around the handlers: interceptors (add_interceptor: coroutines that see
-// every call and its final status, for logging, metrics, authentication)
-// and a per-method concurrency limit (MethodOptions::max_concurrency). A
-// call goes through the interceptors in the order they were added, then
-// waits for a permit of its method's limit, then runs its handler.
+// every call and its final status, for logging, metrics, authentication),
+// a per-method concurrency limit (MethodOptions::max_concurrency) and a
+// server-wide one (ServerOptions::max_concurrency). A call goes through
+// the interceptors in the order they were added, then waits for a permit
+// of its method's limit, then for one of the server's, then runs its
+// handler.
 // Standard services on corio handlers: health.h (grpc.health.v1) and
 // reflection.h (grpc.reflection.v1).
 //
@@ -60,11 +62,13 @@
 #include <grpcpp/support/async_stream.h>
 #include <grpcpp/support/async_unary_call.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -102,6 +106,36 @@ struct ServerOptions {
   // Message size limits in bytes (-1: gRPC's default, 4 MiB to receive).
   int max_receive_message_size = -1;
   int max_send_message_size = -1;
+  // At most this many handlers run at once on the whole server, across
+  // all methods (0: no limit). The limit is split across the loop threads
+  // (threads = 2, max_concurrency = 5: 3 on the first loop, 2 on the
+  // second), each loop holding its share in a corio::Semaphore, so the
+  // server never runs more than max_concurrency handlers, and no call pays
+  // for a lock or an atomic shared between threads, nor a hop to another
+  // loop when a permit frees up (every RPC stays on its loop; see the top
+  // of this file). The price of the split: a loop whose share is taken
+  // makes its calls wait even while another loop has permits free, and
+  // gRPC hands the calls of one connection preferably to one queue, so a
+  // single client may see only its loop's share. With threads = 1 the
+  // limit is exact.
+  //
+  // A call beyond the limit waits, as for MethodOptions::max_concurrency:
+  // at the innermost interceptor's next() (an interceptor that rejects a
+  // call never waits), in arrival order on its loop, until a handler of
+  // that loop ends. With a per-method limit too, the call first takes its
+  // method's permit, then the server's, and gives both back when its
+  // handler ends: a call waiting for its method's permit holds no server
+  // permit, so it never keeps other methods' calls from running, and the
+  // fixed order (method, then server) cannot deadlock.
+  // Cancellation: a call cancelled while it waits (client cancel, its
+  //   deadline, or shutdown once the grace has passed) leaves the queue
+  //   holding no permit, and its handler never runs; once the grace has
+  //   passed, a waiting call handed a permit is cancelled instead of
+  //   starting. During the grace, waiting calls go on waiting and run as
+  //   permits free up.
+  // Errors: start() throws std::invalid_argument when it is negative, or
+  //   positive but below `threads` (a loop would get no permit).
+  int max_concurrency = 0;
 };
 
 // MethodOptions
@@ -116,8 +150,8 @@ struct MethodOptions {
   // interceptor's next() starts the handler (so an interceptor that
   // rejects a call never waits), until a running handler of the method
   // ends: a corio::Semaphore per loop, so waiters start in arrival order. With ServerOptions::threads = N the server as
-  // a whole runs up to N times this many (each loop is one asyncio process). Cancellation: a call cancelled while it
-  // waits (client cancel, deadline, shutdown) leaves the queue and its handler never runs.
+  // a whole runs up to N times this many (each loop is one asyncio process); for a limit on the whole server, and the
+  // order in which the two are taken, see ServerOptions::max_concurrency. Cancellation: as there.
   int max_concurrency = 0;
 };
 
@@ -158,8 +192,8 @@ class CallInfo {
 // Next
 //
 // Given to an interceptor: `co_await next()` runs the rest of the call (the
-// interceptors registered after this one, the method's concurrency limit,
-// then the handler) and gives the status the call ends with so far. For
+// interceptors registered after this one, the concurrency limits, then the
+// handler) and gives the status the call ends with so far. For
 // streaming calls that is the handler's status; for unary and
 // client-streaming calls it is OK when the handler made a reply, else its
 // error status.
@@ -358,6 +392,14 @@ const google::protobuf::MethodDescriptor* resolve_method(const google::protobuf:
                                                          const google::protobuf::Descriptor* req,
                                                          const google::protobuf::Descriptor* resp);
 
+// The permits a call takes before its handler runs, in this order (see
+// ServerOptions::max_concurrency): its method's, then the server's. Either
+// may be null.
+struct CallLimits {
+  std::unique_ptr<Semaphore> method;  // MethodOptions::max_concurrency
+  Semaphore* server = nullptr;        // the shard's share of the server's
+};
+
 // Runs the shard's loop: its thread, loop and completion queue.
 class ServerShard {
  public:
@@ -365,7 +407,9 @@ class ServerShard {
   grpc::ServerCompletionQueue* cq() noexcept { return cq_; }
   CqDriver& driver() noexcept { return driver_; }
   EventLoop& loop() noexcept { return *loop_; }
-  void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method);
+  // `server_limit`: this loop's share of ServerOptions::max_concurrency
+  // (0: none).
+  void run(const std::vector<std::unique_ptr<MethodBase>>& methods, int per_method, int server_limit);
   // Stops the loop once the queue is drained and no call is left.
   void maybe_stop() noexcept {
     if (loop_ != nullptr && driver_.drained() && live_calls == 0) loop_->stop();
@@ -374,8 +418,20 @@ class ServerShard {
   // left on the loop (background work of handlers, possibly in client
   // calls on this queue), then shuts the queue down.
   void close_queue() noexcept;
-  // The concurrency limit of method `index` on this loop, or null.
-  Semaphore* limit(std::size_t index) noexcept { return index < limits_.size() ? limits_[index].get() : nullptr; }
+  // The concurrency limits a call of method `index` takes on this loop,
+  // or null when it has none (the one test of the bare path).
+  const CallLimits* limits(std::size_t index) noexcept {
+    return index < limits_.size() ? limits_[index].get() : nullptr;
+  }
+  // Shutdown's grace has passed: gRPC cancels the calls left. The loop
+  // thread asks; Server::shutdown() sets the end, before gRPC's Shutdown.
+  bool past_grace() const noexcept {
+    const auto end = grace_end_.load(std::memory_order_relaxed);
+    return end != kNoGraceEnd && std::chrono::system_clock::now().time_since_epoch().count() >= end;
+  }
+  void set_grace_end(std::chrono::system_clock::time_point end) noexcept {
+    grace_end_.store(end.time_since_epoch().count(), std::memory_order_relaxed);
+  }
   std::size_t live_calls = 0;
   bool accepting = true;
 
@@ -383,8 +439,13 @@ class ServerShard {
   grpc::ServerCompletionQueue* cq_;
   CqDriver driver_;
   EventLoop* loop_ = nullptr;
-  std::vector<std::unique_ptr<Semaphore>> limits_;  // by method index, on the loop thread
+  // By method index, on the loop thread; empty when no limit is set.
+  std::vector<std::unique_ptr<CallLimits>> limits_;
+  std::unique_ptr<Semaphore> server_limit_;  // this loop's share of ServerOptions::max_concurrency
   bool closing_ = false;
+  static constexpr std::chrono::system_clock::rep kNoGraceEnd =
+      std::numeric_limits<std::chrono::system_clock::rep>::max();
+  std::atomic<std::chrono::system_clock::rep> grace_end_{kNoGraceEnd};  // see past_grace
 };
 
 // Holds a reference to a call for a task's lifetime.
@@ -476,12 +537,79 @@ Task<grpc::Status> write_all(AsyncGenerator<Resp> gen, ServerWriter<Resp>& out) 
   co_return gone ? grpc::Status::CANCELLED : grpc::Status::OK;
 }
 
-template <class Service, class Req, class Resp, class H>
-class UnaryMethod final : public MethodBase {
+// What the four kinds of method share: the handler and the generated
+// Request member; posting a request (a new Call, its done tag, the Request
+// call); starting the call's task when the request comes back; and the end
+// of a streaming call. `Derived` supplies Call (a ServerCallBase with
+// `method`, `req` unless Req is void, and gRPC's object for the call, a
+// Stream, in `responder` or `stream`), run (the call's task) and invoke
+// (the handler, for serve_call).
+template <class Derived, MethodKind kKind, class Service, class Req, class Stream, class H>
+class MethodImpl : public MethodBase {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  UnaryMethod(RequestFn fn, H h) : MethodBase(MethodKind::kUnary), fn_(fn), handler_(std::move(h)) {}
+  // The generated Request<Method> member: with the request message for the
+  // kinds with one (Req), without for the others (Req is void).
+  using RequestFn = std::conditional_t<std::is_void_v<Req>,
+                                       void (Service::*)(grpc::ServerContext*, Stream*, grpc::CompletionQueue*,
+                                                         grpc::ServerCompletionQueue*, void*),
+                                       void (Service::*)(grpc::ServerContext*, Req*, Stream*, grpc::CompletionQueue*,
+                                                         grpc::ServerCompletionQueue*, void*)>;
+  MethodImpl(RequestFn fn, H h) : MethodBase(kKind), fn_(fn), handler_(std::move(h)) {}
+
+  void request(ServerShard* shard) final {
+    auto* call = new typename Derived::Call(shard, static_cast<Derived*>(this));
+    call->request_tag.fire = &MethodImpl::on_request;
+    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
+    auto* svc = static_cast<Service*>(service);
+    void* tag = static_cast<CqTag*>(&call->request_tag);
+    if constexpr (!std::is_void_v<Req>) {
+      (svc->*fn_)(&call->ctx, &call->req, io(call), shard->cq(), shard->cq(), tag);
+    } else {
+      (svc->*fn_)(&call->ctx, io(call), shard->cq(), shard->cq(), tag);
+    }
+  }
+
+ protected:
+  // gRPC's object for the call: its responder, reader, writer or both.
+  template <class Call>
+  static auto* io(Call* call) noexcept {
+    if constexpr (requires { call->responder; }) {
+      return &call->responder;
+    } else {
+      return &call->stream;
+    }
+  }
+  static void on_request(CqTag* tag, bool ok) noexcept {
+    auto* call = static_cast<typename Derived::Call*>(static_cast<OpTag*>(tag)->owner);
+    start_handler(call, call->method, ok, &Derived::run);
+  }
+  // The task of a server-streaming or bidirectional call: the handler (with
+  // what runs around it), then Finish with its status.
+  static Task<void> run_stream(CallRef ref) {
+    auto* call = static_cast<typename Derived::Call*>(ref.call);
+    const grpc::Status st = co_await serve_call(call, call->method, &Derived::invoke);
+    if (call->write_tag.in_flight) {
+      // A write the handler stopped waiting for (a timeout around it), or
+      // one from another task of the handler, is still in flight, and gRPC
+      // allows one write-side operation at a time: cancel rather than race
+      // it with Finish.
+      call->ctx.TryCancel();
+      co_return;
+    }
+    call->finish_tag.begin();
+    call->finished = true;
+    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
+  }
+
+  RequestFn fn_;
+  H handler_;
+};
+
+template <class Service, class Req, class Resp, class H>
+class UnaryMethod final : public MethodImpl<UnaryMethod<Service, Req, Resp, H>, MethodKind::kUnary, Service, Req,
+                                            grpc::ServerAsyncResponseWriter<Resp>, H> {
+ public:
+  using UnaryMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, UnaryMethod* m) : ServerCallBase(s), method(m), responder(&ctx) {}
@@ -491,19 +619,8 @@ class UnaryMethod final : public MethodBase {
     std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &UnaryMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->responder, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &UnaryMethod::run);
-  }
+  friend typename UnaryMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
@@ -533,18 +650,14 @@ class UnaryMethod final : public MethodBase {
       call->responder.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
     }
   }
-
-  RequestFn fn_;
-  H handler_;
 };
 
 template <class Service, class Req, class Resp, class H>
-class ServerStreamingMethod final : public MethodBase {
+class ServerStreamingMethod final
+    : public MethodImpl<ServerStreamingMethod<Service, Req, Resp, H>, MethodKind::kServerStreaming, Service, Req,
+                        grpc::ServerAsyncWriter<Resp>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  ServerStreamingMethod(RequestFn fn, H h)
-      : MethodBase(MethodKind::kServerStreaming), fn_(fn), handler_(std::move(h)) {}
+  using ServerStreamingMethod::MethodImpl::MethodImpl;
 
   // The handler is an async generator of the replies (see
   // Server::add_server_streaming) rather than a coroutine with a writer.
@@ -562,19 +675,8 @@ class ServerStreamingMethod final : public MethodBase {
     ServerWriter<Resp> writer;
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &ServerStreamingMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->req, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &ServerStreamingMethod::run);
-  }
+  friend typename ServerStreamingMethod::MethodImpl;
   // Not a coroutine: the handler's own task (or the generator's writer)
   // runs in its place, one frame less per call.
   static Task<grpc::Status> invoke(ServerCallBase* base) {
@@ -585,32 +687,15 @@ class ServerStreamingMethod final : public MethodBase {
       return as_status_task(call->method->handler_(call->ctx, call->req, call->writer));
     }
   }
-  static Task<void> run(CallRef ref) {
-    auto* call = static_cast<Call*>(ref.call);
-    const grpc::Status st = co_await serve_call(call, call->method, &ServerStreamingMethod::invoke);
-    if (call->write_tag.in_flight) {
-      // A write the handler stopped waiting for (a timeout around it) is
-      // still in flight, and gRPC allows one write-side operation at a
-      // time: cancel rather than race it with Finish.
-      call->ctx.TryCancel();
-      co_return;
-    }
-    call->finish_tag.begin();
-    call->finished = true;
-    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
-  }
-
-  RequestFn fn_;
-  H handler_;
+  static Task<void> run(CallRef ref) { return ServerStreamingMethod::run_stream(std::move(ref)); }
 };
 
 template <class Service, class Req, class Resp, class H>
-class ClientStreamingMethod final : public MethodBase {
+class ClientStreamingMethod final
+    : public MethodImpl<ClientStreamingMethod<Service, Req, Resp, H>, MethodKind::kClientStreaming, Service, void,
+                        grpc::ServerAsyncReader<Resp, Req>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReader<Resp, Req>*, grpc::CompletionQueue*,
-                                      grpc::ServerCompletionQueue*, void*);
-  ClientStreamingMethod(RequestFn fn, H h)
-      : MethodBase(MethodKind::kClientStreaming), fn_(fn), handler_(std::move(h)) {}
+  using ClientStreamingMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ClientStreamingMethod* m)
@@ -621,19 +706,8 @@ class ClientStreamingMethod final : public MethodBase {
     std::optional<Reply<Resp>> reply;  // once the handler returned
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &ClientStreamingMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &ClientStreamingMethod::run);
-  }
+  friend typename ClientStreamingMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     call->reply.emplace(co_await call->method->handler_(call->ctx, call->reader));
@@ -650,17 +724,13 @@ class ClientStreamingMethod final : public MethodBase {
       call->stream.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
     }
   }
-
-  RequestFn fn_;
-  H handler_;
 };
 
 template <class Service, class Req, class Resp, class H>
-class BidiMethod final : public MethodBase {
+class BidiMethod final : public MethodImpl<BidiMethod<Service, Req, Resp, H>, MethodKind::kBidiStreaming, Service, void,
+                                           grpc::ServerAsyncReaderWriter<Resp, Req>, H> {
  public:
-  using RequestFn = void (Service::*)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
-                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  BidiMethod(RequestFn fn, H h) : MethodBase(MethodKind::kBidiStreaming), fn_(fn), handler_(std::move(h)) {}
+  using BidiMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, BidiMethod* m)
@@ -675,39 +745,13 @@ class BidiMethod final : public MethodBase {
     ServerStream<Req, Resp> rw;
   };
 
-  void request(ServerShard* shard) override {
-    auto* call = new Call(shard, this);
-    call->request_tag.fire = &BidiMethod::on_request;
-    call->ctx.AsyncNotifyWhenDone(static_cast<CqTag*>(&call->done_tag));
-    (static_cast<Service*>(service)->*fn_)(&call->ctx, &call->stream, shard->cq(), shard->cq(),
-                                           static_cast<CqTag*>(&call->request_tag));
-  }
-
  private:
-  static void on_request(CqTag* tag, bool ok) noexcept {
-    auto* call = static_cast<Call*>(static_cast<OpTag*>(tag)->owner);
-    start_handler(call, call->method, ok, &BidiMethod::run);
-  }
+  friend typename BidiMethod::MethodImpl;
   static Task<grpc::Status> invoke(ServerCallBase* base) {
     auto* call = static_cast<Call*>(base);
     return as_status_task(call->method->handler_(call->ctx, call->rw));
   }
-  static Task<void> run(CallRef ref) {
-    auto* call = static_cast<Call*>(ref.call);
-    const grpc::Status st = co_await serve_call(call, call->method, &BidiMethod::invoke);
-    if (call->write_tag.in_flight) {
-      // A write from another task of the handler is still in flight (gRPC
-      // allows one write-side operation at a time): cancel rather than race.
-      call->ctx.TryCancel();
-      co_return;
-    }
-    call->finish_tag.begin();
-    call->finished = true;
-    call->stream.Finish(st, static_cast<CqTag*>(&call->finish_tag));
-  }
-
-  RequestFn fn_;
-  H handler_;
+  static Task<void> run(CallRef ref) { return BidiMethod::run_stream(std::move(ref)); }
 };
 
 }  // namespace internal
