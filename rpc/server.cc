@@ -33,13 +33,20 @@ namespace {
 void on_done(CqTag* tag, bool) noexcept {
   auto* t = static_cast<OpTag*>(tag);
   auto* call = static_cast<ServerCallBase*>(t->owner);
+  ServerShard* shard = call->shard;
   t->in_flight = false;
   // The handler first: a unary call's done tag mostly comes after its
   // handler ended, and IsCancelled() takes a lock (about 130 instructions).
+  bool woke = false;
   if (call->handler && !call->handler.done() && call->ctx.IsCancelled()) {
     call->handler.cancel("corio::rpc: the call was cancelled (by the client, its deadline or shutdown)");
+    woke = true;
   }
   call->unref();
+  // Nothing for the loop to see: no task cancelled, and a shard still
+  // accepting neither closes its queue nor stops its loop when a call goes
+  // (~ServerCallBase).
+  if (!woke && shard->accepting) shard->driver().event_was_quiet();
 }
 
 // gRPC's async API tells a handler nothing of the method it serves, and the
