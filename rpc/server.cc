@@ -12,8 +12,23 @@ namespace corio::rpc {
 
 namespace internal {
 
+namespace {
+
+// A server call's finish tag. Nobody awaits it (the handler's task has
+// ended), and a shard still accepting neither closes its queue nor stops
+// its loop when a call goes (~ServerCallBase): a quiet event, as the done
+// tag mostly is (see on_done).
+void on_finished(CqTag* tag, bool ok) noexcept {
+  ServerShard* shard = static_cast<ServerCallBase*>(static_cast<OpTag*>(tag)->owner)->shard;
+  OpTag::on_fire(tag, ok);
+  if (shard->accepting) shard->driver().event_was_quiet();
+}
+
+}  // namespace
+
 ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
   for (OpTag* t : {&request_tag, &done_tag, &read_tag, &write_tag, &finish_tag}) t->owner = this;
+  finish_tag.fire = &on_finished;
   ++shard->live_calls;
 }
 
