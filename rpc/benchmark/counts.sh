@@ -52,9 +52,9 @@ start() {
   pid=$!
   pids+=("$pid")
   port=
-  for _ in $(seq 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1800); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
   port=$(awk '/listening/ {print $3}' "$work/out")
-  [ -n "$port" ] || { echo "server $kind did not start within a minute" >&2; cat "$work/out" >&2; exit 1; }
+  [ -n "$port" ] || { echo "server $kind did not start within three minutes" >&2; cat "$work/out" >&2; exit 1; }
 }
 load() {
   h2load -n "$1" -c 1 -m 50 -t 1 -d "$work/req.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
