@@ -12,8 +12,23 @@ namespace corio::rpc {
 
 namespace internal {
 
+namespace {
+
+// A server call's finish tag. Nobody awaits it (the handler's task has
+// ended), and a shard still accepting neither closes its queue nor stops
+// its loop when a call goes (~ServerCallBase): a quiet event, as the done
+// tag mostly is (see on_done).
+void on_finished(CqTag* tag, bool ok) noexcept {
+  ServerShard* shard = static_cast<ServerCallBase*>(static_cast<OpTag*>(tag)->owner)->shard;
+  OpTag::on_fire(tag, ok);
+  if (shard->accepting) shard->driver().event_was_quiet();
+}
+
+}  // namespace
+
 ServerCallBase::ServerCallBase(ServerShard* s) noexcept : shard(s) {
   for (OpTag* t : {&request_tag, &done_tag, &read_tag, &write_tag, &finish_tag}) t->owner = this;
+  finish_tag.fire = &on_finished;
   ++shard->live_calls;
 }
 
@@ -33,11 +48,20 @@ namespace {
 void on_done(CqTag* tag, bool) noexcept {
   auto* t = static_cast<OpTag*>(tag);
   auto* call = static_cast<ServerCallBase*>(t->owner);
+  ServerShard* shard = call->shard;
   t->in_flight = false;
-  if (call->ctx.IsCancelled() && call->handler && !call->handler.done()) {
+  // The handler first: a unary call's done tag mostly comes after its
+  // handler ended, and IsCancelled() takes a lock (about 130 instructions).
+  bool woke = false;
+  if (call->handler && !call->handler.done() && call->ctx.IsCancelled()) {
     call->handler.cancel("corio::rpc: the call was cancelled (by the client, its deadline or shutdown)");
+    woke = true;
   }
   call->unref();
+  // Nothing for the loop to see: no task cancelled, and a shard still
+  // accepting neither closes its queue nor stops its loop when a call goes
+  // (~ServerCallBase).
+  if (!woke && shard->accepting) shard->driver().event_was_quiet();
 }
 
 // gRPC's async API tells a handler nothing of the method it serves, and the
@@ -282,8 +306,14 @@ void start_handler(ServerCallBase* call, MethodBase* method, bool ok, Task<void>
     }
   }
   try {
-    call->handler = create_task(shard->loop(), make(CallRef(call)),
-                                method->name.empty() ? std::string(method_name(call, method)) : method->name);
+    if (!method->name.empty() || !method->full_name.empty()) {
+      TaskHandle<void> task = create_task(shard->loop(), make(CallRef(call)));
+      task.base()->set_name_source(method);
+      call->handler = std::move(task);
+    } else {
+      // A method whose name gRPC tells per call (MethodNameRecorder).
+      call->handler = create_task(shard->loop(), make(CallRef(call)), std::string(method_name(call, method)));
+    }
   } catch (...) {
     // Out of memory: the call is cancelled; its tags release it.
     call->ctx.TryCancel();

@@ -365,10 +365,17 @@ class ServerStream : public ServerReader<Req>, public ServerWriter<Resp> {
 namespace internal {
 
 // A method's registration: posts a request on a shard and runs its calls.
-class MethodBase {
+// It is also where its handler tasks' name comes from (TaskNameSource: the
+// name is read when someone asks for it, rather than copied into each task,
+// which cost a malloc per call and two for a name past the short-string
+// buffer); the methods outlive every task of the server's loops.
+class MethodBase : public corio::internal::TaskNameSource {
  public:
   explicit MethodBase(MethodKind k) noexcept : kind(k) {}
   virtual ~MethodBase() = default;
+  // `name`, else `full_name` (empty when neither is known: the call then
+  // names its task itself, see start_handler).
+  std::string task_name() const override { return name.empty() ? full_name : name; }
   // Posts one request for this method on `shard` (its loop thread).
   virtual void request(ServerShard* shard) = 0;
   grpc::Service* service = nullptr;

@@ -42,6 +42,7 @@ class RpcTest : public ::testing::Test {
     server_->add_unary(
         &Tester::AsyncService::RequestUnary,
         [this](grpc::ServerContext& ctx, const Msg& req) -> Task<Reply<Msg>> {
+          if (req.text() == "name") co_return make(current_task().get_name());
           if (req.text() == "fail") co_return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such thing");
           if (req.text() == "throw") throw std::runtime_error("handler blew up");
           if (req.text() == "sleep") {
@@ -65,6 +66,11 @@ class RpcTest : public ::testing::Test {
     server_->add_server_streaming(
         &Tester::AsyncService::RequestServerStream,
         [](grpc::ServerContext&, const Msg& req, ServerWriter<Msg>& out) -> Task<grpc::Status> {
+          if (req.text() == "name") {
+            const Msg name = make(current_task().get_name());
+            co_await out.write(name);
+            co_return grpc::Status::OK;
+          }
           for (int i = 0; i < req.n(); ++i) {
             if (!co_await out.write(make(req.text(), i))) co_return grpc::Status::CANCELLED;
           }
@@ -115,6 +121,28 @@ TEST_F(RpcTest, UnaryReturnsTheHandlersReply) {
     EXPECT_EQ(r->text(), "hi!");
     EXPECT_EQ(r->n(), 42);
   });
+}
+
+TEST_F(RpcTest, HandlerTaskIsNamedWithTheNameGivenToAddUnary) {
+  client([this]() -> Task<void> {
+    auto r = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("name"));
+    EXPECT_TRUE(r.ok()) << r.status().error_message();
+    if (r.ok()) {
+      EXPECT_EQ(r->text(), "Tester/Unary");
+    }
+  });
+}
+
+TEST_F(RpcTest, HandlerTaskIsNamedAfterTheFullMethodNameByDefault) {
+  // gRPC's blocking client: no loop needed on this side.
+  grpc::ClientContext ctx;
+  const Msg req = make("name");
+  auto stream = stub_->ServerStream(&ctx, req);
+  Msg m;
+  EXPECT_TRUE(stream->Read(&m));
+  EXPECT_EQ(m.text(), "/corio.rpc.testing.Tester/ServerStream");
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST_F(RpcTest, UnaryStatusFromTheHandlerReachesTheClient) {

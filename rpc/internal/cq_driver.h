@@ -7,7 +7,7 @@
 // loop polls the queue (AsyncNext with a deadline in the past) on every
 // iteration that has tasks ready and, when it has nothing else to do,
 // blocks in AsyncNext until its next timer, taking one event (more only
-// after a failed one, see wait()); wake() injects an already-expired
+// after a failed one or a quiet one, see wait()); wake() injects an already-expired
 // grpc::Alarm so that a blocked AsyncNext returns (the way asio-grpc wakes
 // its queue).
 //
@@ -83,6 +83,13 @@ class CqDriver final : public EventSource {
     on_drained_ = fn;
     on_drained_arg_ = arg;
   }
+  // Called by a tag's fire() (loop thread) when the event changed nothing
+  // the loop must see: no task woken, nothing scheduled, the loop not
+  // stopped. wait() then takes the next event itself (same deadline)
+  // instead of handing an empty iteration back to the loop: a server
+  // call's done tag, which for most unary calls comes after the handler
+  // ended, is such an event (one of the three that each unary call brings).
+  void event_was_quiet() noexcept { quiet_ = true; }
 
  private:
   // One event; false when the queue reported no event (or its end). Its ok
@@ -99,6 +106,7 @@ class CqDriver final : public EventSource {
   bool wake_set_ = false;  // under wake_mu_: the alarm is set, its tag not yet back
   std::atomic<bool> closed_{false};
   bool drained_ = false;
+  bool quiet_ = false;  // see event_was_quiet()
   void (*on_drained_)(void*) = nullptr;
   void* on_drained_arg_ = nullptr;
 };

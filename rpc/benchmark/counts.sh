@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Repeatable per-call counts of the unary benchmark's servers, for when
+# timings are too noisy to compare (a shared 2-core VM): each server in
+# turn (one loop thread), driven by h2load (100-byte payloads, 50 streams):
+#   - user-space instructions, mallocs and AsyncNext calls per call
+#     (callgrind over 2,000 and 6,000 calls, differenced so that start-up
+#     and shutdown cancel out; gRPC now and then hands a batch of its own
+#     work to its executor thread, which moves up to ~2,000 instructions a
+#     call between runs: compare several runs before trusting a gap that
+#     small);
+#   - user-space instructions per server-streamed message (callgrind
+#     while the sync stream client reads 20,000, then 60,000 messages);
+#   - system calls per call (strace -f -c over --requests calls);
+#   - context switches per call, voluntary (a thread blocked: futex, epoll)
+#     and involuntary (preempted: mostly other load on the machine), every
+#     thread of the server, from /proc over --requests calls.
+#   bash rpc/benchmark/counts.sh [--kinds="corio cq"] [--requests=N] [--no-callgrind] [--bin=PATH]
+# --bin: a server binary built before (say from another commit, to compare
+# against) instead of building this tree's.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+kinds="corio cq"
+requests=20000
+callgrind=1
+bin=
+for a in "$@"; do
+  case "$a" in
+    --kinds=*) kinds=${a#*=} ;;
+    --requests=*) requests=${a#*=} ;;
+    --no-callgrind) callgrind=0 ;;
+    --bin=*) bin=${a#*=} ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+for tool in h2load strace; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
+[ "$callgrind" = 0 ] || command -v valgrind >/dev/null || { echo "needs valgrind (or --no-callgrind)" >&2; exit 2; }
+bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load >/dev/null 2>&1
+work=$(mktemp -d)
+# Copies: a build of another configuration meanwhile repoints bazel-bin.
+cp bazel-bin/rpc/benchmark/stream_load "$work/"
+stream_load=$work/stream_load
+if [ -z "$bin" ]; then
+  cp bazel-bin/rpc/benchmark/server "$work/"
+  bin=$work/server
+fi
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+python3 - "$work/req.bin" <<'PY'
+import struct, sys
+body = b"\x0a\x64" + b"x" * 100
+open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(body)) + body)
+PY
+# start KIND [wrapper...]: starts a server (under the wrapper), sets $pid and $port.
+start() {
+  local kind=$1
+  shift
+  "$@" "$bin" --kind="$kind" --threads=1 --port=0 >"$work/out" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  port=
+  for _ in $(seq 1800); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+  port=$(awk '/listening/ {print $3}' "$work/out")
+  [ -n "$port" ] || { echo "server $kind did not start within three minutes" >&2; cat "$work/out" >&2; exit 1; }
+}
+load() {
+  h2load -n "$1" -c 1 -m 50 -t 1 -d "$work/req.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$port/corio.rpc.testing.Tester/Unary" >"$work/h2" 2>&1
+  grep -q "$1 succeeded" "$work/h2" || { echo "h2load: not every call succeeded" >&2; cat "$work/h2" >&2; exit 1; }
+}
+stop() {
+  kill -TERM "$pid"
+  wait "$pid" || true
+}
+# Total instructions and calls of a few functions in a callgrind profile.
+cgsum() {
+  python3 - "$1" <<'PY'
+import re, sys
+names, cfn, total = {}, None, 0
+want = {"malloc": 0, "grpc::CompletionQueue::AsyncNextInternal(void**, bool*, gpr_timespec)": 0}
+for line in open(sys.argv[1], errors="replace"):
+    if line.startswith(("fn=", "cfn=")):
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.strip())
+        if m and m.group(2):
+            names[m.group(1)] = m.group(2)
+        if line.startswith("cfn=") and m:
+            cfn = names.get(m.group(1))
+    elif line.startswith("calls=") and cfn in want:
+        want[cfn] += int(line.split("=")[1].split()[0])
+    elif line.startswith(("totals:", "summary:")):
+        total = int(line.split()[1])
+print(total, *want.values())
+PY
+}
+printf '%-9s %12s %12s %12s %12s %12s %12s %12s\n' server "instr/call" "malloc/call" "AsyncNext" "syscalls" "vol-cs/call" "invol-cs" "instr/msg"
+for kind in $kinds; do
+  ir=- mallocs=- nexts=- sir=-
+  if [ "$callgrind" = 1 ]; then
+    for n in 2000 6000; do
+      start "$kind" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n"
+      load "$n"
+      stop
+      read -r "t$n" "m$n" "a$n" < <(cgsum "$work/cg.$n")
+    done
+    ir=$(( (t6000 - t2000) / 4000 ))
+    mallocs=$(python3 -c "print('%.2f' % (($m6000 - $m2000) / 4000))")
+    nexts=$(python3 -c "print('%.2f' % (($a6000 - $a2000) / 4000))")
+    for n in 20000 60000; do
+      start "$kind" valgrind --tool=callgrind --callgrind-out-file="$work/cg.s$n"
+      "$stream_load" --server="127.0.0.1:$port" --streams=1 --messages="$n" >/dev/null 2>&1
+      stop
+      read -r "s$n" _ _ < <(cgsum "$work/cg.s$n")
+    done
+    sir=$(( (s60000 - s20000) / 40000 ))
+  fi
+  # System calls: strace attached after a warm-up, detached after the run.
+  start "$kind"
+  load 2000
+  strace -f -c -p "$pid" -o "$work/strace" 2>/dev/null &
+  spid=$!
+  sleep 1
+  load "$requests"
+  kill -INT "$spid"
+  wait "$spid" || true
+  syscalls=$(awk -v n="$requests" '$NF == "total" {printf "%.3f", $(NF-2) / n}' "$work/strace")
+  # Context switches of every thread over a run.
+  switches() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}'; }
+  read -r v0 n0 < <(switches)
+  load "$requests"
+  read -r v1 n1 < <(switches)
+  stop
+  vcs=$(python3 -c "print('%.4f' % (($v1 - $v0) / $requests))")
+  ncs=$(python3 -c "print('%.4f' % (($n1 - $n0) / $requests))")
+  printf '%-9s %12s %12s %12s %12s %12s %12s %12s\n' "$kind" "$ir" "$mallocs" "$nexts" "$syscalls" "$vcs" "$ncs" "$sir"
+done
