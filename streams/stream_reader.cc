@@ -59,9 +59,11 @@ std::optional<std::string> ReaderState::try_readuntil(std::string_view separator
   return std::nullopt;
 }
 
-bool ReadUntilOp::ready(ReaderState& s) noexcept {
-  if (error || s.error) return true;
-  const std::string_view sep = separator.empty() ? std::string_view("\n") : std::string_view(separator);
+namespace {
+
+// Whether a search for `sep` from `offset` would end now (found, over the
+// limit, or at EOF); if not, moves `offset` on as try_readuntil would.
+bool search_ready(ReaderState& s, std::string_view sep, std::size_t& offset) noexcept {
   const std::string_view data = s.buffer.view();
   if (data.size() >= offset + sep.size()) {
     if (data.find(sep, offset) != std::string_view::npos) return true;
@@ -71,6 +73,18 @@ bool ReadUntilOp::ready(ReaderState& s) noexcept {
     return false;
   }
   return s.eof;
+}
+
+}  // namespace
+
+bool ReadUntilOp::ready(ReaderState& s) noexcept {
+  if (error || s.error) return true;
+  return search_ready(s, separator, offset);
+}
+
+bool ReadLineOp::ready(ReaderState& s) noexcept {
+  if (s.error) return true;
+  return search_ready(s, "\n", offset);
 }
 
 namespace {
@@ -85,12 +99,13 @@ namespace {
 std::string ReadUntilOp::take(ReaderState& s) {
   if (error) std::rethrow_exception(error);
   s.check_error();
-  if (!separator.empty()) {
-    std::optional<std::string> chunk = s.try_readuntil(separator, offset);
-    if (!chunk) throw_raced("readuntil");
-    return std::move(*chunk);
-  }
-  // readline().
+  std::optional<std::string> chunk = s.try_readuntil(separator, offset);
+  if (!chunk) throw_raced("readuntil");
+  return std::move(*chunk);
+}
+
+std::string ReadLineOp::take(ReaderState& s) {
+  s.check_error();
   constexpr std::string_view kSep = "\n";
   try {
     std::optional<std::string> line = s.try_readuntil(kSep, offset);
@@ -217,15 +232,13 @@ ReadUntilAwaiter StreamReader::readuntil(std::string separator) {
     // An error that raises where the read is awaited.
     internal::ReadUntilOp op;
     op.error = std::make_exception_ptr(ValueError("corio: StreamReader::readuntil(): the separator is empty"));
-    return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
+    return ReadUntilAwaiter(s_.get(), std::move(op));
   }
   internal::ReadUntilOp op;
   op.separator = std::move(separator);
-  return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
+  return ReadUntilAwaiter(s_.get(), std::move(op));
 }
 
-ReadUntilAwaiter StreamReader::readline() noexcept {
-  return ReadUntilAwaiter(s_.get(), "readline", internal::ReadUntilOp());
-}
+ReadLineAwaiter StreamReader::readline() noexcept { return ReadLineAwaiter(s_.get(), internal::ReadLineOp()); }
 
 }  // namespace corio

@@ -86,25 +86,26 @@ struct ReaderState {
 //   bool ready(ReaderState& s) noexcept;  // take() would finish now (a
 //                                         // value or an error); takes nothing
 //   R take(ReaderState& s);               // the read's last step
+//   const char* name() const noexcept;    // "readline", for error messages
+// The awaiter lives in the awaiting coroutine's frame for as long as the
+// task waits (g++ gives each co_await its own slot), so it is kept small:
+// a handler idle in readline() pays for every byte of it.
 // Cancellation (StreamReader's): a cancel while parked, or between the
 // wake and the task's step, raises CancelledError with nothing taken.
 template <class Op>
 class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
  public:
-  ReadAwaiter(ReaderState* s, const char* name, Op op) noexcept
-      : WaitListAwaiter(&s->waiter, &ReadAwaiter::attempt_from_wake), s_(s), name_(name), op_(std::move(op)) {}
+  ReadAwaiter(ReaderState* s, Op op) noexcept
+      : WaitListAwaiter(&s->waiter, &ReadAwaiter::attempt_from_wake), s_(s), op_(std::move(op)) {}
   // Only before the await starts (as a value passed to timeout()).
   ReadAwaiter(ReadAwaiter&& o) noexcept
-      : WaitListAwaiter(&o.s_->waiter, &ReadAwaiter::attempt_from_wake),
-        s_(o.s_),
-        name_(o.name_),
-        op_(std::move(o.op_)) {}
+      : WaitListAwaiter(&o.s_->waiter, &ReadAwaiter::attempt_from_wake), s_(o.s_), op_(std::move(o.op_)) {}
   ReadAwaiter& operator=(ReadAwaiter&&) = delete;
   ~ReadAwaiter() = default;
 
   bool await_ready() noexcept { return op_.ready(*s_); }
   bool await_suspend(std::coroutine_handle<> h) {
-    s_->before_wait(name_);
+    s_->before_wait(op_.name());
     return WaitListAwaiter::await_suspend(h);
   }
   decltype(auto) await_resume() {
@@ -119,25 +120,36 @@ class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
   }
 
   ReaderState* s_;
-  const char* name_;
   Op op_;
 };
 
-// readline()'s and readuntil()'s work (stream_reader.cc).
+// readuntil()'s work (stream_reader.cc).
 struct ReadUntilOp {
-  std::string separator;     // empty: readline ("\n", with its own EOF and limit rules)
+  std::string separator;     // never empty, unless `error` is set
   std::size_t offset = 0;    // where the search goes on
   std::exception_ptr error;  // readuntil(""): raised where awaited
   bool ready(ReaderState& s) noexcept;
   std::string take(ReaderState& s);
+  const char* name() const noexcept { return "readuntil"; }
+};
+
+// readline()'s work: "\n", with its own EOF and limit rules, and nothing
+// to hold but where the search goes on (stream_reader.cc).
+struct ReadLineOp {
+  std::size_t offset = 0;
+  bool ready(ReaderState& s) noexcept;
+  std::string take(ReaderState& s);
+  const char* name() const noexcept { return "readline"; }
 };
 
 }  // namespace internal
 
-// What readline() and readuntil() return: `co_await` it for the bytes.
-// An awaiter with no coroutine frame; timeout(), wait_for() and co_invoke
-// take it as they take a Task.
+// What readuntil() and readline() return: `co_await` it for the bytes.
+// Awaiters with no coroutine frame; timeout(), wait_for() and co_invoke
+// take them as they take a Task. readline()'s holds no separator (80
+// bytes rather than 136 in the frame of a task waiting in it).
 using ReadUntilAwaiter = internal::ReadAwaiter<internal::ReadUntilOp>;
+using ReadLineAwaiter = internal::ReadAwaiter<internal::ReadLineOp>;
 
 // StreamReader
 //
@@ -193,7 +205,7 @@ class StreamReader {
   // ---- Reading. ----
   //
   // readline() and readuntil() return an awaiter with no coroutine frame
-  // (ReadUntilAwaiter); the others a Task. Either is awaited directly, or
+  // (ReadUntilAwaiter, ReadLineAwaiter); the others a Task. Either is awaited directly, or
   // given to timeout()/wait_for(); wrap one in co_invoke for create_task.
 
   // Up to `n` bytes: what is buffered (at most n) once there is anything,
@@ -220,7 +232,7 @@ class StreamReader {
   // LimitOverrunError and, as asyncio does, is discarded: through its
   // newline if that is in the buffer, else the whole buffer, so the next
   // readline() starts afresh.
-  ReadUntilAwaiter readline() noexcept;
+  ReadLineAwaiter readline() noexcept;
 
   // Internal: the shared state (for the protocol and writer).
   const std::shared_ptr<internal::ReaderState>& state() const noexcept { return s_; }
