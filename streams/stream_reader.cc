@@ -14,11 +14,11 @@ namespace internal {
 
 WaitListAwaiter ReaderState::wait_for_data(const char* caller) {
   before_wait(caller);
-  return waiter.wait();
+  return waiter().wait();
 }
 
 void ReaderState::before_wait(const char* caller) {
-  if (!waiter.empty()) {
+  if (!waiter().empty()) {
     throw RuntimeError(std::string("corio: StreamReader::") + caller +
                        "() called while another task is already waiting for incoming data");
   }
@@ -84,7 +84,7 @@ bool ReadUntilOp::ready(ReaderState& s) noexcept {
 
 bool ReadLineOp::ready(ReaderState& s) noexcept {
   if (s.error) return true;
-  return search_ready(s, "\n", offset);
+  return search_ready(s, "\n", s.line_offset);
 }
 
 namespace {
@@ -106,6 +106,7 @@ std::string ReadUntilOp::take(ReaderState& s) {
 
 std::string ReadLineOp::take(ReaderState& s) {
   s.check_error();
+  std::size_t& offset = s.line_offset;
   constexpr std::string_view kSep = "\n";
   try {
     std::optional<std::string> line = s.try_readuntil(kSep, offset);
@@ -138,7 +139,7 @@ void StreamReader::feed_data(std::string_view data) {
   if (s.eof) throw InvalidStateError("corio: StreamReader::feed_data() after feed_eof()");
   if (data.empty()) return;
   s.buffer.append(data);
-  s.waiter.wake_all();
+  s.waiter().wake_all();
   if (s.transport != nullptr && !s.paused && s.buffer.size() > 2 * s.limit) {
     s.paused = true;
     s.transport->pause_reading();
@@ -147,12 +148,12 @@ void StreamReader::feed_data(std::string_view data) {
 
 void StreamReader::feed_eof() noexcept {
   s_->eof = true;
-  s_->waiter.wake_all();
+  s_->waiter().wake_all();
 }
 
 void StreamReader::set_exception(std::exception_ptr error) noexcept {
   s_->error = std::move(error);
-  s_->waiter.wake_all();
+  s_->waiter().wake_all();
 }
 
 void StreamReader::set_transport(ReadTransport* transport) {

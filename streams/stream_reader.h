@@ -47,7 +47,10 @@ namespace corio {
 namespace internal {
 
 // The state a StreamReader handle shares.
-struct ReaderState {
+// The WaitList (at most one task) is a base rather than a member so that a
+// ReadAwaiter finds the state from the list it parks in, with no pointer of
+// its own (8 bytes of every frame idle in a read).
+struct ReaderState : WaitList {
   explicit ReaderState(std::size_t l) noexcept : limit(l) {}
 
   // Throws the stored exception, if any.
@@ -72,7 +75,11 @@ struct ReaderState {
   std::size_t limit;
   std::exception_ptr error;
   ReadTransport* transport = nullptr;
-  WaitList waiter;  // at most one task
+  WaitList& waiter() noexcept { return *this; }
+  // Where the waiting readline()'s search for "\n" goes on (see
+  // ReadLineOp): restarted by every readline(), so one that another
+  // readline() restarted only searches again from the start.
+  std::size_t line_offset = 0;
   bool eof = false;
   bool paused = false;  // the transport was asked to pause_reading()
 };
@@ -83,8 +90,9 @@ struct ReaderState {
 // attempt), so the task wakes only once the read can finish; the bytes are
 // then taken in await_resume, in the task's own step, as the coroutine
 // version took them. `Op` provides
-//   bool ready(ReaderState& s) noexcept;  // take() would finish now (a
+//   bool start(ReaderState& s) noexcept;  // take() would finish now (a
 //                                         // value or an error); takes nothing
+//   bool ready(ReaderState& s) noexcept;  // the same, at a later wake
 //   R take(ReaderState& s);               // the read's last step
 //   const char* name() const noexcept;    // "readline", for error messages
 // The awaiter lives in the awaiting coroutine's frame for as long as the
@@ -96,31 +104,31 @@ template <class Op>
 class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
  public:
   ReadAwaiter(ReaderState* s, Op op) noexcept
-      : WaitListAwaiter(&s->waiter, &ReadAwaiter::attempt_from_wake), s_(s), op_(std::move(op)) {}
+      : WaitListAwaiter(s, &ReadAwaiter::attempt_from_wake), op_(std::move(op)) {}
   // Only before the await starts (as a value passed to timeout()).
   ReadAwaiter(ReadAwaiter&& o) noexcept
-      : WaitListAwaiter(&o.s_->waiter, &ReadAwaiter::attempt_from_wake), s_(o.s_), op_(std::move(o.op_)) {}
+      : WaitListAwaiter(o.state(), &ReadAwaiter::attempt_from_wake), op_(std::move(o.op_)) {}
   ReadAwaiter& operator=(ReadAwaiter&&) = delete;
   ~ReadAwaiter() = default;
 
-  bool await_ready() noexcept { return op_.ready(*s_); }
+  bool await_ready() noexcept { return op_.start(*state()); }
   bool await_suspend(std::coroutine_handle<> h) {
-    s_->before_wait(op_.name());
+    state()->before_wait(op_.name());
     return WaitListAwaiter::await_suspend(h);
   }
   decltype(auto) await_resume() {
     check_cancelled_or_pending();  // a cancel, before or after the wake: nothing taken
-    return op_.take(*s_);
+    return op_.take(*state());
   }
 
  private:
   static bool attempt_from_wake(WaitListAwaiter* w) noexcept {
     auto* self = static_cast<ReadAwaiter*>(w);
-    return self->op_.ready(*self->s_);
+    return self->op_.ready(*self->state());
   }
+  ReaderState* state() const noexcept { return static_cast<ReaderState*>(list()); }
 
-  ReaderState* s_;
-  Op op_;
+  [[no_unique_address]] Op op_;  // readline()'s is empty
 };
 
 // readuntil()'s work (stream_reader.cc).
@@ -128,15 +136,20 @@ struct ReadUntilOp {
   std::string separator;     // never empty, unless `error` is set
   std::size_t offset = 0;    // where the search goes on
   std::exception_ptr error;  // readuntil(""): raised where awaited
+  bool start(ReaderState& s) noexcept { return ready(s); }
   bool ready(ReaderState& s) noexcept;
   std::string take(ReaderState& s);
   const char* name() const noexcept { return "readuntil"; }
 };
 
-// readline()'s work: "\n", with its own EOF and limit rules, and nothing
-// to hold but where the search goes on (stream_reader.cc).
+// readline()'s work: "\n", with its own EOF and limit rules (stream_reader.cc).
+// It holds nothing: where the search goes on is kept in the state
+// (ReaderState::line_offset), as one task at a time waits on a reader.
 struct ReadLineOp {
-  std::size_t offset = 0;
+  bool start(ReaderState& s) noexcept {
+    s.line_offset = 0;
+    return ready(s);
+  }
   bool ready(ReaderState& s) noexcept;
   std::string take(ReaderState& s);
   const char* name() const noexcept { return "readline"; }

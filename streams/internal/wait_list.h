@@ -44,6 +44,11 @@ class [[nodiscard]] WaitListAwaiter : protected Suspension, public ListNode {
   WaitListAwaiter(WaitList* list, AttemptFn attempt) noexcept
       : Suspension(&WaitListAwaiter::detach), list_(list), attempt_(attempt) {}
 
+ protected:
+  // The list this awaiter parks in (for an awaiter whose source derives
+  // from WaitList, which then needs no pointer of its own to it).
+  WaitList* list() const noexcept { return list_; }
+
  private:
   friend class WaitList;
   static inline void detach(Suspension* s) noexcept;
