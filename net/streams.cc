@@ -19,6 +19,7 @@
 #include "corio/net/happy_eyeballs.h"
 #include "corio/net/resolve.h"
 #include "corio/streams/stream_protocol.h"
+#include "corio/sync/errors.h"
 #include "corio/sync/event.h"
 
 namespace corio::net {
@@ -56,14 +57,46 @@ Task<Streams> connect_each(std::vector<SocketAddress> addrs, ConnectOptions opti
 
 }  // namespace
 
+namespace {
+
+// One connection's transport, protocol and reader state in one allocation
+// (with one control block) instead of three. The protocol is a member, so
+// the transport holds it without owning it; the protocol's own reader
+// handle names the state without owning it either (the three live and die
+// together). The stream handles given out own the block through aliases.
+class StreamTransport final : public SocketTransport {
+ public:
+  StreamTransport(Socket sock, std::size_t limit) noexcept
+      : SocketTransport(std::move(sock), protocol_),
+        state_(limit),
+        protocol_(
+            StreamReader(std::shared_ptr<corio::internal::ReaderState>(std::shared_ptr<void>(), &state_), nullptr)) {}
+
+  static std::shared_ptr<StreamTransport> create(Socket sock, const StreamOptions& options) {
+    if (options.limit == 0) throw ValueError("corio: StreamReader limit must be positive");
+    const std::size_t low = checked_low_water(options.transport);
+    auto t = std::make_shared<StreamTransport>(std::move(sock), options.limit);
+    t->start(options.transport.high_water, low);
+    return t;
+  }
+
+  corio::internal::ReaderState state_;
+  StreamReaderProtocol protocol_;
+};
+
+}  // namespace
+
 Streams make_streams(Socket sock, const StreamOptions& options) {
   EventLoop& loop = current_loop();
-  StreamReader reader(options.limit);
-  auto protocol = std::make_shared<StreamReaderProtocol>(reader);
-  auto transport = SocketTransport::create(std::move(sock), protocol, options.transport);
+  if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
+  const std::shared_ptr<StreamTransport> transport = StreamTransport::create(std::move(sock), options);
   auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
+  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
+  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
   std::shared_ptr<WriteTransport> wt(owner, transport.get());
-  return Streams{StreamReader(reader.state(), owner), StreamWriter(std::move(wt), protocol, reader)};
+  StreamReader reader(std::move(state), owner);
+  StreamWriter writer(std::move(wt), std::move(protocol), reader);
+  return Streams{std::move(reader), std::move(writer)};
 }
 
 // The public functions below are plain functions that hand named values to
