@@ -86,17 +86,28 @@ class StreamTransport final : public SocketTransport {
 
 }  // namespace
 
+namespace {
+
+// The streams over `transport`; `keepalive` is what the handles hold on
+// to besides the block (a ConnectionOwner, or the transport itself).
+Streams streams_of(const std::shared_ptr<StreamTransport>& transport, std::shared_ptr<void> keepalive,
+                   std::shared_ptr<WriteTransport> write_transport) {
+  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
+  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
+  StreamReader reader(std::move(state), std::move(keepalive));
+  StreamWriter writer(std::move(write_transport), std::move(protocol), reader);
+  return Streams{std::move(reader), std::move(writer)};
+}
+
+}  // namespace
+
 Streams make_streams(Socket sock, const StreamOptions& options) {
   EventLoop& loop = current_loop();
   if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
   const std::shared_ptr<StreamTransport> transport = StreamTransport::create(std::move(sock), options);
   auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
-  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
-  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
   std::shared_ptr<WriteTransport> wt(owner, transport.get());
-  StreamReader reader(std::move(state), owner);
-  StreamWriter writer(std::move(wt), std::move(protocol), reader);
-  return Streams{std::move(reader), std::move(writer)};
+  return streams_of(transport, std::move(owner), std::move(wt));
 }
 
 // The public functions below are plain functions that hand named values to
@@ -285,15 +296,22 @@ void internal::ServerState::spawn(Socket sock, int family) {
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
   }
+  // A served connection's handles own its block directly, with no
+  // ConnectionOwner (48 bytes) to close it when the last one goes: the
+  // handler's end closes it (ServerConnection::on_done), and so does the
+  // catch below when the handler never starts.
+  std::shared_ptr<StreamTransport> t;
   std::unique_ptr<ServerConnection> c;
   try {
-    c = std::make_unique<ServerConnection>(shared_from_this(), make_streams(std::move(sock), options));
+    t = StreamTransport::create(std::move(sock), options);
+    c = std::make_unique<ServerConnection>(shared_from_this(), streams_of(t, nullptr, t));
     TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
     c->task = h;
     h.base()->set_name_source(c.get());
   } catch (...) {
     // The handler threw before its coroutine started, or no memory: this
-    // connection is dropped (its streams close it), the others go on.
+    // connection is dropped, the others go on.
+    if (t) t->abort();
     report("corio::net: could not start a connection handler", std::current_exception());
     return;
   }
