@@ -362,8 +362,20 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   // The awaiter the task is suspended on, if it can be cancelled there.
   CancelTarget* cancel_target_ = nullptr;
-  // (cancel_in_flight_ is with the other flags at the end, beside
-  // must_cancel_, which take_pending_cancel reads with it.)
+  // An awaiter has taken a cancel and will raise it: from then until it
+  // does, further cancel() calls join that one CancelledError (as asyncio
+  // delivers one for any number of cancels before the task runs again),
+  // and no await suspends (take_pending_cancel).
+  bool cancel_in_flight_ = false;
+  // The task's other flags, here in the padding after cancel_in_flight_
+  // rather than in a word of their own at the end (with the one-pointer
+  // waiters_ below, a TaskState<void> is 128 bytes, the frame allocator's
+  // 128-byte class, not 152 in the 192 one).
+  bool must_cancel_ = false;
+  bool started_ = false;
+  bool done_ = false;
+  bool cancelled_ = false;
+  bool retrieved_ = false;
   // Where the next step resumes.
   std::coroutine_handle<> resume_point_;
   // Trampoline: a coroutine of this task to resume next within the current
@@ -403,25 +415,13 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   EventLoop* loop_;
   ResultBase* root_;  // in the derived TaskState
-  // One pointer, not IntrusiveList's three: a TaskState<void> is then 128
-  // bytes, the frame allocator's 128-byte class, not 152 in the 192 one
-  // (so is every server connection's task).
+  // One pointer, not IntrusiveList's three (see the flags above).
   IntrusiveRing<DoneWaiter> waiters_;
   std::unique_ptr<Extras> extras_;
   const TaskNameSource* name_source_ = nullptr;
   std::uint64_t id_ = next_id();
   std::uint32_t refs_ = 1;  // the loop's, until done
   std::uint32_t cancelling_ = 0;
-  bool started_ = false;
-  // An awaiter has taken a cancel and will raise it: from then until it
-  // does, further cancel() calls join that one CancelledError (as asyncio
-  // delivers one for any number of cancels before the task runs again),
-  // and no await suspends (take_pending_cancel).
-  bool cancel_in_flight_ = false;
-  bool must_cancel_ = false;
-  bool done_ = false;
-  bool cancelled_ = false;
-  bool retrieved_ = false;
 };
 
 // The running task on this thread's loop, or nullptr (defined in event_loop.h).
