@@ -104,21 +104,24 @@ class SocketTransport : public Transport,
   SocketTransport& operator=(const SocketTransport&) = delete;
   ~SocketTransport() override = default;
 
-  std::any get_extra_info(std::string_view name) const override;
-  void close() override;
-  bool is_closing() const override { return closing_ || lost_; }
+  // The overrides are final (the class is not, for transports that hold
+  // their protocol: see the protected constructor), so that the
+  // transport's own calls to them stay direct calls.
+  std::any get_extra_info(std::string_view name) const final;
+  void close() final;
+  bool is_closing() const final { return closing_ || lost_; }
 
-  void pause_reading() override { reading_paused_ = true; }
-  void resume_reading() override;
-  bool is_reading() const override { return !reading_paused_ && !closing_ && !lost_ && !read_eof_; }
+  void pause_reading() final { reading_paused_ = true; }
+  void resume_reading() final;
+  bool is_reading() const final { return !reading_paused_ && !closing_ && !lost_ && !read_eof_; }
 
-  void write(std::string_view data) override;
-  void write_eof() override;
-  bool can_write_eof() const override { return true; }
-  std::size_t get_write_buffer_size() const override { return out_ ? out_->size() : 0; }
-  void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const override { return {high_water_, low_water_}; }
-  void abort() override { force_close(nullptr); }
+  void write(std::string_view data) final;
+  void write_eof() final;
+  bool can_write_eof() const final { return true; }
+  std::size_t get_write_buffer_size() const final { return out_ ? out_->size() : 0; }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) final;
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const final { return {high_water_, low_water_}; }
+  void abort() final { force_close(nullptr); }
 
   // Whether connection_lost() has been called.
   bool connection_lost_called() const noexcept { return lost_called_; }
@@ -141,7 +144,7 @@ class SocketTransport : public Transport,
   // The reactor's report (IoReadyCallback), or a loop callback when
   // reading resumes over data already known to be there: reads until the
   // socket would block or reading stops.
-  void on_io_ready() noexcept override;
+  void on_io_ready() noexcept final;
   // Stops the reactor calling: unsets the callback, leaves the loop's
   // guard; returns the self-reference that kept the transport alive while
   // reading, for the caller to drop when it is done with `this`.

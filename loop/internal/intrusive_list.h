@@ -103,6 +103,17 @@ class IntrusiveRing {
     head_->prev = n;
   }
   T* front() const noexcept { return static_cast<T*>(head_); }
+  // Walks the ring: O(n), for tests and debugging.
+  std::size_t count() const noexcept {
+    std::size_t n = 0;
+    if (head_ == nullptr) return 0;
+    const ListNode* p = head_;
+    do {
+      ++n;
+      p = p->next;
+    } while (p != head_);
+    return n;
+  }
   T* pop_front() noexcept {
     if (head_ == nullptr) return nullptr;
     T* item = static_cast<T*>(head_);

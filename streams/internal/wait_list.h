@@ -92,11 +92,15 @@ class WaitList {
   }
 
   bool empty() const noexcept { return waiters_.empty(); }
-  std::size_t size() const noexcept { return waiters_.size(); }
+  // O(n): for tests.
+  std::size_t size() const noexcept { return waiters_.count(); }
 
  private:
   friend class WaitListAwaiter;
-  IntrusiveList<WaitListAwaiter> waiters_;
+  // A ring (one pointer) rather than an IntrusiveList (three): every
+  // connection holds three WaitLists (its reader's, its writer's drain and
+  // wait_closed), nearly always empty.
+  IntrusiveRing<WaitListAwaiter> waiters_;
 };
 
 inline bool WaitListAwaiter::await_suspend(std::coroutine_handle<> h) {
