@@ -159,8 +159,9 @@ struct ReadLineOp {
 
 // What readuntil() and readline() return: `co_await` it for the bytes.
 // Awaiters with no coroutine frame; timeout(), wait_for() and co_invoke
-// take them as they take a Task. readline()'s holds no separator (80
-// bytes rather than 136 in the frame of a task waiting in it).
+// take them as they take a Task. readline()'s holds no separator and no
+// search position: 64 bytes (a WaitList wait) in the frame of a task
+// waiting in it, where it was 136.
 using ReadUntilAwaiter = internal::ReadAwaiter<internal::ReadUntilOp>;
 using ReadLineAwaiter = internal::ReadAwaiter<internal::ReadLineOp>;
 
