@@ -39,18 +39,30 @@ char* shared_read_buffer() {
 SocketTransport::SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept
     : sock_(std::move(sock)), protocol_(std::move(protocol)), loop_(&current_loop()) {}
 
+SocketTransport::SocketTransport(Socket sock, Protocol& protocol) noexcept
+    : sock_(std::move(sock)), protocol_(std::shared_ptr<void>(), &protocol), loop_(&current_loop()) {}
+
+std::size_t SocketTransport::checked_low_water(const TransportOptions& options) {
+  const std::size_t low = options.low_water.value_or(options.high_water / 4);
+  if (low > options.high_water) throw ValueError("corio::net: low-water mark above the high-water mark");
+  return low;
+}
+
+void SocketTransport::start(std::size_t high_water, std::size_t low_water) {
+  high_water_ = high_water;
+  low_water_ = low_water;
+  protocol_->connection_made(*this);
+  if (!lost_) start_reader();
+}
+
 std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::shared_ptr<Protocol> protocol,
                                                          const TransportOptions& options) {
   if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
   if (!protocol) throw ValueError("corio::net: SocketTransport without a protocol");
-  const std::size_t low = options.low_water.value_or(options.high_water / 4);
-  if (low > options.high_water) throw ValueError("corio::net: low-water mark above the high-water mark");
+  const std::size_t low = checked_low_water(options);
   current_loop();  // RuntimeError outside a loop, before anything is taken
   auto t = std::make_shared<SocketTransport>(Key(), std::move(sock), std::move(protocol));
-  t->high_water_ = options.high_water;
-  t->low_water_ = low;
-  t->protocol_->connection_made(*t);
-  if (!t->lost_) t->start_reader();
+  t->start(options.high_water, low);
   return t;
 }
 
@@ -254,15 +266,16 @@ void SocketTransport::start_writer() {
 Task<void> SocketTransport::write_loop(std::shared_ptr<SocketTransport> keep) {
   IoRegistration& reg = sock_.registration();
   try {
-    while (!out_.empty() && !lost_) {
+    while (!out_empty() && !lost_) {
       const Readiness r = reg.readiness();
       if (!r.writable() && !r.write_closed() && !r.error()) co_await reg.writable();
       if (lost_) break;
-      const std::string_view data = out_.view();
+      const std::string_view data = out_->view();
       const ssize_t n = ::send(sock_.fd(), data.data(), data.size(), MSG_NOSIGNAL);
       if (n >= 0) {
         if (static_cast<std::size_t>(n) < data.size()) reg.clear_writable();
-        out_.consume(static_cast<std::size_t>(n));
+        out_->consume(static_cast<std::size_t>(n));
+        if (out_->empty()) out_.reset();  // an idle connection holds no buffer
         maybe_resume_protocol();
         continue;
       }
@@ -285,7 +298,7 @@ Task<void> SocketTransport::write_loop(std::shared_ptr<SocketTransport> keep) {
     force_close(std::current_exception());
   }
   writer_running_ = false;
-  if (!lost_ && out_.empty()) after_flush();
+  if (!lost_ && out_empty()) after_flush();
 }
 
 void SocketTransport::after_flush() {
@@ -308,7 +321,7 @@ void SocketTransport::resume_reading() {
 void SocketTransport::write(std::string_view data) {
   if (eof_requested_ && !closing_) throw RuntimeError("corio::net: write() after write_eof()");
   if (closing_ || lost_ || data.empty()) return;
-  if (out_.empty() && !writer_running_) {
+  if (out_empty() && !writer_running_) {
     // Nothing queued: try the socket now (most writes end here).
     const ssize_t n = ::send(sock_.fd(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) {
@@ -320,7 +333,8 @@ void SocketTransport::write(std::string_view data) {
     }
     sock_.registration().clear_writable();  // the send buffer is full
   }
-  out_.append(data);
+  if (!out_) out_ = std::make_unique<internal::ByteBuffer>();
+  out_->append(data);
   start_writer();
   maybe_pause_protocol();
 }
@@ -328,14 +342,14 @@ void SocketTransport::write(std::string_view data) {
 void SocketTransport::write_eof() {
   if (eof_requested_ || closing_ || lost_) return;
   eof_requested_ = true;
-  if (out_.empty() && !writer_running_) after_flush();
+  if (out_empty() && !writer_running_) after_flush();
 }
 
 void SocketTransport::close() {
   if (closing_ || lost_) return;
   closing_ = true;
   // Nothing more is received; the reader ends at its next wake-up.
-  if (out_.empty() && !writer_running_) force_close(nullptr);
+  if (out_empty() && !writer_running_) force_close(nullptr);
 }
 
 void SocketTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -347,13 +361,13 @@ void SocketTransport::set_write_buffer_limits(std::size_t high, std::size_t low)
 }
 
 void SocketTransport::maybe_pause_protocol() {
-  if (lost_ || writing_paused_ || out_.size() <= high_water_) return;
+  if (lost_ || writing_paused_ || get_write_buffer_size() <= high_water_) return;
   writing_paused_ = true;
   protocol_->pause_writing();
 }
 
 void SocketTransport::maybe_resume_protocol() {
-  if (lost_ || !writing_paused_ || out_.size() > low_water_) return;
+  if (lost_ || !writing_paused_ || get_write_buffer_size() > low_water_) return;
   writing_paused_ = false;
   protocol_->resume_writing();
 }
@@ -363,7 +377,7 @@ void SocketTransport::force_close(std::exception_ptr error) noexcept {
   const std::shared_ptr<SocketTransport> reading = stop_reader();
   lost_ = true;
   closing_ = true;
-  out_.clear();
+  out_.reset();
   if (sock_.is_open()) {
     try {
       closed_names_ = std::make_unique<Names>(Names{peer_of(sock_), local_of(sock_)});

@@ -79,9 +79,9 @@ struct TransportOptions {
 // SocketTransport
 //
 // Errors, Thread safety, Cancellation: see the header comment.
-class SocketTransport final : public Transport,
-                              public std::enable_shared_from_this<SocketTransport>,
-                              private IoReadyCallback {
+class SocketTransport : public Transport,
+                        public std::enable_shared_from_this<SocketTransport>,
+                        private IoReadyCallback {
  public:
   // The size of the per-thread read buffer.
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -104,31 +104,47 @@ class SocketTransport final : public Transport,
   SocketTransport& operator=(const SocketTransport&) = delete;
   ~SocketTransport() override = default;
 
-  std::any get_extra_info(std::string_view name) const override;
-  void close() override;
-  bool is_closing() const override { return closing_ || lost_; }
+  // The overrides are final (the class is not, for transports that hold
+  // their protocol: see the protected constructor), so that the
+  // transport's own calls to them stay direct calls.
+  std::any get_extra_info(std::string_view name) const final;
+  void close() final;
+  bool is_closing() const final { return closing_ || lost_; }
 
-  void pause_reading() override { reading_paused_ = true; }
-  void resume_reading() override;
-  bool is_reading() const override { return !reading_paused_ && !closing_ && !lost_ && !read_eof_; }
+  void pause_reading() final { reading_paused_ = true; }
+  void resume_reading() final;
+  bool is_reading() const final { return !reading_paused_ && !closing_ && !lost_ && !read_eof_; }
 
-  void write(std::string_view data) override;
-  void write_eof() override;
-  bool can_write_eof() const override { return true; }
-  std::size_t get_write_buffer_size() const override { return out_.size(); }
-  void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const override { return {high_water_, low_water_}; }
-  void abort() override { force_close(nullptr); }
+  void write(std::string_view data) final;
+  void write_eof() final;
+  bool can_write_eof() const final { return true; }
+  std::size_t get_write_buffer_size() const final { return out_ ? out_->size() : 0; }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) final;
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const final { return {high_water_, low_water_}; }
+  void abort() final { force_close(nullptr); }
 
   // Whether connection_lost() has been called.
   bool connection_lost_called() const noexcept { return lost_called_; }
+
+ protected:
+  // For a derived transport that holds its protocol itself, in the same
+  // allocation (make_streams' does, with the reader's state: one block per
+  // connection instead of three). `protocol` is not owned: it must live as
+  // long as the transport, as a member of the derived class does; it is
+  // only named here, not used, so it may not be constructed yet.
+  SocketTransport(Socket sock, Protocol& protocol) noexcept;
+  // The low-water mark `options` give. Errors: ValueError for low > high.
+  static std::size_t checked_low_water(const TransportOptions& options);
+  // create()'s last steps, for a derived transport made by make_shared:
+  // sets the water marks, calls connection_made(), starts reading.
+  void start(std::size_t high_water, std::size_t low_water);
 
  private:
   friend struct ReadGuard;
   // The reactor's report (IoReadyCallback), or a loop callback when
   // reading resumes over data already known to be there: reads until the
   // socket would block or reading stops.
-  void on_io_ready() noexcept override;
+  void on_io_ready() noexcept final;
   // Stops the reactor calling: unsets the callback, leaves the loop's
   // guard; returns the self-reference that kept the transport alive while
   // reading, for the caller to drop when it is done with `this`.
@@ -156,20 +172,24 @@ class SocketTransport final : public Transport,
   // it, as a task held it before) and its link in the loop's guard.
   std::shared_ptr<SocketTransport> self_;
   ReadGuardLink guard_link_;
-  internal::ByteBuffer out_;
+  // The write buffer: made when a write() leaves bytes the socket did not
+  // take, given back once they are sent, so an idle connection holds none.
+  std::unique_ptr<internal::ByteBuffer> out_;
   std::size_t high_water_ = 0;
   std::size_t low_water_ = 0;
-  bool reading_paused_ = false;
-  bool reader_running_ = false;  // the reactor calls on_io_ready()
-  bool read_scheduled_ = false;  // a loop callback will call on_io_ready()
-  bool writer_running_ = false;
-  bool writing_paused_ = false;  // the protocol was told pause_writing()
-  bool read_eof_ = false;        // the peer's EOF was read
-  bool eof_requested_ = false;   // write_eof(): EOF after the buffer
-  bool eof_sent_ = false;
-  bool closing_ = false;  // close(): flush, then lose
-  bool lost_ = false;     // the socket is closed; connection_lost() is queued
-  bool lost_called_ = false;
+  bool out_empty() const noexcept { return !out_ || out_->empty(); }
+  // Flags as bits: each connection holds one set.
+  bool reading_paused_ : 1 = false;
+  bool reader_running_ : 1 = false;  // the reactor calls on_io_ready()
+  bool read_scheduled_ : 1 = false;  // a loop callback will call on_io_ready()
+  bool writer_running_ : 1 = false;
+  bool writing_paused_ : 1 = false;  // the protocol was told pause_writing()
+  bool read_eof_ : 1 = false;        // the peer's EOF was read
+  bool eof_requested_ : 1 = false;   // write_eof(): EOF after the buffer
+  bool eof_sent_ : 1 = false;
+  bool closing_ : 1 = false;  // close(): flush, then lose
+  bool lost_ : 1 = false;     // the socket is closed; connection_lost() is queued
+  bool lost_called_ : 1 = false;
 };
 
 }  // namespace corio::net

@@ -19,6 +19,7 @@
 #include "corio/net/happy_eyeballs.h"
 #include "corio/net/resolve.h"
 #include "corio/streams/stream_protocol.h"
+#include "corio/sync/errors.h"
 #include "corio/sync/event.h"
 
 namespace corio::net {
@@ -56,14 +57,57 @@ Task<Streams> connect_each(std::vector<SocketAddress> addrs, ConnectOptions opti
 
 }  // namespace
 
+namespace {
+
+// One connection's transport, protocol and reader state in one allocation
+// (with one control block) instead of three. The protocol is a member, so
+// the transport holds it without owning it; the protocol's own reader
+// handle names the state without owning it either (the three live and die
+// together). The stream handles given out own the block through aliases.
+class StreamTransport final : public SocketTransport {
+ public:
+  StreamTransport(Socket sock, std::size_t limit) noexcept
+      : SocketTransport(std::move(sock), protocol_),
+        state_(limit),
+        protocol_(
+            StreamReader(std::shared_ptr<corio::internal::ReaderState>(std::shared_ptr<void>(), &state_), nullptr)) {}
+
+  static std::shared_ptr<StreamTransport> create(Socket sock, const StreamOptions& options) {
+    if (options.limit == 0) throw ValueError("corio: StreamReader limit must be positive");
+    const std::size_t low = checked_low_water(options.transport);
+    auto t = std::make_shared<StreamTransport>(std::move(sock), options.limit);
+    t->start(options.transport.high_water, low);
+    return t;
+  }
+
+  corio::internal::ReaderState state_;
+  StreamReaderProtocol protocol_;
+};
+
+}  // namespace
+
+namespace {
+
+// The streams over `transport`; `keepalive` is what the handles hold on
+// to besides the block (a ConnectionOwner, or the transport itself).
+Streams streams_of(const std::shared_ptr<StreamTransport>& transport, std::shared_ptr<void> keepalive,
+                   std::shared_ptr<WriteTransport> write_transport) {
+  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
+  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
+  StreamReader reader(std::move(state), std::move(keepalive));
+  StreamWriter writer(std::move(write_transport), std::move(protocol), reader);
+  return Streams{std::move(reader), std::move(writer)};
+}
+
+}  // namespace
+
 Streams make_streams(Socket sock, const StreamOptions& options) {
   EventLoop& loop = current_loop();
-  StreamReader reader(options.limit);
-  auto protocol = std::make_shared<StreamReaderProtocol>(reader);
-  auto transport = SocketTransport::create(std::move(sock), protocol, options.transport);
+  if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
+  const std::shared_ptr<StreamTransport> transport = StreamTransport::create(std::move(sock), options);
   auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
   std::shared_ptr<WriteTransport> wt(owner, transport.get());
-  return Streams{StreamReader(reader.state(), owner), StreamWriter(std::move(wt), protocol, reader)};
+  return streams_of(transport, std::move(owner), std::move(wt));
 }
 
 // The public functions below are plain functions that hand named values to
@@ -252,15 +296,22 @@ void internal::ServerState::spawn(Socket sock, int family) {
   } catch (const OSError&) {
     // The peer already left; the handler will find out.
   }
+  // A served connection's handles own its block directly, with no
+  // ConnectionOwner (48 bytes) to close it when the last one goes: the
+  // handler's end closes it (ServerConnection::on_done), and so does the
+  // catch below when the handler never starts.
+  std::shared_ptr<StreamTransport> t;
   std::unique_ptr<ServerConnection> c;
   try {
-    c = std::make_unique<ServerConnection>(shared_from_this(), make_streams(std::move(sock), options));
+    t = StreamTransport::create(std::move(sock), options);
+    c = std::make_unique<ServerConnection>(shared_from_this(), streams_of(t, nullptr, t));
     TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
     c->task = h;
     h.base()->set_name_source(c.get());
   } catch (...) {
     // The handler threw before its coroutine started, or no memory: this
-    // connection is dropped (its streams close it), the others go on.
+    // connection is dropped, the others go on.
+    if (t) t->abort();
     report("corio::net: could not start a connection handler", std::current_exception());
     return;
   }

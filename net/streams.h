@@ -209,7 +209,10 @@ class Server {
 // the two never clash), as asyncio does for host None; options.family
 // AF_INET or AF_INET6 keeps one of them. With port 0 every listening
 // socket gets the same port, the one the kernel picked for the first (so
-// port() serves both families). The server keeps `handler` alive. Accept failures (EMFILE, ENFILE, ...) go to the
+// port() serves both families). The server keeps `handler` alive. When a
+// handler ends its connection is closed (its buffered bytes flushed first),
+// or aborted if the handler was cancelled; copies of its stream handles
+// kept beyond that see a closed connection. Accept failures (EMFILE, ENFILE, ...) go to the
 // loop's exception handler and pause accepting for accept_backoff; the server keeps serving. An exception escaping a
 // handler goes to the loop's exception handler too. Errors: GaiError; OSError (EADDRINUSE, EACCES, ...) from
 // bind/listen

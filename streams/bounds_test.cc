@@ -24,10 +24,15 @@ static_assert(std::is_nothrow_move_constructible_v<StreamWriter>);
 static_assert(std::is_nothrow_move_constructible_v<MemoryPipe>);
 
 // Reads and waits are Tasks or awaiters, which are awaited directly.
-static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readline()), ReadUntilAwaiter>);
+static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readline()), ReadLineAwaiter>);
 static_assert(std::is_same_v<decltype(std::declval<StreamReader&>().readuntil("\r\n")), ReadUntilAwaiter>);
 static_assert(kDirect<ReadUntilAwaiter>);
 static_assert(std::is_nothrow_move_constructible_v<ReadUntilAwaiter>);
+static_assert(kDirect<ReadLineAwaiter>);
+static_assert(std::is_nothrow_move_constructible_v<ReadLineAwaiter>);
+// A task idle in readline() keeps its awaiter in its frame: it holds no
+// more than any WaitList wait does (no separator, no search position).
+static_assert(sizeof(ReadLineAwaiter) == sizeof(internal::WaitListAwaiter));
 static_assert(std::is_same_v<decltype(std::declval<StreamWriter&>().drain()), Task<void>>);
 static_assert(kDirect<Task<std::string>>);
 static_assert(kDirect<internal::WaitListAwaiter>);

@@ -13,7 +13,7 @@ namespace corio {
 namespace internal {
 
 void ReaderState::before_wait(const char* caller) {
-  if (!waiter.empty()) {
+  if (!waiter().empty()) {
     throw RuntimeError(std::string("corio: StreamReader::") + caller +
                        "() called while another task is already waiting for incoming data");
   }
@@ -54,9 +54,11 @@ std::optional<std::string> ReaderState::try_readuntil(std::string_view separator
   return std::nullopt;
 }
 
-bool ReadUntilOp::ready(ReaderState& s) noexcept {
-  if (error || s.error) return true;
-  const std::string_view sep = separator.empty() ? std::string_view("\n") : std::string_view(separator);
+namespace {
+
+// Whether a search for `sep` from `offset` would end now (found, over the
+// limit, or at EOF); if not, moves `offset` on as try_readuntil would.
+bool search_ready(ReaderState& s, std::string_view sep, std::size_t& offset) noexcept {
   const std::string_view data = s.buffer.view();
   if (data.size() >= offset + sep.size()) {
     if (data.find(sep, offset) != std::string_view::npos) return true;
@@ -66,6 +68,18 @@ bool ReadUntilOp::ready(ReaderState& s) noexcept {
     return false;
   }
   return s.eof;
+}
+
+}  // namespace
+
+bool ReadUntilOp::ready(ReaderState& s) noexcept {
+  if (error || s.error) return true;
+  return search_ready(s, separator, offset);
+}
+
+bool ReadLineOp::ready(ReaderState& s) noexcept {
+  if (s.error) return true;
+  return search_ready(s, "\n", s.line_offset);
 }
 
 namespace {
@@ -80,12 +94,14 @@ namespace {
 std::string ReadUntilOp::take(ReaderState& s) {
   if (error) std::rethrow_exception(error);
   s.check_error();
-  if (!separator.empty()) {
-    std::optional<std::string> chunk = s.try_readuntil(separator, offset);
-    if (!chunk) throw_raced("readuntil");
-    return std::move(*chunk);
-  }
-  // readline().
+  std::optional<std::string> chunk = s.try_readuntil(separator, offset);
+  if (!chunk) throw_raced("readuntil");
+  return std::move(*chunk);
+}
+
+std::string ReadLineOp::take(ReaderState& s) {
+  s.check_error();
+  std::size_t& offset = s.line_offset;
   constexpr std::string_view kSep = "\n";
   try {
     std::optional<std::string> line = s.try_readuntil(kSep, offset);
@@ -188,8 +204,8 @@ void StreamReader::feed_data(std::string_view data) {
   // wake needs more than is buffered (readexactly(n) above twice the
   // limit, read() to EOF), which the transport must bring. The next chunk
   // that comes with no read waiting pauses it.
-  const bool read_waiting = !s.waiter.empty();
-  s.waiter.wake_all();
+  const bool read_waiting = !s.waiter().empty();
+  s.waiter().wake_all();
   if (s.transport != nullptr && !s.paused && !read_waiting && s.buffer.size() > 2 * s.limit) {
     s.paused = true;
     s.transport->pause_reading();
@@ -198,12 +214,12 @@ void StreamReader::feed_data(std::string_view data) {
 
 void StreamReader::feed_eof() noexcept {
   s_->eof = true;
-  s_->waiter.wake_all();
+  s_->waiter().wake_all();
 }
 
 void StreamReader::set_exception(std::exception_ptr error) noexcept {
   s_->error = std::move(error);
-  s_->waiter.wake_all();
+  s_->waiter().wake_all();
 }
 
 void StreamReader::set_transport(ReadTransport* transport) {
@@ -214,18 +230,18 @@ void StreamReader::set_transport(ReadTransport* transport) {
   if (transport == nullptr) s_->paused = false;
 }
 
-ReadAwaiter StreamReader::read(std::ptrdiff_t n) noexcept { return ReadAwaiter(s_.get(), "read", internal::ReadOp{n}); }
+ReadAwaiter StreamReader::read(std::ptrdiff_t n) noexcept { return ReadAwaiter(s_.get(), internal::ReadOp{n}); }
 
 ReadIntoAwaiter StreamReader::read_into(std::span<char> buf) noexcept {
-  return ReadIntoAwaiter(s_.get(), "read_into", internal::ReadIntoOp{buf});
+  return ReadIntoAwaiter(s_.get(), internal::ReadIntoOp{buf});
 }
 
 ReadExactlyAwaiter StreamReader::readexactly(std::size_t n) noexcept {
-  return ReadExactlyAwaiter(s_.get(), "readexactly", internal::ReadExactlyOp{n});
+  return ReadExactlyAwaiter(s_.get(), internal::ReadExactlyOp{n});
 }
 
 ReadExactlyIntoAwaiter StreamReader::readexactly_into(std::span<char> buf) noexcept {
-  return ReadExactlyIntoAwaiter(s_.get(), "readexactly_into", internal::ReadExactlyIntoOp{buf});
+  return ReadExactlyIntoAwaiter(s_.get(), internal::ReadExactlyIntoOp{buf});
 }
 
 ReadUntilAwaiter StreamReader::readuntil(std::string separator) {
@@ -233,15 +249,13 @@ ReadUntilAwaiter StreamReader::readuntil(std::string separator) {
     // An error that raises where the read is awaited.
     internal::ReadUntilOp op;
     op.error = std::make_exception_ptr(ValueError("corio: StreamReader::readuntil(): the separator is empty"));
-    return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
+    return ReadUntilAwaiter(s_.get(), std::move(op));
   }
   internal::ReadUntilOp op;
   op.separator = std::move(separator);
-  return ReadUntilAwaiter(s_.get(), "readuntil", std::move(op));
+  return ReadUntilAwaiter(s_.get(), std::move(op));
 }
 
-ReadUntilAwaiter StreamReader::readline() noexcept {
-  return ReadUntilAwaiter(s_.get(), "readline", internal::ReadUntilOp());
-}
+ReadLineAwaiter StreamReader::readline() noexcept { return ReadLineAwaiter(s_.get(), internal::ReadLineOp()); }
 
 }  // namespace corio

@@ -48,7 +48,10 @@ namespace corio {
 namespace internal {
 
 // The state a StreamReader handle shares.
-struct ReaderState {
+// The WaitList (at most one task) is a base rather than a member so that a
+// ReadAwaiter finds the state from the list it parks in, with no pointer of
+// its own (8 bytes of every frame idle in a read).
+struct ReaderState : WaitList {
   explicit ReaderState(std::size_t l) noexcept : limit(l) {}
 
   // Throws the stored exception, if any.
@@ -70,7 +73,11 @@ struct ReaderState {
   std::size_t limit;
   std::exception_ptr error;
   ReadTransport* transport = nullptr;
-  WaitList waiter;  // at most one task
+  WaitList& waiter() noexcept { return *this; }
+  // Where the waiting readline()'s search for "\n" goes on (see
+  // ReadLineOp): restarted by every readline(), so one that another
+  // readline() restarted only searches again from the start.
+  std::size_t line_offset = 0;
   bool eof = false;
   bool paused = false;  // the transport was asked to pause_reading()
 };
@@ -81,90 +88,117 @@ struct ReaderState {
 // attempt), so the task wakes only once the read can finish; the bytes are
 // then taken in await_resume, in the task's own step, as the coroutine
 // version took them. `Op` provides
-//   bool ready(ReaderState& s) noexcept;  // take() would finish now (a
+//   bool start(ReaderState& s) noexcept;  // take() would finish now (a
 //                                         // value or an error); takes nothing
+//   bool ready(ReaderState& s) noexcept;  // the same, at a later wake
 //   R take(ReaderState& s);               // the read's last step
+//   const char* name() const noexcept;    // "readline", for error messages
+// The awaiter lives in the awaiting coroutine's frame for as long as the
+// task waits (g++ gives each co_await its own slot), so it is kept small:
+// a handler idle in readline() pays for every byte of it.
 // Cancellation (StreamReader's): a cancel while parked, or between the
 // wake and the task's step, raises CancelledError with nothing taken.
 template <class Op>
 class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
  public:
-  ReadAwaiter(ReaderState* s, const char* name, Op op) noexcept
-      : WaitListAwaiter(&s->waiter, &ReadAwaiter::attempt_from_wake), s_(s), name_(name), op_(std::move(op)) {}
+  ReadAwaiter(ReaderState* s, Op op) noexcept
+      : WaitListAwaiter(s, &ReadAwaiter::attempt_from_wake), op_(std::move(op)) {}
   // Only before the await starts (as a value passed to timeout()).
   ReadAwaiter(ReadAwaiter&& o) noexcept
-      : WaitListAwaiter(&o.s_->waiter, &ReadAwaiter::attempt_from_wake),
-        s_(o.s_),
-        name_(o.name_),
-        op_(std::move(o.op_)) {}
+      : WaitListAwaiter(o.state(), &ReadAwaiter::attempt_from_wake), op_(std::move(o.op_)) {}
   ReadAwaiter& operator=(ReadAwaiter&&) = delete;
   ~ReadAwaiter() = default;
 
-  bool await_ready() noexcept { return op_.ready(*s_); }
+  bool await_ready() noexcept { return op_.start(*state()); }
   bool await_suspend(std::coroutine_handle<> h) {
-    s_->before_wait(name_);
+    state()->before_wait(op_.name());
     return WaitListAwaiter::await_suspend(h);
   }
   decltype(auto) await_resume() {
     check_cancelled_or_pending();  // a cancel, before or after the wake: nothing taken
-    return op_.take(*s_);
+    return op_.take(*state());
   }
 
  private:
   static bool attempt_from_wake(WaitListAwaiter* w) noexcept {
     auto* self = static_cast<ReadAwaiter*>(w);
-    return self->op_.ready(*self->s_);
+    return self->op_.ready(*self->state());
   }
+  ReaderState* state() const noexcept { return static_cast<ReaderState*>(list()); }
 
-  ReaderState* s_;
-  const char* name_;
-  Op op_;
+  [[no_unique_address]] Op op_;  // readline()'s is empty
 };
 
-// readline()'s and readuntil()'s work (stream_reader.cc).
+// readuntil()'s work (stream_reader.cc).
 struct ReadUntilOp {
-  std::string separator;     // empty: readline ("\n", with its own EOF and limit rules)
+  std::string separator;     // never empty, unless `error` is set
   std::size_t offset = 0;    // where the search goes on
   std::exception_ptr error;  // readuntil(""): raised where awaited
+  bool start(ReaderState& s) noexcept { return ready(s); }
   bool ready(ReaderState& s) noexcept;
   std::string take(ReaderState& s);
+  const char* name() const noexcept { return "readuntil"; }
+};
+
+// readline()'s work: "\n", with its own EOF and limit rules (stream_reader.cc).
+// It holds nothing: where the search goes on is kept in the state
+// (ReaderState::line_offset), as one task at a time waits on a reader.
+struct ReadLineOp {
+  bool start(ReaderState& s) noexcept {
+    s.line_offset = 0;
+    return ready(s);
+  }
+  bool ready(ReaderState& s) noexcept;
+  std::string take(ReaderState& s);
+  const char* name() const noexcept { return "readline"; }
 };
 
 // read(n)'s work: n > 0, up to n bytes once any are there; n < 0,
 // everything once EOF has come; n == 0, "" at once.
 struct ReadOp {
   std::ptrdiff_t n;
+  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::string take(ReaderState& s);
+  const char* name() const noexcept { return "read"; }
 };
 
 // read_into()'s work: up to buf.size() bytes into buf once any are there.
 struct ReadIntoOp {
   std::span<char> buf;
+  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::size_t take(ReaderState& s);
+  const char* name() const noexcept { return "read_into"; }
 };
 
 // readexactly()'s work: n bytes once n are there, or the error at EOF.
 struct ReadExactlyOp {
   std::size_t n;
+  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::string take(ReaderState& s);
+  const char* name() const noexcept { return "readexactly"; }
 };
 
 // readexactly_into()'s work: buf.size() bytes into buf.
 struct ReadExactlyIntoOp {
   std::span<char> buf;
+  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   void take(ReaderState& s);
+  const char* name() const noexcept { return "readexactly_into"; }
 };
 
 }  // namespace internal
 
 // What the reads return: `co_await` one for its result. Each is an awaiter
 // with no coroutine frame; timeout(), wait_for() and co_invoke take it as
-// they take a Task (wrap it in co_invoke for create_task).
+// they take a Task (wrap it in co_invoke for create_task). readline()'s
+// holds no separator and no search position: 64 bytes (a WaitList wait)
+// in the frame of a task waiting in it, where it was 136.
 using ReadUntilAwaiter = internal::ReadAwaiter<internal::ReadUntilOp>;
+using ReadLineAwaiter = internal::ReadAwaiter<internal::ReadLineOp>;
 using ReadAwaiter = internal::ReadAwaiter<internal::ReadOp>;
 using ReadIntoAwaiter = internal::ReadAwaiter<internal::ReadIntoOp>;
 using ReadExactlyAwaiter = internal::ReadAwaiter<internal::ReadExactlyOp>;
@@ -224,7 +258,7 @@ class StreamReader {
   // ---- Reading. ----
   //
   // Each read returns an awaiter with no coroutine frame (ReadAwaiter,
-  // ReadUntilAwaiter, ...): await it directly, or give it to timeout() or
+  // ReadLineAwaiter, ...): await it directly, or give it to timeout() or
   // wait_for(); wrap it in co_invoke for create_task. A read looks at the
   // buffer when awaited, not when called.
 
@@ -252,7 +286,7 @@ class StreamReader {
   // LimitOverrunError and, as asyncio does, is discarded: through its
   // newline if that is in the buffer, else the whole buffer, so the next
   // readline() starts afresh.
-  ReadUntilAwaiter readline() noexcept;
+  ReadLineAwaiter readline() noexcept;
 
   // Internal: the shared state (for the protocol and writer).
   const std::shared_ptr<internal::ReaderState>& state() const noexcept { return s_; }

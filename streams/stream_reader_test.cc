@@ -291,9 +291,9 @@ CO_TEST(StreamReader, AWaitingReadlineStaysParkedUntilTheLineIsComplete) {
   auto reading = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readline(); }));
   co_await settle();
   r.feed_data("ab");
-  EXPECT_EQ(r.state()->waiter.size(), 1u);  // still parked: no wake for a part line
+  EXPECT_EQ(r.state()->waiter().size(), 1u);  // still parked: no wake for a part line
   r.feed_data("c\nd");
-  EXPECT_EQ(r.state()->waiter.size(), 0u);
+  EXPECT_EQ(r.state()->waiter().size(), 0u);
   EXPECT_EQ(co_await reading, "abc\n");
   EXPECT_EQ(r.buffered(), 1u);
 }
@@ -326,9 +326,9 @@ CO_TEST(StreamReader, AWaitingReadexactlyStaysParkedUntilEveryByteIsThere) {
   auto exact = create_task(co_invoke([&r]() -> Task<std::string> { co_return co_await r.readexactly(4); }));
   co_await settle();
   r.feed_data("ab");
-  EXPECT_EQ(r.state()->waiter.size(), 1u);  // still parked: two bytes short
+  EXPECT_EQ(r.state()->waiter().size(), 1u);  // still parked: two bytes short
   r.feed_data("cde");
-  EXPECT_EQ(r.state()->waiter.size(), 0u);
+  EXPECT_EQ(r.state()->waiter().size(), 0u);
   EXPECT_EQ(co_await exact, "abcd");
   EXPECT_EQ(r.buffered(), 1u);
 }

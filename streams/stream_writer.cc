@@ -9,13 +9,14 @@ namespace corio {
 
 StreamWriter::StreamWriter(std::shared_ptr<WriteTransport> transport, std::shared_ptr<StreamReaderProtocol> protocol,
                            std::optional<StreamReader> reader)
-    : transport_(std::move(transport)), protocol_(std::move(protocol)), reader_(std::move(reader)) {
+    : transport_(std::move(transport)), protocol_(std::move(protocol)) {
+  if (reader) reader_ = reader->state();
   if (!transport_ || !protocol_) throw std::invalid_argument("corio: StreamWriter needs a transport and a protocol");
 }
 
 Task<void> StreamWriter::drain() {
   if (reader_) {
-    if (std::exception_ptr e = reader_->exception()) std::rethrow_exception(e);
+    if (std::exception_ptr e = reader_->error) std::rethrow_exception(e);
   }
   // StreamReaderProtocol is held in the frame: a handle moved meanwhile
   // does not take it away.

@@ -95,7 +95,9 @@ class StreamWriter {
  private:
   std::shared_ptr<WriteTransport> transport_;
   std::shared_ptr<StreamReaderProtocol> protocol_;
-  std::optional<StreamReader> reader_;
+  // The reader's state, for drain() to raise its exception (not a reader
+  // handle: what that would keep alive the state's owner keeps already).
+  std::shared_ptr<internal::ReaderState> reader_;
 };
 
 }  // namespace corio

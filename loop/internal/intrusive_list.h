@@ -75,6 +75,69 @@ class IntrusiveList {
   std::size_t size_ = 0;
 };
 
+// IntrusiveRing: the same FIFO list of T in one pointer (IntrusiveList is
+// three: its sentinel node and its size), for lists held by many objects
+// and seldom used, such as a task's done waiters (every task holds one, a
+// few ever have an entry). No size; the nodes form a ring without a
+// sentinel, `head_` the first of them. Not thread-safe.
+template <class T>
+class IntrusiveRing {
+ public:
+  IntrusiveRing() noexcept = default;
+  IntrusiveRing(const IntrusiveRing&) = delete;
+  IntrusiveRing& operator=(const IntrusiveRing&) = delete;
+
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  void push_back(T* item) noexcept {
+    ListNode* n = item;
+    assert(!n->linked());
+    if (head_ == nullptr) {
+      n->prev = n->next = n;
+      head_ = n;
+      return;
+    }
+    n->prev = head_->prev;
+    n->next = head_;
+    head_->prev->next = n;
+    head_->prev = n;
+  }
+  T* front() const noexcept { return static_cast<T*>(head_); }
+  // Walks the ring: O(n), for tests and debugging.
+  std::size_t count() const noexcept {
+    std::size_t n = 0;
+    if (head_ == nullptr) return 0;
+    const ListNode* p = head_;
+    do {
+      ++n;
+      p = p->next;
+    } while (p != head_);
+    return n;
+  }
+  T* pop_front() noexcept {
+    if (head_ == nullptr) return nullptr;
+    T* item = static_cast<T*>(head_);
+    erase(item);
+    return item;
+  }
+  // Unlinks `item`, which must be in this list.
+  void erase(T* item) noexcept {
+    ListNode* n = item;
+    assert(n->linked());
+    if (n->next == n) {
+      head_ = nullptr;
+    } else {
+      n->prev->next = n->next;
+      n->next->prev = n->prev;
+      if (head_ == n) head_ = n->next;
+    }
+    n->prev = n->next = nullptr;
+  }
+
+ private:
+  ListNode* head_ = nullptr;
+};
+
 }  // namespace corio::internal
 
 #endif  // CORIO_LOOP_INTERNAL_INTRUSIVE_LIST_H_

@@ -206,8 +206,10 @@ struct DoneWaiter : ListNode {
   void (*on_done)(DoneWaiter* self) noexcept = nullptr;
 };
 
-// Notifies and unlinks every waiter. Waiters may unlink others as they run.
-inline void notify_all(IntrusiveList<DoneWaiter>& waiters) noexcept {
+// Notifies and unlinks every waiter (an IntrusiveList or IntrusiveRing of
+// DoneWaiter). Waiters may unlink others as they run.
+template <class List>
+inline void notify_all(List& waiters) noexcept {
   while (DoneWaiter* w = waiters.pop_front()) w->on_done(w);
 }
 
@@ -365,6 +367,15 @@ class TaskBase : public ListNode, public FrameAllocated {
   // delivers one for any number of cancels before the task runs again),
   // and no await suspends (take_pending_cancel).
   bool cancel_in_flight_ = false;
+  // The task's other flags, here in the padding after cancel_in_flight_
+  // rather than in a word of their own at the end (with the one-pointer
+  // waiters_ below, a TaskState<void> is 128 bytes, the frame allocator's
+  // 128-byte class, not 152 in the 192 one).
+  bool must_cancel_ = false;
+  bool started_ = false;
+  bool done_ = false;
+  bool cancelled_ = false;
+  bool retrieved_ = false;
   // Where the next step resumes.
   std::coroutine_handle<> resume_point_;
   // Trampoline: a coroutine of this task to resume next within the current
@@ -404,17 +415,13 @@ class TaskBase : public ListNode, public FrameAllocated {
 
   EventLoop* loop_;
   ResultBase* root_;  // in the derived TaskState
-  IntrusiveList<DoneWaiter> waiters_;
+  // One pointer, not IntrusiveList's three (see the flags above).
+  IntrusiveRing<DoneWaiter> waiters_;
   std::unique_ptr<Extras> extras_;
   const TaskNameSource* name_source_ = nullptr;
   std::uint64_t id_ = next_id();
   std::uint32_t refs_ = 1;  // the loop's, until done
   std::uint32_t cancelling_ = 0;
-  bool started_ = false;
-  bool must_cancel_ = false;
-  bool done_ = false;
-  bool cancelled_ = false;
-  bool retrieved_ = false;
 };
 
 // The running task on this thread's loop, or nullptr (defined in event_loop.h).

@@ -44,6 +44,11 @@ class [[nodiscard]] WaitListAwaiter : protected Suspension, public ListNode {
   WaitListAwaiter(WaitList* list, AttemptFn attempt) noexcept
       : Suspension(&WaitListAwaiter::detach), list_(list), attempt_(attempt) {}
 
+ protected:
+  // The list this awaiter parks in (for an awaiter whose source derives
+  // from WaitList, which then needs no pointer of its own to it).
+  WaitList* list() const noexcept { return list_; }
+
  private:
   friend class WaitList;
   static inline void detach(Suspension* s) noexcept;
@@ -87,11 +92,15 @@ class WaitList {
   }
 
   bool empty() const noexcept { return waiters_.empty(); }
-  std::size_t size() const noexcept { return waiters_.size(); }
+  // O(n): for tests.
+  std::size_t size() const noexcept { return waiters_.count(); }
 
  private:
   friend class WaitListAwaiter;
-  IntrusiveList<WaitListAwaiter> waiters_;
+  // A ring (one pointer) rather than an IntrusiveList (three): every
+  // connection holds three WaitLists (its reader's, its writer's drain and
+  // wait_closed), nearly always empty.
+  IntrusiveRing<WaitListAwaiter> waiters_;
 };
 
 inline bool WaitListAwaiter::await_suspend(std::coroutine_handle<> h) {
