@@ -113,6 +113,8 @@ std::any SocketTransport::get_extra_info(std::string_view name) const {
 // task's cancel did.
 struct ReadGuard {
   explicit ReadGuard(EventLoop* l) noexcept : loop(l) {}
+  static SocketTransport* transport_of(ReadGuardLink* l) noexcept { return static_cast<SocketTransport*>(l); }
+  static ReadGuardLink* link_of(SocketTransport* t) noexcept { return t; }
   EventLoop* loop;
   internal::IntrusiveList<ReadGuardLink> reading;
   Event emptied;
@@ -138,7 +140,7 @@ Task<void> guard_reading(ReadGuard* g) {
     ~AbortAll() {
       if (g->attached) detach(g);
       while (ReadGuardLink* l = g->reading.front()) {
-        const std::shared_ptr<SocketTransport> t = l->transport->shared_from_this();
+        const std::shared_ptr<SocketTransport> t = ReadGuard::transport_of(l)->shared_from_this();
         t->abort();  // leaves the list
       }
       delete g;
@@ -167,9 +169,8 @@ void SocketTransport::start_reader() {
     try {
       ReadGuard* g = guard_of(loop_);
       sock_.registration().set_read_callback(this);
-      guard_link_.transport = this;
-      guard_link_.guard = g;
-      g->reading.push_back(&guard_link_);
+      ReadGuardLink::guard = g;
+      g->reading.push_back(ReadGuard::link_of(this));
       self_ = shared_from_this();
       reader_running_ = true;
     } catch (...) {
@@ -199,8 +200,8 @@ std::shared_ptr<SocketTransport> SocketTransport::stop_reader() noexcept {
   reader_running_ = false;
   IoRegistration& reg = sock_.registration();
   if (reg.registered()) reg.set_read_callback(nullptr);  // unsetting does not throw
-  ReadGuard* g = guard_link_.guard;
-  g->reading.erase(&guard_link_);
+  ReadGuard* g = ReadGuardLink::guard;
+  g->reading.erase(ReadGuard::link_of(this));
   if (g->reading.empty() && g->attached) {
     detach(g);  // readers from now on start a new guard
     g->emptied.set();

@@ -62,9 +62,8 @@ class SocketTransport;
 struct ReadGuard;
 
 // Internal: a reading SocketTransport's link in its loop's guard
-// (socket_transport.cc).
+// (socket_transport.cc): a base, so the guard finds the transport from it.
 struct ReadGuardLink : corio::internal::ListNode {
-  SocketTransport* transport = nullptr;
   ReadGuard* guard = nullptr;
 };
 
@@ -81,7 +80,8 @@ struct TransportOptions {
 // Errors, Thread safety, Cancellation: see the header comment.
 class SocketTransport : public Transport,
                         public std::enable_shared_from_this<SocketTransport>,
-                        private IoReadyCallback {
+                        private IoReadyCallback,
+                        private ReadGuardLink {
  public:
   // The size of the per-thread read buffer.
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -169,9 +169,8 @@ class SocketTransport : public Transport,
   };
   std::unique_ptr<Names> closed_names_;
   // While the reactor calls this transport: itself (nobody else need hold
-  // it, as a task held it before) and its link in the loop's guard.
+  // it, as a task held it before); its link in the loop's guard is a base.
   std::shared_ptr<SocketTransport> self_;
-  ReadGuardLink guard_link_;
   // The write buffer: made when a write() leaves bytes the socket did not
   // take, given back once they are sent, so an idle connection holds none.
   std::unique_ptr<internal::ByteBuffer> out_;

@@ -7,6 +7,8 @@
 #include <any>
 #include <cerrno>
 #include <exception>
+#include <memory>
+#include <new>
 #include <utility>
 
 #include "corio/loop/errors.h"
@@ -57,14 +59,16 @@ Task<Streams> connect_each(std::vector<SocketAddress> addrs, ConnectOptions opti
 
 }  // namespace
 
-namespace {
+namespace internal {
 
 // One connection's transport, protocol and reader state in one allocation
 // (with one control block) instead of three. The protocol is a member, so
 // the transport holds it without owning it; the protocol's own reader
 // handle names the state without owning it either (the three live and die
 // together). The stream handles given out own the block through aliases.
-class StreamTransport final : public SocketTransport {
+// A served connection's block is a ServerConnection, which adds the
+// server's record of it to the same allocation.
+class StreamTransport : public SocketTransport {
  public:
   StreamTransport(Socket sock, std::size_t limit) noexcept
       : SocketTransport(std::move(sock), protocol_),
@@ -72,10 +76,13 @@ class StreamTransport final : public SocketTransport {
         protocol_(
             StreamReader(std::shared_ptr<corio::internal::ReaderState>(std::shared_ptr<void>(), &state_), nullptr)) {}
 
-  static std::shared_ptr<StreamTransport> create(Socket sock, const StreamOptions& options) {
+  // A T (StreamTransport or a class derived from it) made with `args`
+  // after the socket and the reader's limit, started.
+  template <class T = StreamTransport, class... Args>
+  static std::shared_ptr<T> create(Socket sock, const StreamOptions& options, Args&&... args) {
     if (options.limit == 0) throw ValueError("corio: StreamReader limit must be positive");
     const std::size_t low = checked_low_water(options.transport);
-    auto t = std::make_shared<StreamTransport>(std::move(sock), options.limit);
+    auto t = std::make_shared<T>(std::move(sock), options.limit, std::forward<Args>(args)...);
     t->start(options.transport.high_water, low);
     return t;
   }
@@ -84,7 +91,9 @@ class StreamTransport final : public SocketTransport {
   StreamReaderProtocol protocol_;
 };
 
-}  // namespace
+}  // namespace internal
+
+using internal::StreamTransport;
 
 namespace {
 
@@ -153,35 +162,72 @@ namespace internal {
 
 struct ServerState;
 
-// One accepted connection: its streams (which the handler gets by
+// One accepted connection: its transport, protocol and reader state (the
+// StreamTransport it is), its streams (which the handler gets by
 // reference), a link in the server's list, and the handler task's done
-// hook, all in one allocation. Freed when the handler task finishes; the
-// cleanup serve_one's frame used to do (close the writer, or abort it for
-// a cancelled handler; report an escaped exception) runs from the hook, so
-// a connection holds no coroutine frame of the server's own and no map
-// entry.
-struct ServerConnection final : corio::internal::ListNode, corio::internal::TaskNameSource {
-  struct Done : corio::internal::DoneWaiter {
-    ServerConnection* conn;
-  };
-  ServerConnection(std::shared_ptr<ServerState> s, Streams streams) noexcept
-      : st(std::move(s)), reader(std::move(streams.reader)), writer(std::move(streams.writer)) {
-    done.conn = this;
-    done.on_done = &ServerConnection::on_done;
+// hook, all in one allocation. The streams own the block they are in, so
+// it stays while the handler runs; the handler task's end runs the cleanup
+// serve_one's frame used to do (close the writer, or abort it for a
+// cancelled handler; report an escaped exception) from the hook, and lets
+// the streams go, so a connection holds no coroutine frame of the server's
+// own and no map entry. The block itself goes once the transport has
+// closed and nobody else holds a handle.
+// Its link in the server's list and the task's done hook are bases, so
+// each finds the connection without a pointer to it.
+struct ServerLink : corio::internal::ListNode {};
+struct ServerDone : corio::internal::DoneWaiter {};
+class ServerConnection final : public StreamTransport,
+                               public ServerLink,
+                               public ServerDone,
+                               public corio::internal::TaskNameSource {
+ public:
+  ServerConnection(Socket sock, std::size_t limit, std::shared_ptr<ServerState> s) noexcept
+      : StreamTransport(std::move(sock), limit), st(std::move(s)) {
+    on_done = &ServerConnection::done;
   }
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
-  virtual ~ServerConnection() = default;
-  static void on_done(corio::internal::DoneWaiter* w) noexcept;
+  // The streams are gone by now: let_go() took them (they own this block).
+  ~ServerConnection() override {}
+
+  // Makes the streams over this block (after make_shared: they hold it).
+  // Call it once, and let_go() once after it.
+  void make_streams_here(const std::shared_ptr<ServerConnection>& self) {
+    std::shared_ptr<corio::internal::ReaderState> state(self, &state_);
+    std::shared_ptr<StreamReaderProtocol> protocol(self, &protocol_);
+    std::shared_ptr<WriteTransport> wt(self, static_cast<WriteTransport*>(this));
+    new (&reader) StreamReader(std::move(state), nullptr);
+    try {
+      new (&writer) StreamWriter(std::move(wt), std::move(protocol), reader);
+    } catch (...) {
+      std::destroy_at(&reader);
+      throw;
+    }
+  }
+  // Drops the streams (and with them this block's hold on itself): `this`
+  // may be gone when it returns.
+  void let_go() noexcept {
+    StreamReader r = std::move(reader);
+    StreamWriter w = std::move(writer);
+    std::destroy_at(&writer);
+    std::destroy_at(&reader);
+    // r and w go last.
+  }
+
+  static void done(corio::internal::DoneWaiter* w) noexcept;
   // "<task_name>:<peer address>", asked of the socket when someone wants
   // it (a debug report, a task listing), not built for every connection.
   std::string task_name() const override;
 
   std::shared_ptr<ServerState> st;
-  StreamReader reader;
-  StreamWriter writer;
+  // Made by make_streams_here(), ended by let_go().
+  union {
+    StreamReader reader;
+  };
+  union {
+    StreamWriter writer;
+  };
   TaskRef task;
-  Done done;
 };
 
 struct ServerState : std::enable_shared_from_this<ServerState> {
@@ -190,7 +236,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   EventLoop* loop = nullptr;
   std::vector<Socket> listeners;
   std::vector<SocketAddress> addresses;
-  corio::internal::IntrusiveList<ServerConnection> connections;
+  corio::internal::IntrusiveList<ServerLink> connections;
   bool serving = true;
   Event idle;    // set once closed with no handler running
   Event closed;  // set by close()
@@ -212,7 +258,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   void cancel_handlers(const std::string& message) {
     std::vector<TaskRef> tasks;
     tasks.reserve(connections.size());
-    connections.for_each([&](ServerConnection* c) { tasks.push_back(c->task); });
+    connections.for_each([&](ServerLink* c) { tasks.push_back(static_cast<ServerConnection*>(c)->task); });
     for (TaskRef& t : tasks) t.cancel(message);
   }
 
@@ -226,16 +272,16 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
 std::string ServerConnection::task_name() const {
   std::string name = st->options.task_name;
-  const std::any peer = writer.transport().get_extra_info("peername");
+  const std::any peer = get_extra_info("peername");
   if (const auto* a = std::any_cast<SocketAddress>(&peer)) name += ":" + a->to_string();
   return name;
 }
 
-void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
-  ServerConnection* c = static_cast<Done*>(w)->conn;
+void ServerConnection::done(corio::internal::DoneWaiter* w) noexcept {
+  ServerConnection* c = static_cast<ServerConnection*>(static_cast<ServerDone*>(w));
   try {
     if (c->task.cancelled()) {
-      c->writer.transport().abort();
+      c->abort();
     } else if (std::exception_ptr e = c->task.exception()) {
       c->st->report("corio::net: unhandled exception in a connection handler", e, c->task.get_name());
       c->writer.close();
@@ -253,9 +299,10 @@ void ServerConnection::on_done(corio::internal::DoneWaiter* w) noexcept {
   } catch (...) {
   }
   c->task.base()->set_name_source(nullptr);
+  c->task = TaskRef();
   std::shared_ptr<ServerState> st = std::move(c->st);
   st->connections.erase(c);
-  delete c;
+  c->let_go();  // `c` may be gone from here on
   st->update_idle();
 }
 
@@ -298,25 +345,31 @@ void internal::ServerState::spawn(Socket sock, int family) {
   }
   // A served connection's handles own its block directly, with no
   // ConnectionOwner (48 bytes) to close it when the last one goes: the
-  // handler's end closes it (ServerConnection::on_done), and so does the
+  // handler's end closes it (ServerConnection::done), and so does the
   // catch below when the handler never starts.
-  std::shared_ptr<StreamTransport> t;
-  std::unique_ptr<ServerConnection> c;
+  std::shared_ptr<ServerConnection> c;
+  bool streams_made = false;
   try {
-    t = StreamTransport::create(std::move(sock), options);
-    c = std::make_unique<ServerConnection>(shared_from_this(), streams_of(t, nullptr, t));
+    c = StreamTransport::create<ServerConnection>(std::move(sock), options, shared_from_this());
+    c->make_streams_here(c);
+    streams_made = true;
     TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
     c->task = h;
     h.base()->set_name_source(c.get());
   } catch (...) {
     // The handler threw before its coroutine started, or no memory: this
     // connection is dropped, the others go on.
-    if (t) t->abort();
+    if (c) {
+      c->abort();
+      c->task = TaskRef();
+      c->st.reset();
+      if (streams_made) c->let_go();
+    }
     report("corio::net: could not start a connection handler", std::current_exception());
     return;
   }
-  c->task.base()->add_waiter(&c->done);
-  connections.push_back(c.release());
+  c->task.base()->add_waiter(static_cast<ServerDone*>(c.get()));
+  connections.push_back(c.get());
 }
 
 namespace {
