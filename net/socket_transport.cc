@@ -36,11 +36,19 @@ char* shared_read_buffer() {
 
 }  // namespace
 
-SocketTransport::SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept
-    : sock_(std::move(sock)), protocol_(std::move(protocol)), loop_(&current_loop()) {}
+class SocketTransport::Owning final : public SocketTransport {
+ public:
+  Owning(Socket sock, std::shared_ptr<Protocol> protocol) noexcept
+      : SocketTransport(std::move(sock), *protocol), owned_(std::move(protocol)) {}
+
+ private:
+  std::shared_ptr<Protocol> release_protocol() noexcept override { return std::move(owned_); }
+
+  std::shared_ptr<Protocol> owned_;
+};
 
 SocketTransport::SocketTransport(Socket sock, Protocol& protocol) noexcept
-    : sock_(std::move(sock)), protocol_(std::shared_ptr<void>(), &protocol), loop_(&current_loop()) {}
+    : sock_(std::move(sock)), protocol_(&protocol), loop_(&current_loop()) {}
 
 std::size_t SocketTransport::checked_low_water(const TransportOptions& options) {
   const std::size_t low = options.low_water.value_or(options.high_water / 4);
@@ -61,7 +69,7 @@ std::shared_ptr<SocketTransport> SocketTransport::create(Socket sock, std::share
   if (!protocol) throw ValueError("corio::net: SocketTransport without a protocol");
   const std::size_t low = checked_low_water(options);
   current_loop();  // RuntimeError outside a loop, before anything is taken
-  auto t = std::make_shared<SocketTransport>(Key(), std::move(sock), std::move(protocol));
+  auto t = std::make_shared<Owning>(std::move(sock), std::move(protocol));
   t->start(options.high_water, low);
   return t;
 }
@@ -389,7 +397,8 @@ void SocketTransport::force_close(std::exception_ptr error) noexcept {
   sock_.close();  // waiting tasks wake with ClosedResourceError
   auto lose = [self = shared_from_this(), error = std::move(error)]() mutable {
     self->lost_called_ = true;
-    std::shared_ptr<Protocol> p = std::move(self->protocol_);
+    Protocol* p = std::exchange(self->protocol_, nullptr);
+    const std::shared_ptr<Protocol> owner = self->release_protocol();  // kept through the call
     p->connection_lost(std::move(error));
   };
   if (EventLoop::current() == loop_) {

@@ -92,14 +92,6 @@ class SocketTransport : public Transport,
   static std::shared_ptr<SocketTransport> create(Socket sock, std::shared_ptr<Protocol> protocol,
                                                  const TransportOptions& options = {});
 
-  // Internal (create() makes transports): public for make_shared, which
-  // puts the transport and its count in one allocation.
-  class Key {
-    friend class SocketTransport;
-    Key() = default;
-  };
-  SocketTransport(Key, Socket sock, std::shared_ptr<Protocol> protocol) noexcept;
-
   SocketTransport(const SocketTransport&) = delete;
   SocketTransport& operator=(const SocketTransport&) = delete;
   ~SocketTransport() override = default;
@@ -159,8 +151,30 @@ class SocketTransport : public Transport,
   void maybe_pause_protocol();
   void maybe_resume_protocol();
 
-  Socket sock_;
-  std::shared_ptr<Protocol> protocol_;
+  // create()'s transports: they own their protocol (until
+  // connection_lost()), which a derived transport need not.
+  class Owning;
+  // The owner of the protocol, if this transport is one, handed over as
+  // connection_lost() is called. Virtual, as the class has a vtable
+  // already: it costs the others no memory.
+  virtual std::shared_ptr<Protocol> release_protocol() noexcept { return nullptr; }
+
+  // The flags below share the socket's tail padding.
+  [[no_unique_address]] Socket sock_;
+  // Flags as bits: each connection holds one set.
+  bool reading_paused_ : 1 = false;
+  bool reader_running_ : 1 = false;  // the reactor calls on_io_ready()
+  bool read_scheduled_ : 1 = false;  // a loop callback will call on_io_ready()
+  bool writer_running_ : 1 = false;
+  bool writing_paused_ : 1 = false;  // the protocol was told pause_writing()
+  bool read_eof_ : 1 = false;        // the peer's EOF was read
+  bool eof_requested_ : 1 = false;   // write_eof(): EOF after the buffer
+  bool eof_sent_ : 1 = false;
+  bool closing_ : 1 = false;  // close(): flush, then lose
+  bool lost_ : 1 = false;     // the socket is closed; connection_lost() is queued
+  bool lost_called_ : 1 = false;
+  // Null once connection_lost() has been called.
+  Protocol* protocol_;
   EventLoop* loop_;
   // The addresses, taken as the socket closes (see get_extra_info).
   struct Names {
@@ -177,18 +191,6 @@ class SocketTransport : public Transport,
   std::size_t high_water_ = 0;
   std::size_t low_water_ = 0;
   bool out_empty() const noexcept { return !out_ || out_->empty(); }
-  // Flags as bits: each connection holds one set.
-  bool reading_paused_ : 1 = false;
-  bool reader_running_ : 1 = false;  // the reactor calls on_io_ready()
-  bool read_scheduled_ : 1 = false;  // a loop callback will call on_io_ready()
-  bool writer_running_ : 1 = false;
-  bool writing_paused_ : 1 = false;  // the protocol was told pause_writing()
-  bool read_eof_ : 1 = false;        // the peer's EOF was read
-  bool eof_requested_ : 1 = false;   // write_eof(): EOF after the buffer
-  bool eof_sent_ : 1 = false;
-  bool closing_ : 1 = false;  // close(): flush, then lose
-  bool lost_ : 1 = false;     // the socket is closed; connection_lost() is queued
-  bool lost_called_ : 1 = false;
 };
 
 }  // namespace corio::net
