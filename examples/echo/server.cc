@@ -47,15 +47,15 @@ corio::Task<void> echo(corio::StreamReader& reader, corio::StreamWriter& writer)
 corio::Task<int> serve(std::string host, std::uint16_t port, double grace) {
   corio::EventLoop& loop = corio::current_loop();
   corio::net::Server server = co_await corio::net::start_server(echo, host, port);
-  std::printf("listening on %s\n", server.sockets().front().to_string().c_str());
-  std::fflush(stdout);
-
   corio::Future<int> stop(loop);
   for (int sig : {SIGINT, SIGTERM}) {
     loop.add_signal_handler(sig, [stop, sig]() mutable {
       if (!stop.done()) stop.set_result(sig);
     });
   }
+  // After the handlers: whoever waits for this line may signal at once.
+  std::printf("listening on %s\n", server.sockets().front().to_string().c_str());
+  std::fflush(stdout);
   const int sig = co_await stop;
   std::printf("%s: shutting down (grace %.1f s, %zu connections open)\n", strsignal(sig), grace,
               server.active_connections());

@@ -47,11 +47,13 @@ corio::Task<int> serve() {
   l.set_reuse_address();
   l.bind(corio::net::SocketAddress::ip("127.0.0.1", static_cast<std::uint16_t>(absl::GetFlag(FLAGS_port))));
   l.listen(1024);
-  std::printf("listening on %d\n", l.local_address().port());
-  std::fflush(stdout);
+  // The handlers go in before "listening" is printed: the benchmark script
+  // may send SIGTERM as soon as it reads that line.
   corio::Event stop;
   corio::current_loop().add_signal_handler(SIGINT, [&] { stop.set(); });
   corio::current_loop().add_signal_handler(SIGTERM, [&] { stop.set(); });
+  std::printf("listening on %d\n", l.local_address().port());
+  std::fflush(stdout);
   auto acceptor = corio::create_task(accept_loop(l));
   co_await stop.wait();
   acceptor.cancel();

@@ -33,11 +33,11 @@ corio::Task<int> serve() {
   options.backlog = 4096;
   corio::net::Server server = co_await corio::net::start_server(
       &handle, "127.0.0.1", static_cast<std::uint16_t>(absl::GetFlag(FLAGS_port)), options);
-  std::printf("listening on %d\n", server.port());
-  std::fflush(stdout);
   corio::Event stop;
   corio::current_loop().add_signal_handler(SIGINT, [&] { stop.set(); });
   corio::current_loop().add_signal_handler(SIGTERM, [&] { stop.set(); });
+  std::printf("listening on %d\n", server.port());  // after the handlers: a stop may follow at once
+  std::fflush(stdout);
   co_await stop.wait();
   server.close();
   co_return 0;
