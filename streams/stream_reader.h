@@ -88,9 +88,10 @@ struct ReaderState : WaitList {
 // attempt), so the task wakes only once the read can finish; the bytes are
 // then taken in await_resume, in the task's own step, as the coroutine
 // version took them. `Op` provides
-//   bool start(ReaderState& s) noexcept;  // take() would finish now (a
+//   bool ready(ReaderState& s) noexcept;  // take() would finish now (a
 //                                         // value or an error); takes nothing
-//   bool ready(ReaderState& s) noexcept;  // the same, at a later wake
+//   bool start(ReaderState& s) noexcept;  // optional: ready() for the first
+//                                         // look, when that one differs
 //   R take(ReaderState& s);               // the read's last step
 //   const char* name() const noexcept;    // "readline", for error messages
 // The awaiter lives in the awaiting coroutine's frame for as long as the
@@ -109,7 +110,13 @@ class [[nodiscard]] ReadAwaiter : private WaitListAwaiter {
   ReadAwaiter& operator=(ReadAwaiter&&) = delete;
   ~ReadAwaiter() = default;
 
-  bool await_ready() noexcept { return op_.start(*state()); }
+  bool await_ready() noexcept {
+    if constexpr (requires { op_.start(*state()); }) {
+      return op_.start(*state());
+    } else {
+      return op_.ready(*state());
+    }
+  }
   bool await_suspend(std::coroutine_handle<> h) {
     state()->before_wait(op_.name());
     return WaitListAwaiter::await_suspend(h);
@@ -134,7 +141,6 @@ struct ReadUntilOp {
   std::string separator;     // never empty, unless `error` is set
   std::size_t offset = 0;    // where the search goes on
   std::exception_ptr error;  // readuntil(""): raised where awaited
-  bool start(ReaderState& s) noexcept { return ready(s); }
   bool ready(ReaderState& s) noexcept;
   std::string take(ReaderState& s);
   const char* name() const noexcept { return "readuntil"; }
@@ -157,7 +163,6 @@ struct ReadLineOp {
 // everything once EOF has come; n == 0, "" at once.
 struct ReadOp {
   std::ptrdiff_t n;
-  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::string take(ReaderState& s);
   const char* name() const noexcept { return "read"; }
@@ -166,7 +171,6 @@ struct ReadOp {
 // read_into()'s work: up to buf.size() bytes into buf once any are there.
 struct ReadIntoOp {
   std::span<char> buf;
-  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::size_t take(ReaderState& s);
   const char* name() const noexcept { return "read_into"; }
@@ -175,7 +179,6 @@ struct ReadIntoOp {
 // readexactly()'s work: n bytes once n are there, or the error at EOF.
 struct ReadExactlyOp {
   std::size_t n;
-  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   std::string take(ReaderState& s);
   const char* name() const noexcept { return "readexactly"; }
@@ -184,7 +187,6 @@ struct ReadExactlyOp {
 // readexactly_into()'s work: buf.size() bytes into buf.
 struct ReadExactlyIntoOp {
   std::span<char> buf;
-  bool start(ReaderState& s) const noexcept { return ready(s); }
   bool ready(ReaderState& s) const noexcept;
   void take(ReaderState& s);
   const char* name() const noexcept { return "readexactly_into"; }
