@@ -11,6 +11,11 @@
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
 #                             [--no-scaling] [--only-scaling]
 #                             [--no-memory] [--idle_connections=N]
+#                             [--client_flags="--edge_triggered --detail"]
+# A server may be given as epoll@ORDER to run echo_epoll with that batch
+# order (echo_epoll.c lists them: interleaved, reads_first, round_robin,
+# edge_interleaved, ...). --client_flags go to echo_load in the timed part
+# (--edge_triggered, --detail: see echo_load.cc).
 # The last part is memory per idle connection: the idle_* servers (corio's
 # start_server, and Asio) each take --idle_connections (10,000) connections
 # from idle_load, in another process; each makes one exchange and then
@@ -27,6 +32,7 @@ scaling=1
 only_scaling=0
 memory=1
 idle=10000
+client_flags=""
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
@@ -36,6 +42,7 @@ for a in "$@"; do
     --only-scaling) only_scaling=1 ;;
     --no-memory) memory=0 ;;
     --idle_connections=*) idle=${a#*=} ;;
+    --client_flags=*) client_flags=${a#*=} ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +53,14 @@ if [ -z "${BIN_DIR:-}" ]; then
     >/dev/null 2>&1
 fi
 bin=${BIN_DIR:-bazel-bin/net/benchmark}
+# server_cmd NAME[@ORDER]: the server's command line (echo_epoll takes the
+# port, 0, then the order).
+server_cmd() {
+  case "$1" in
+    *@*) echo "$bin/echo_${1%%@*} 0 ${1#*@}" ;;
+    *) echo "$bin/echo_$1" ;;
+  esac
+}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -70,9 +85,11 @@ stop() {
 if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 for size in 64 1024; do
   for s in $servers; do
-    start taskset -c 0 "$bin/echo_$s"
+    # shellcheck disable=SC2046  # the command's words
+    start taskset -c 0 $(server_cmd "$s")
     printf '%-6s %5s B  ' "$s" "$size"
-    taskset -c 1 "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips"
+    # shellcheck disable=SC2086  # the flags' words
+    taskset -c 1 "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips" $client_flags
     stop
   done
 done
@@ -109,7 +126,8 @@ for s in $servers; do
   irs=()
   for k in 0 "$n"; do
     rm -f "$work"/cg.*
-    start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$bin/echo_$s"
+    # shellcheck disable=SC2046
+    start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" $(server_cmd "$s")
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     sleep 1
@@ -121,7 +139,8 @@ for s in $servers; do
   # setsockopt, epoll_ctl and close.
   syss=()
   for k in 0 "$n"; do
-    start strace -c -f -o "$work/strace" "$bin/echo_$s"
+    # shellcheck disable=SC2046
+    start strace -c -f -o "$work/strace" $(server_cmd "$s")
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     syss+=("$(awk '$NF == "total" {print $(NF-2)}' "$work/strace")")
