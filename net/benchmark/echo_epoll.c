@@ -167,46 +167,8 @@ static int round_robin(int ep, int l) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  int port = argc > 1 ? atoi(argv[1]) : 0;
-  if (argc > 2) {
-    const char* o = argv[2];
-    if (strncmp(o, "edge_", 5) == 0) {
-      edge = 1;
-      o += 5;
-    }
-    if (strcmp(o, "reads_first") == 0)
-      order = kReadsFirst;
-    else if (strcmp(o, "poll_between") == 0)
-      order = kPollBetween;
-    else if (strcmp(o, "round_robin") == 0)
-      order = kRoundRobin, edge = 1;
-    else if (strcmp(o, "interleaved") != 0) {
-      fprintf(stderr, "unknown order %s\n", argv[2]);
-      return 2;
-    }
-  }
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1024) != 0) {
-    perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof a;
-  getsockname(l, (struct sockaddr*)&a, &len);
-  printf("listening on %d\n", ntohs(a.sin_port));
-  fflush(stdout);
-  int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
-  if (order == kRoundRobin) return round_robin(ep, l);
+/* The orders other than round_robin, level- or edge-triggered. */
+static int serve_batches(int ep, int l) {
   struct epoll_event evs[2][256];
   int cur = 0, n = 0;
   while (!stop) {
@@ -249,6 +211,97 @@ int main(int argc, char** argv) {
       n = next < 0 ? 0 : next;
     } else {
       n = 0;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  int port = argc > 1 ? atoi(argv[1]) : 0;
+  if (argc > 2) {
+    const char* o = argv[2];
+    if (strncmp(o, "edge_", 5) == 0) {
+      edge = 1;
+      o += 5;
+    }
+    if (strcmp(o, "reads_first") == 0)
+      order = kReadsFirst;
+    else if (strcmp(o, "poll_between") == 0)
+      order = kPollBetween;
+    else if (strcmp(o, "round_robin") == 0)
+      order = kRoundRobin, edge = 1;
+    else if (strcmp(o, "interleaved") != 0) {
+      fprintf(stderr, "unknown order %s\n", argv[2]);
+      return 2;
+    }
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1024) != 0) {
+    perror("bind/listen");
+    return 1;
+  }
+  socklen_t len = sizeof a;
+  getsockname(l, (struct sockaddr*)&a, &len);
+  printf("listening on %d\n", ntohs(a.sin_port));
+  fflush(stdout);
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  if (order == kRoundRobin) return round_robin(ep, l);
+  if (order != kInterleaved || edge) return serve_batches(ep, l);
+  /* The default: the benchmark's floor, kept as it was measured. */
+  struct epoll_event evs[256];
+  while (!stop) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    for (int i = 0; i < n; ++i) {
+      struct conn* c = evs[i].data.ptr;
+      if (c == NULL) {
+        for (;;) {
+          int fd = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+          if (fd < 0) break;
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          c = malloc(sizeof *c);
+          c->fd = fd;
+          c->pending = c->off = 0;
+          struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        }
+        continue;
+      }
+      if (c->pending == 0) {
+        ssize_t r = read(c->fd, c->buf, BUF);
+        if (r <= 0) {
+          if (r < 0 && errno == EAGAIN) continue;
+          close(c->fd);
+          free(c);
+          continue;
+        }
+        c->pending = (size_t)r;
+        c->off = 0;
+      }
+      ssize_t w = send(c->fd, c->buf + c->off, c->pending, MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) {
+        close(c->fd);
+        free(c);
+        continue;
+      }
+      if (w > 0) {
+        c->off += (size_t)w;
+        c->pending -= (size_t)w;
+      }
+      struct epoll_event e = {.events = c->pending ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+      if (c->pending)
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+      else if (evs[i].events & EPOLLOUT)
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
     }
   }
   return 0;
