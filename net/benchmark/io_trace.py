@@ -6,8 +6,9 @@ and splits each round trip's latency into where it waited:
   C  server's send -> client's read    (in the client: its ready list, its batch)
 The k-th read with data on a server socket is the k-th request of the
 client socket with the same rank (both sides open and accept the
-connections in one order), so each request is matched without touching
-the payload. It also gives each side's epoll_wait batches.
+connections in one order, and a message of up to a few KiB arrives over
+loopback in one read), so each request is matched without touching the
+payload; round trips whose times are out of order are left out. It also gives each side's epoll_wait batches.
   io_trace.py SERVER_TRACE CLIENT_TRACE [--pattern=N]
 --pattern=N prints N syscalls of the server from the middle of the run,
 one epoll_wait batch a line (rFD a read, sFD a write, '-' for EAGAIN)."""
