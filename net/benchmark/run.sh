@@ -11,11 +11,22 @@
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
 #                             [--no-scaling] [--only-scaling]
 #                             [--no-memory] [--idle_connections=N]
+#                             [--clients="level edge"] [--client_flags=--detail]
+# The timed part runs every server with the load client in both of its
+# modes: level-triggered (its sockets in level-triggered epoll, as in every
+# run before) and edge-triggered (--edge_triggered: replies read in the
+# order they came; the level-triggered client's own order makes the p99
+# of a server faster than the client, see the README's echo section).
+# --clients picks one; --client_flags adds flags (--detail: see
+# echo_load.cc). A server may be given as epoll@ORDER to run echo_epoll
+# with that batch order (echo_epoll.c lists them).
 # The last part is memory per idle connection: the idle_* servers (corio's
 # start_server, and Asio) each take --idle_connections (10,000) connections
 # from idle_load, in another process; each makes one exchange and then
 # waits in readline. The server's VmRSS growth divided by the count.
-# ONLY_COUNTS=1 skips the timed part. Instructions are callgrind's
+# ONLY_COUNTS=1 skips the timed part. RT=1 runs the timed part's server and
+# client SCHED_FIFO (chrt -f 10), so that other work on the machine (builds)
+# does not preempt them: their figures then move much less between runs. Instructions are callgrind's
 # "totals:" line (the file's "summary:" line repeats it: counting both, as
 # this script once did, doubled every figure).
 set -euo pipefail
@@ -27,6 +38,8 @@ scaling=1
 only_scaling=0
 memory=1
 idle=10000
+client_flags=""
+clients="level edge"
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
@@ -36,6 +49,8 @@ for a in "$@"; do
     --only-scaling) only_scaling=1 ;;
     --no-memory) memory=0 ;;
     --idle_connections=*) idle=${a#*=} ;;
+    --client_flags=*) client_flags=${a#*=} ;;
+    --clients=*) clients=${a#*=} ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -46,11 +61,24 @@ if [ -z "${BIN_DIR:-}" ]; then
     >/dev/null 2>&1
 fi
 bin=${BIN_DIR:-bazel-bin/net/benchmark}
+# server_cmd NAME[@ORDER]: the server's command line (echo_epoll takes the
+# port, 0, then the order).
+server_cmd() {
+  case "$1" in
+    *@*) echo "$bin/echo_${1%%@*} 0 ${1#*@}" ;;
+    *) echo "$bin/echo_$1" ;;
+  esac
+}
+rt=()
+[ "${RT:-0}" = 1 ] && rt=(chrt -f 10)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # start WRAPPER... SERVER: starts it, sets $pid and $port.
 start() {
+  # Removed first: a grep between the last server's stop and this one's
+  # truncating the file could read the last server's "listening" line.
+  rm -f "$work/out"
   "$@" >"$work/out" 2>&1 &
   pid=$!
   for _ in $(seq 2400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
@@ -68,12 +96,21 @@ stop() {
 }
 
 if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
+echo "(client level: echo_load's sockets level-triggered, as in every run before; edge: --edge_triggered, replies"
+echo " read in the order they came. See the README's echo section for why p99 differs.)"
 for size in 64 1024; do
-  for s in $servers; do
-    start taskset -c 0 "$bin/echo_$s"
-    printf '%-6s %5s B  ' "$s" "$size"
-    taskset -c 1 "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips"
-    stop
+  for client in $clients; do
+    edge_flag=""
+    [ "$client" = edge ] && edge_flag=--edge_triggered
+    for s in $servers; do
+      # shellcheck disable=SC2046  # the command's words
+      start taskset -c 0 "${rt[@]}" $(server_cmd "$s")
+      printf '%-6s %5s B  client %-5s  ' "$s" "$size" "$client"
+      # shellcheck disable=SC2086  # the flags' words
+      taskset -c 1 "${rt[@]}" "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips" \
+        $edge_flag $client_flags
+      stop
+    done
   done
 done
 fi
@@ -109,7 +146,8 @@ for s in $servers; do
   irs=()
   for k in 0 "$n"; do
     rm -f "$work"/cg.*
-    start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$bin/echo_$s"
+    # shellcheck disable=SC2046
+    start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" $(server_cmd "$s")
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     sleep 1
@@ -121,7 +159,8 @@ for s in $servers; do
   # setsockopt, epoll_ctl and close.
   syss=()
   for k in 0 "$n"; do
-    start strace -c -f -o "$work/strace" "$bin/echo_$s"
+    # shellcheck disable=SC2046
+    start strace -c -f -o "$work/strace" $(server_cmd "$s")
     if [ "$k" -gt 0 ]; then "$bin/echo_load" --port="$port" --connections=50 --size=64 --round_trips="$k" >/dev/null; fi
     stop
     syss+=("$(awk '$NF == "total" {print $(NF-2)}' "$work/strace")")
