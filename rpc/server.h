@@ -269,6 +269,9 @@ class ServerCallBase : public RefCounted {
   TaskRef handler;
   ServerShard* shard;
   bool finished = false;  // Finish issued
+  // Whether the call's completion queue is shut down: no operation may
+  // start on it (defined below, with ServerShard).
+  bool queue_closed() const noexcept;
 };
 
 }  // namespace internal
@@ -284,17 +287,48 @@ class ServerCallBase : public RefCounted {
 template <class Resp>
 class ServerWriter {
  public:
-  auto write(const Resp& msg, grpc::WriteOptions options = {}) {
+  // What write() returns: starts the write on gRPC's stream directly (one
+  // virtual call; no std::function, no lambda) and waits for its tag.
+  class [[nodiscard]] WriteAwaiter : public internal::OpAwaiterBase {
+   public:
+    WriteAwaiter(ServerWriter* w, const Resp& msg, grpc::WriteOptions options) noexcept
+        : OpAwaiterBase(w->call_->write_tag), w_(w), msg_(&msg), options_(options) {}
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      // gRPC aborts the process on an operation started on a queue that is
+      // shut down: a typed error instead (see internal::OpAwaiter).
+      if (w_->call_->queue_closed()) [[unlikely]]
+        internal::throw_queue_closed();
+      if (!suspend(h)) return false;
+      tag_->waiter = this;
+      tag_->begin();
+      w_->stream_->Write(*msg_, options_, static_cast<void*>(static_cast<internal::CqTag*>(tag_)));
+      return true;
+    }
+    bool await_resume() {
+      check_cancelled();
+      if (!ok_) check_cancelled_or_pending();  // as internal::OpAwaiter
+      return ok_;
+    }
+
+   private:
+    ServerWriter* w_;
+    const Resp* msg_;
+    grpc::WriteOptions options_;
+  };
+  WriteAwaiter write(const Resp& msg) { return write(msg, grpc::WriteOptions()); }
+  WriteAwaiter write(const Resp& msg, grpc::WriteOptions options) {
     if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
-    return internal::OpAwaiter(call_->write_tag, [this, &msg, options](void* tag) { write_fn_(msg, options, tag); });
+    return WriteAwaiter(this, msg, options);
   }
-  // The write function of gRPC's responder; internal.
-  ServerWriter(internal::ServerCallBase* call, std::function<void(const Resp&, grpc::WriteOptions, void*)> fn)
-      : call_(call), write_fn_(std::move(fn)) {}
+  // gRPC's stream of the call (its ServerAsyncWriter or
+  // ServerAsyncReaderWriter); internal.
+  ServerWriter(internal::ServerCallBase* call, grpc::internal::AsyncWriterInterface<Resp>* stream) noexcept
+      : call_(call), stream_(stream) {}
 
  private:
   internal::ServerCallBase* call_;
-  std::function<void(const Resp&, grpc::WriteOptions, void*)> write_fn_;
+  grpc::internal::AsyncWriterInterface<Resp>* stream_;
 };
 
 // ServerReader: the receiving side of a client-streaming or bidirectional
@@ -321,7 +355,7 @@ class ServerReader {
       if (!suspend(h)) return false;
       tag_->waiter = this;
       tag_->begin();
-      r_->read_fn_(&r_->buf_, static_cast<internal::CqTag*>(tag_));
+      r_->stream_->Read(&r_->buf_, static_cast<internal::CqTag*>(tag_));
       return true;
     }
     std::optional<Req> await_resume() {
@@ -343,12 +377,14 @@ class ServerReader {
     if (call_->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
     return ReadAwaiter(this);
   }
-  ServerReader(internal::ServerCallBase* call, std::function<void(Req*, void*)> fn)
-      : call_(call), read_fn_(std::move(fn)) {}
+  // gRPC's stream of the call (its ServerAsyncReader or
+  // ServerAsyncReaderWriter); internal.
+  ServerReader(internal::ServerCallBase* call, grpc::internal::AsyncReaderInterface<Req>* stream) noexcept
+      : call_(call), stream_(stream) {}
 
  private:
   internal::ServerCallBase* call_;
-  std::function<void(Req*, void*)> read_fn_;
+  grpc::internal::AsyncReaderInterface<Req>* stream_;
   Req buf_;  // in the call's state: a read in flight may outlive its task
 };
 
@@ -357,9 +393,8 @@ class ServerReader {
 template <class Req, class Resp>
 class ServerStream : public ServerReader<Req>, public ServerWriter<Resp> {
  public:
-  ServerStream(internal::ServerCallBase* call, std::function<void(Req*, void*)> rd,
-               std::function<void(const Resp&, grpc::WriteOptions, void*)> wr)
-      : ServerReader<Req>(call, std::move(rd)), ServerWriter<Resp>(call, std::move(wr)) {}
+  ServerStream(internal::ServerCallBase* call, grpc::ServerAsyncReaderWriter<Resp, Req>* stream) noexcept
+      : ServerReader<Req>(call, stream), ServerWriter<Resp>(call, stream) {}
 };
 
 namespace internal {
@@ -454,6 +489,8 @@ class ServerShard {
       std::numeric_limits<std::chrono::system_clock::rep>::max();
   std::atomic<std::chrono::system_clock::rep> grace_end_{kNoGraceEnd};  // see past_grace
 };
+
+inline bool ServerCallBase::queue_closed() const noexcept { return shard->driver().shutting_down(); }
 
 // Holds a reference to a call for a task's lifetime.
 struct CallRef {
@@ -672,10 +709,7 @@ class ServerStreamingMethod final
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ServerStreamingMethod* m)
-        : ServerCallBase(s),
-          method(m),
-          stream(&ctx),
-          writer(this, [this](const Resp& r, grpc::WriteOptions o, void* t) { stream.Write(r, o, t); }) {}
+        : ServerCallBase(s), method(m), stream(&ctx), writer(this, &stream) {}
     ServerStreamingMethod* method;
     Req req;
     grpc::ServerAsyncWriter<Resp> stream;
@@ -706,7 +740,7 @@ class ClientStreamingMethod final
 
   struct Call final : ServerCallBase {
     Call(ServerShard* s, ClientStreamingMethod* m)
-        : ServerCallBase(s), method(m), stream(&ctx), reader(this, [this](Req* r, void* t) { stream.Read(r, t); }) {}
+        : ServerCallBase(s), method(m), stream(&ctx), reader(this, &stream) {}
     ClientStreamingMethod* method;
     grpc::ServerAsyncReader<Resp, Req> stream;
     ServerReader<Req> reader;
@@ -740,13 +774,7 @@ class BidiMethod final : public MethodImpl<BidiMethod<Service, Req, Resp, H>, Me
   using BidiMethod::MethodImpl::MethodImpl;
 
   struct Call final : ServerCallBase {
-    Call(ServerShard* s, BidiMethod* m)
-        : ServerCallBase(s),
-          method(m),
-          stream(&ctx),
-          rw(
-              this, [this](Req* r, void* t) { stream.Read(r, t); },
-              [this](const Resp& r, grpc::WriteOptions o, void* t) { stream.Write(r, o, t); }) {}
+    Call(ServerShard* s, BidiMethod* m) : ServerCallBase(s), method(m), stream(&ctx), rw(this, &stream) {}
     BidiMethod* method;
     grpc::ServerAsyncReaderWriter<Resp, Req> stream;
     ServerStream<Req, Resp> rw;

@@ -8,12 +8,17 @@
 #     work to its executor thread, which moves up to ~2,000 instructions a
 #     call between runs: compare several runs before trusting a gap that
 #     small);
-#   - user-space instructions per server-streamed message (callgrind
-#     while the sync stream client reads 20,000, then 60,000 messages);
+#   - user-space instructions, mallocs and AsyncNext calls per
+#     server-streamed message (callgrind while the sync stream client reads
+#     20,000, then 60,000 messages);
 #   - system calls per call (strace -f -c over --requests calls);
 #   - context switches per call, voluntary (a thread blocked: futex, epoll)
 #     and involuntary (preempted: mostly other load on the machine), every
 #     thread of the server, from /proc over --requests calls.
+# Then the client side: instructions, mallocs and AsyncNext calls per call
+# of corio's client and a plain CQ client (unary_load, 50 in flight on one
+# channel, callgrind over 2,000 and 6,000 calls, differenced) against the
+# plain CQ server.
 #   bash rpc/benchmark/counts.sh [--kinds="corio cq"] [--requests=N] [--no-callgrind] [--bin=PATH]
 # --bin: a server binary built before (say from another commit, to compare
 # against) instead of building this tree's.
@@ -34,11 +39,12 @@ for a in "$@"; do
 done
 for tool in h2load strace; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
 [ "$callgrind" = 0 ] || command -v valgrind >/dev/null || { echo "needs valgrind (or --no-callgrind)" >&2; exit 2; }
-bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load >/dev/null 2>&1
+bazel build -c opt //rpc/benchmark:server //rpc/benchmark:stream_load //rpc/benchmark:unary_load >/dev/null 2>&1
 work=$(mktemp -d)
 # Copies: a build of another configuration meanwhile repoints bazel-bin.
-cp bazel-bin/rpc/benchmark/stream_load "$work/"
+cp bazel-bin/rpc/benchmark/stream_load bazel-bin/rpc/benchmark/unary_load "$work/"
 stream_load=$work/stream_load
+unary_load=$work/unary_load
 if [ -z "$bin" ]; then
   cp bazel-bin/rpc/benchmark/server "$work/"
   bin=$work/server
@@ -91,9 +97,10 @@ for line in open(sys.argv[1], errors="replace"):
 print(total, *want.values())
 PY
 }
-printf '%-9s %12s %12s %12s %12s %12s %12s %12s\n' server "instr/call" "malloc/call" "AsyncNext" "syscalls" "vol-cs/call" "invol-cs" "instr/msg"
+printf '%-9s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n' server "instr/call" "malloc/call" "AsyncNext" "syscalls" \
+  "vol-cs/call" "invol-cs" "instr/msg" "malloc/msg" "AsyncNext/msg"
 for kind in $kinds; do
-  ir=- mallocs=- nexts=- sir=-
+  ir=- mallocs=- nexts=- sir=- smallocs=- snexts=-
   if [ "$callgrind" = 1 ]; then
     for n in 2000 6000; do
       start "$kind" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n"
@@ -108,9 +115,11 @@ for kind in $kinds; do
       start "$kind" valgrind --tool=callgrind --callgrind-out-file="$work/cg.s$n"
       "$stream_load" --server="127.0.0.1:$port" --streams=1 --messages="$n" >/dev/null 2>&1
       stop
-      read -r "s$n" _ _ < <(cgsum "$work/cg.s$n")
+      read -r "s$n" "sm$n" "sa$n" < <(cgsum "$work/cg.s$n")
     done
     sir=$(( (s60000 - s20000) / 40000 ))
+    smallocs=$(python3 -c "print('%.2f' % (($sm60000 - $sm20000) / 40000))")
+    snexts=$(python3 -c "print('%.2f' % (($sa60000 - $sa20000) / 40000))")
   fi
   # System calls: strace attached after a warm-up, detached after the run.
   start "$kind"
@@ -130,5 +139,21 @@ for kind in $kinds; do
   stop
   vcs=$(python3 -c "print('%.4f' % (($v1 - $v0) / $requests))")
   ncs=$(python3 -c "print('%.4f' % (($n1 - $n0) / $requests))")
-  printf '%-9s %12s %12s %12s %12s %12s %12s %12s\n' "$kind" "$ir" "$mallocs" "$nexts" "$syscalls" "$vcs" "$ncs" "$sir"
+  printf '%-9s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n' "$kind" "$ir" "$mallocs" "$nexts" "$syscalls" "$vcs" "$ncs" \
+    "$sir" "$smallocs" "$snexts"
 done
+[ "$callgrind" = 1 ] || exit 0
+echo
+echo "client: unary, 50 in flight on one channel, against the plain CQ server"
+printf '%-9s %12s %12s %12s\n' client "instr/call" "malloc/call" "AsyncNext"
+start cq
+for client in corio cq; do
+  for n in 2000 6000; do
+    valgrind --tool=callgrind --callgrind-out-file="$work/cgc.$n" "$unary_load" --client="$client" \
+      --server="127.0.0.1:$port" --requests=$n --concurrency=50 >/dev/null 2>&1 || { echo "unary_load $client failed" >&2; exit 1; }
+    read -r "c$n" "cm$n" "ca$n" < <(cgsum "$work/cgc.$n")
+  done
+  printf '%-9s %12s %12s %12s\n' "$client" $(( (c6000 - c2000) / 4000 )) \
+    "$(python3 -c "print('%.2f' % (($cm6000 - $cm2000) / 4000))")" "$(python3 -c "print('%.2f' % (($ca6000 - $ca2000) / 4000))")"
+done
+stop

@@ -159,16 +159,18 @@ class CqServer final : public BenchServer {
         writer.Finish(grpc::Status::CANCELLED, this);
         return;
       }
+      // The text once per call, as the corio handler does (setting it for
+      // every message cost this server ~90 instructions a message that the
+      // corio one does not spend).
+      if (state == kRequest) m.set_text(req.text());
       if (state == kRequest && req.text() == kIdle) {
         // Watch-style: one message, then nothing until the done tag.
         state = kWaiting;
-        m.set_text(req.text());
         writer.Write(m, this);
         return;
       }
       if (sent < req.n()) {
         state = kWriting;
-        m.set_text(req.text());
         m.set_n(sent++);
         writer.Write(m, this);
         return;

@@ -6,7 +6,11 @@
 
 namespace corio::rpc::internal {
 
-CqDriver::CqDriver(std::unique_ptr<grpc::CompletionQueue> cq) : cq_(std::move(cq)) {
+CqDriver::CqDriver(std::unique_ptr<grpc::CompletionQueue> cq)
+    : cq_(std::move(cq)), past_(gpr_inf_past(GPR_CLOCK_MONOTONIC)), never_(gpr_inf_future(GPR_CLOCK_MONOTONIC)) {
+  const gpr_timespec g = gpr_now(GPR_CLOCK_MONOTONIC);
+  const std::int64_t ours = std::chrono::duration_cast<Duration>(Clock::now().time_since_epoch()).count();
+  gpr_offset_ns_ = g.tv_sec * 1'000'000'000 + g.tv_nsec - ours;
   wake_tag_.fire = &CqDriver::on_wake;
   wake_tag_.driver = this;
 }
@@ -47,22 +51,22 @@ bool CqDriver::next(gpr_timespec deadline, bool* ok_out) {
 
 std::size_t CqDriver::poll() {
   if (drained_) return 0;
-  const gpr_timespec past = gpr_inf_past(GPR_CLOCK_MONOTONIC);
   std::size_t n = 0;
-  while (next(past, nullptr)) ++n;
+  while (next(past_, nullptr)) ++n;
   return n;
 }
 
 std::size_t CqDriver::wait(TimePoint deadline) {
   if (drained_) return 0;
-  gpr_timespec d;
-  if (deadline == kNever) {
-    d = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  } else {
-    // gRPC's monotonic clock has its own origin: pass the time left.
-    const auto left = deadline - std::chrono::time_point_cast<Duration>(Clock::now());
-    const std::int64_t ns = left.count() > 0 ? left.count() : 0;
-    d = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns, GPR_TIMESPAN));
+  gpr_timespec d = never_;
+  std::int64_t ns;
+  if (deadline != kNever && !__builtin_add_overflow(deadline.time_since_epoch().count(), gpr_offset_ns_, &ns)) {
+    // On gRPC's monotonic clock (see gpr_offset_ns_); one already past is
+    // as good as gpr_inf_past.
+    if (ns < 0) ns = 0;
+    d.tv_sec = ns / 1'000'000'000;
+    d.tv_nsec = static_cast<std::int32_t>(ns % 1'000'000'000);
+    d.clock_type = GPR_CLOCK_MONOTONIC;
   }
   // One event. A successful one is all this hands over: the loop runs what
   // it woke and comes back here, where AsyncNext hands over an event already

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 
@@ -107,6 +108,15 @@ class CqDriver final : public EventSource {
   std::atomic<bool> closed_{false};
   bool drained_ = false;
   bool quiet_ = false;  // see event_was_quiet()
+  // gpr_inf_past / gpr_inf_future, computed once (each is a call into
+  // libgpr, and poll() or wait() needs one per loop iteration).
+  gpr_timespec past_;
+  gpr_timespec never_;
+  // gRPC's monotonic clock minus the loop's (both CLOCK_MONOTONIC, gRPC's
+  // with an origin of its own), measured once: a deadline converts with
+  // one addition rather than two clock reads and libgpr's arithmetic per
+  // wait (gRPC rounds deadlines up to the millisecond anyway).
+  std::int64_t gpr_offset_ns_;
   void (*on_drained_)(void*) = nullptr;
   void* on_drained_arg_ = nullptr;
 };
