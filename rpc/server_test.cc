@@ -123,6 +123,33 @@ TEST_F(RpcTest, UnaryReturnsTheHandlersReply) {
   });
 }
 
+// unary() serializes the request when it is called, so the request may
+// change or go before the call is awaited.
+TEST_F(RpcTest, UnaryRequestNeedNotOutliveTheUnaryCall) {
+  client([this]() -> Task<void> {
+    auto request = std::make_unique<Msg>(make("early", 1));
+    Task<Reply<Msg>> call = unary(*stub_, &Tester::Stub::PrepareAsyncUnary, *request);
+    request->set_text("late");
+    request.reset();
+    auto r = co_await call;
+    EXPECT_TRUE(r.ok()) << r.status().error_message();
+    EXPECT_EQ(r->text(), "early!");
+    EXPECT_EQ(r->n(), 2);
+  });
+}
+
+// A unary call made and dropped before it is awaited was prepared but
+// never started: dropping it frees it (asan would report a leak) and the
+// channel keeps serving the next call.
+TEST_F(RpcTest, UnaryCallDroppedBeforeItIsAwaitedEndsCleanly) {
+  client([this]() -> Task<void> {
+    { Task<Reply<Msg>> dropped = unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("dropped", 1)); }
+    auto r = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("next", 5));
+    EXPECT_TRUE(r.ok()) << r.status().error_message();
+    EXPECT_EQ(r->text(), "next!");
+  });
+}
+
 TEST_F(RpcTest, HandlerTaskIsNamedWithTheNameGivenToAddUnary) {
   client([this]() -> Task<void> {
     auto r = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("name"));
