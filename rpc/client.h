@@ -15,13 +15,11 @@
 // ClientQueue. Each call owns its grpc::ClientContext, configured from
 // CallOptions, so the context outlives every operation gRPC still holds.
 //
-// A streaming call takes its request by value: it is a lazy coroutine that
-// may start after the caller's temporaries are gone (create_task). A unary
-// call takes it by reference, since it is prepared when unary() is called
-// (the request serialized into gRPC's call, the options applied: neither
-// is copied, into the coroutine or at all) and started when it is first
-// awaited; so unary() itself needs the loop's queue (RuntimeError without
-// one), and the request need not outlive the unary() call.
+// The request is taken by value: a call is a lazy coroutine that may start
+// after the caller's temporaries are gone (create_task); pass an rvalue to
+// spare the copy. A call is prepared only when its task starts: gRPC keeps
+// a prepared call's serialized request until the call runs, so a call
+// prepared and then dropped unawaited would leak it.
 //
 // Errors: calls give a Reply (unary) or a Status (streams) for every RPC
 //   failure; RuntimeError if the loop drives no completion queue, or for
@@ -201,10 +199,19 @@ struct UnaryCall : ClientCallBase {
   Resp reply;
 };
 
-// The awaited half of a unary call, prepared by unary_call: starts it and
-// waits for its end. The reply is moved once, into the task's result.
-template <bool kWithMetadata, class Resp>
-Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> finish_unary(Owned<UnaryCall<Resp>> call) {
+// A unary call, prepared and started when its task starts. The reply is
+// moved once, into the task's result.
+// `RequestArg` is Req, or std::reference_wrapper<const Req> for a request
+// the caller keeps alive.
+template <bool kWithMetadata, class Stub, class Req, class Resp, class RequestArg>
+Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> unary_call(
+    Stub& stub,
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(grpc::ClientContext*, const Req&,
+                                                                            grpc::CompletionQueue*),
+    RequestArg request, CallOptions options) {
+  Owned<UnaryCall<Resp>> call(new UnaryCall<Resp>);
+  configure(call->ctx, options);
+  call->reader = (stub.*prepare)(&call->ctx, static_cast<const Req&>(request), loop_cq());
   UnaryCall<Resp>* c = call.get();
   c->reader->StartCall();
   co_await OpAwaiter(c->finish_tag, [c](void* tag) { c->reader->Finish(&c->reply, &c->status, tag); });
@@ -217,21 +224,6 @@ Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> finish_u
     if (c->status.ok()) co_return Reply<Resp>(std::move(c->reply));
     co_return Reply<Resp>(c->status);
   }
-}
-
-// Not a coroutine: prepares the call now (gRPC serializes the request in
-// Prepare), so that neither the request nor the options are copied into
-// the coroutine's frame; the task starts it (see the top of this file).
-template <bool kWithMetadata, class Stub, class Req, class Resp>
-Task<std::conditional_t<kWithMetadata, UnaryResult<Resp>, Reply<Resp>>> unary_call(
-    Stub& stub,
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(grpc::ClientContext*, const Req&,
-                                                                            grpc::CompletionQueue*),
-    const Req& request, const CallOptions& options) {
-  Owned<UnaryCall<Resp>> call(new UnaryCall<Resp>);
-  configure(call->ctx, options);
-  call->reader = (stub.*prepare)(&call->ctx, request, loop_cq());
-  return finish_unary<kWithMetadata, Resp>(std::move(call));
 }
 
 // ClientReader's and ClientStream's read_initial_metadata(): `c` is their
@@ -254,8 +246,24 @@ Task<Reply<Resp>> unary(Stub& stub,
                         std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(grpc::ClientContext*,
                                                                                                 const Req&,
                                                                                                 grpc::CompletionQueue*),
-                        const Req& request, CallOptions options = {}) {
-  return internal::unary_call<false>(stub, prepare, request, options);
+                        Req request, CallOptions options = {}) {
+  return internal::unary_call<false>(stub, prepare, std::move(request), std::move(options));
+}
+
+// unary() with a request the caller keeps, not copied:
+//
+//   co_await corio::rpc::unary(*stub, &kv::KV::Stub::PrepareAsyncGet, std::cref(key));
+//
+// The request must stay alive, unchanged, until the call's task has
+// started (co_await starts it; so does create_task once the task runs):
+// gRPC serializes it then. Otherwise as unary().
+template <class Stub, class Req, class Resp>
+Task<Reply<Resp>> unary(Stub& stub,
+                        std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(grpc::ClientContext*,
+                                                                                                const Req&,
+                                                                                                grpc::CompletionQueue*),
+                        std::reference_wrapper<const Req> request, CallOptions options = {}) {
+  return internal::unary_call<false>(stub, prepare, request, std::move(options));
 }
 
 // A unary call that also gives the metadata the server sent back:
@@ -268,8 +276,8 @@ template <class Stub, class Req, class Resp>
 Task<UnaryResult<Resp>> unary_with_metadata(Stub& stub,
                                             std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (Stub::*prepare)(
                                                 grpc::ClientContext*, const Req&, grpc::CompletionQueue*),
-                                            const Req& request, CallOptions options = {}) {
-  return internal::unary_call<true>(stub, prepare, request, options);
+                                            Req request, CallOptions options = {}) {
+  return internal::unary_call<true>(stub, prepare, std::move(request), std::move(options));
 }
 
 // The reading side of a server-streaming call.

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -135,6 +136,19 @@ TEST_F(RpcTest, UnaryRequestNeedNotOutliveTheUnaryCall) {
     EXPECT_TRUE(r.ok()) << r.status().error_message();
     EXPECT_EQ(r->text(), "early!");
     EXPECT_EQ(r->n(), 2);
+  });
+}
+
+// With std::cref the request is the caller's, read when the call starts:
+// a change made before then is what the server gets.
+TEST_F(RpcTest, UnaryWithCrefReadsTheCallersRequestWhenTheCallStarts) {
+  client([this]() -> Task<void> {
+    Msg request = make("before", 1);
+    Task<Reply<Msg>> call = unary(*stub_, &Tester::Stub::PrepareAsyncUnary, std::cref(request));
+    request.set_text("at start");
+    auto r = co_await call;
+    EXPECT_TRUE(r.ok()) << r.status().error_message();
+    EXPECT_EQ(r->text(), "at start!");
   });
 }
 

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,7 +52,7 @@ corio::Task<void> corio_worker(Tester::Stub& stub, long& remaining, Result& r) {
   const Msg req = request();
   while (remaining > 0) {
     --remaining;
-    corio::rpc::Reply<Msg> reply = co_await corio::rpc::unary(stub, &Tester::Stub::PrepareAsyncUnary, req);
+    corio::rpc::Reply<Msg> reply = co_await corio::rpc::unary(stub, &Tester::Stub::PrepareAsyncUnary, std::cref(req));
     ++(reply.ok() && reply->n() == 2 ? r.ok : r.bad);
   }
 }
