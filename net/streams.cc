@@ -97,14 +97,15 @@ using internal::StreamTransport;
 
 namespace {
 
-// The streams over `transport`; `keepalive` is what the handles hold on
-// to besides the block (a ConnectionOwner, or the transport itself).
-Streams streams_of(const std::shared_ptr<StreamTransport>& transport, std::shared_ptr<void> keepalive,
-                   std::shared_ptr<WriteTransport> write_transport) {
-  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
-  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
-  StreamReader reader(std::move(state), std::move(keepalive));
-  StreamWriter writer(std::move(write_transport), std::move(protocol), reader);
+// The streams over `transport`, owned through `owner` (which holds the
+// transport): every handle is an alias of it, so none needs a second
+// pointer pair or a block of its own.
+Streams streams_of(StreamTransport& transport, const std::shared_ptr<ConnectionOwner>& owner) {
+  std::shared_ptr<corio::internal::ReaderState> state(owner, &transport.state_);
+  std::shared_ptr<StreamReaderProtocol> protocol(owner, &transport.protocol_);
+  std::shared_ptr<WriteTransport> wt(owner, static_cast<WriteTransport*>(&transport));
+  StreamReader reader(std::move(state), nullptr);
+  StreamWriter writer(std::move(wt), std::move(protocol), reader);
   return Streams{std::move(reader), std::move(writer)};
 }
 
@@ -114,9 +115,8 @@ Streams make_streams(Socket sock, const StreamOptions& options) {
   EventLoop& loop = current_loop();
   if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
   const std::shared_ptr<StreamTransport> transport = StreamTransport::create(std::move(sock), options);
-  auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
-  std::shared_ptr<WriteTransport> wt(owner, transport.get());
-  return streams_of(transport, std::move(owner), std::move(wt));
+  const auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
+  return streams_of(*transport, owner);
 }
 
 // The public functions below are plain functions that hand named values to
