@@ -327,5 +327,16 @@ TEST(StreamWriter, ARejectedConstructionKeepsNothing) {
   EXPECT_TRUE(protocol_alive.expired());
 }
 
+TEST(StreamReaderProtocol, ReaderIsEmptyWithoutOneAndTheSameStreamWithOne) {
+  StreamReaderProtocol none;
+  EXPECT_FALSE(none.reader().has_value());
+  StreamReader reader;
+  StreamReaderProtocol with(reader);
+  ASSERT_TRUE(with.reader().has_value());
+  EXPECT_EQ(with.reader()->state(), reader.state());
+  with.data_received("fed");
+  EXPECT_EQ(reader.buffered(), 3u);
+}
+
 }  // namespace
 }  // namespace corio
