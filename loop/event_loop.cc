@@ -429,40 +429,40 @@ void EventLoop::dispatch_level(int fd, Readiness r) {
 }
 
 void EventLoop::free_retired() noexcept {
-  for (internal::RegistrationState* s : retired_) delete s;
-  registration_states_ -= retired_.size();
-  retired_.clear();
+  internal::RegistrationState* s = retired_;
+  retired_ = nullptr;
+  while (s != nullptr) {
+    internal::RegistrationState* next = s->next_retired;
+    delete s;
+    s = next;
+  }
 }
 
-void EventLoop::retire_registration(internal::RegistrationState* s) {
-  // Room is kept for every state not yet freed (watch_fd reserves it),
-  // live or deregistered, so this push does not allocate.
-  retired_.push_back(s);
+void EventLoop::retire_registration(internal::RegistrationState* s) noexcept {
+  s->next_retired = retired_;
+  retired_ = s;
 }
 
 void EventLoop::watch_fd(int fd, internal::IoSource* source) {
-  FdState& st = fd_state(fd);
-  if (st.reader != nullptr || st.writer != nullptr) {
-    throw RuntimeError("corio: fd " + std::to_string(fd) +
-                       " has a reader or writer (add_reader, wait_readable, ...); it cannot also be registered");
+  // A registered fd takes no slot in fds_ (that would cost 24 bytes per fd
+  // number): only a slot that is already there is checked, as an fd with a
+  // waiter or callback has one. The reverse check is the kernel's: a
+  // waiter's epoll_ctl(ADD) on this fd fails with EEXIST (add_io_waiter).
+  if (fd >= 0 && static_cast<std::size_t>(fd) < fds_.size()) {
+    FdState& st = fds_[fd];
+    if (st.reader != nullptr || st.writer != nullptr) {
+      throw RuntimeError("corio: fd " + std::to_string(fd) +
+                         " has a reader or writer (add_reader, wait_readable, ...); it cannot also be registered");
+    }
+    // A record left by a closed fd whose number came back: the kernel has
+    // already dropped it from the set.
+    st.in_epoll = false;
+    st.registered = Interest::kNone;
   }
-  // Room to retire every state not yet freed, this one included: a state
-  // outlives its registration while an awaiter holds it, so counting the
-  // live registrations would not do.
-  retired_.reserve(registration_states_ + 1);
-  // A record left by a closed fd whose number came back: the kernel has
-  // already dropped it from the set.
-  st.in_epoll = false;
-  st.registered = Interest::kNone;
-  reactor_.watch(fd, source);
-  ++registration_states_;
-  st.watched = true;
+  reactor_.watch(fd, source);  // EEXIST: registered twice (a system_error, as before)
 }
 
-void EventLoop::unwatch_fd(int fd) noexcept {
-  reactor_.unwatch(fd);
-  if (static_cast<std::size_t>(fd) < fds_.size()) fds_[fd].watched = false;
-}
+void EventLoop::unwatch_fd(int fd) noexcept { reactor_.unwatch(fd); }
 
 void EventLoop::dispatch_io(int fd, Interest direction, Readiness events) noexcept {
   FdState& st = fds_[fd];
@@ -726,10 +726,6 @@ void EventLoop::update_interest(int fd, FdState& st) {
 
 void EventLoop::add_io_waiter(int fd, Interest direction, internal::IoWaiter* w) {
   FdState& st = fd_state(fd);
-  if (st.watched) {
-    throw RuntimeError("corio: fd " + std::to_string(fd) +
-                       " has an IoRegistration: await its readable()/writable() instead");
-  }
   internal::IoWaiter*& slot = direction == Interest::kReadable ? st.reader : st.writer;
   if (slot != nullptr) {
     throw RuntimeError("corio: fd " + std::to_string(fd) + " already has a " +
@@ -738,6 +734,13 @@ void EventLoop::add_io_waiter(int fd, Interest direction, internal::IoWaiter* w)
   slot = w;
   try {
     update_interest(fd, st);
+  } catch (const std::system_error& e) {
+    slot = nullptr;
+    // An fd not in the table's part of the set, which the kernel has
+    // there: an IoRegistration's (they have no slot in fds_).
+    if (e.code() != std::errc::file_exists) throw;
+    throw RuntimeError("corio: fd " + std::to_string(fd) +
+                       " has an IoRegistration: await its readable()/writable() instead");
   } catch (...) {
     slot = nullptr;
     throw;

@@ -313,8 +313,9 @@ class EventLoop {
   void remove_io_waiter(int fd, Interest direction, internal::IoWaiter* w) noexcept;
   // The reactor backend (internal/reactor.h), for IoRegistration.
   internal::EpollReactor& reactor() noexcept { return reactor_; }
-  // Marks `fd` as owned by an IoRegistration (watched edge-triggered), so
-  // the level-triggered table refuses it. Errors: as EpollReactor::watch;
+  // Watches `fd` edge-triggered for an IoRegistration; the level-triggered
+  // table then refuses it (the kernel's EEXIST: it keeps no slot for it).
+  // Errors: as EpollReactor::watch (EEXIST if registered already);
   // RuntimeError if the table has a waiter or callback on the fd.
   void watch_fd(int fd, internal::IoSource* source);
   void unwatch_fd(int fd) noexcept;
@@ -323,7 +324,7 @@ class EventLoop {
   void io_wait_begin() noexcept { ++io_waiters_; }
   void io_wait_end() noexcept { --io_waiters_; }
   // Frees a registration's state after the poll batch under way.
-  void retire_registration(internal::RegistrationState* s);
+  void retire_registration(internal::RegistrationState* s) noexcept;
   // Work on other threads that owes the loop a result (the virtual clock
   // does not jump over it). Public form: ExternalWork (loop_handle.h).
   // Any thread; end_external_work wakes the loop when the count reaches 0.
@@ -350,7 +351,6 @@ class EventLoop {
     internal::IoWaiter* writer = nullptr;
     Interest registered = Interest::kNone;  // level interest in the reactor
     bool in_epoll = false;
-    bool watched = false;  // owned by an IoRegistration
   };
   struct CallbackWaiter;
   class RunningScope;
@@ -408,7 +408,6 @@ class EventLoop {
   std::int64_t slow_callback_ns_;
   std::uint32_t io_countdown_ = 1;  // iterations left until a busy loop polls I/O
   std::size_t io_waiters_ = 0;
-  std::size_t registration_states_ = 0;  // IoRegistration states not yet freed
   std::atomic<std::size_t> external_work_{0};
   bool virtual_clock_;
   bool debug_;
@@ -419,9 +418,14 @@ class EventLoop {
   bool stopping_ = false;
 
   internal::EpollReactor reactor_;
-  std::vector<internal::RegistrationState*> retired_;
+  // IoRegistration states whose last reference went, linked through
+  // next_retired; freed after the poll batch under way.
+  internal::RegistrationState* retired_ = nullptr;
   int wake_fd_ = -1;
   int signal_pipe_[2] = {-1, -1};
+  // Level-triggered waiters (add_reader, wait_readable, ...) by fd number.
+  // An fd owned by an IoRegistration has no slot: epoll's data points at
+  // its RegistrationState.
   std::vector<FdState> fds_;
   std::vector<std::unique_ptr<CallbackWaiter>> callback_waiters_;
 

@@ -97,14 +97,15 @@ using internal::StreamTransport;
 
 namespace {
 
-// The streams over `transport`; `keepalive` is what the handles hold on
-// to besides the block (a ConnectionOwner, or the transport itself).
-Streams streams_of(const std::shared_ptr<StreamTransport>& transport, std::shared_ptr<void> keepalive,
-                   std::shared_ptr<WriteTransport> write_transport) {
-  std::shared_ptr<corio::internal::ReaderState> state(transport, &transport->state_);
-  std::shared_ptr<StreamReaderProtocol> protocol(transport, &transport->protocol_);
-  StreamReader reader(std::move(state), std::move(keepalive));
-  StreamWriter writer(std::move(write_transport), std::move(protocol), reader);
+// The streams over `transport`, owned through `owner` (which holds the
+// transport): every handle is an alias of it, so none needs a second
+// pointer pair or a block of its own.
+Streams streams_of(StreamTransport& transport, const std::shared_ptr<ConnectionOwner>& owner) {
+  std::shared_ptr<corio::internal::ReaderState> state(owner, &transport.state_);
+  std::shared_ptr<StreamReaderProtocol> protocol(owner, &transport.protocol_);
+  std::shared_ptr<WriteTransport> wt(owner, static_cast<WriteTransport*>(&transport));
+  StreamReader reader(std::move(state), nullptr);
+  StreamWriter writer(std::move(wt), std::move(protocol), reader);
   return Streams{std::move(reader), std::move(writer)};
 }
 
@@ -114,9 +115,8 @@ Streams make_streams(Socket sock, const StreamOptions& options) {
   EventLoop& loop = current_loop();
   if (!sock.is_open()) throw ValueError("corio::net: SocketTransport over a closed socket");
   const std::shared_ptr<StreamTransport> transport = StreamTransport::create(std::move(sock), options);
-  auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
-  std::shared_ptr<WriteTransport> wt(owner, transport.get());
-  return streams_of(transport, std::move(owner), std::move(wt));
+  const auto owner = std::make_shared<ConnectionOwner>(transport, &loop);
+  return streams_of(*transport, owner);
 }
 
 // The public functions below are plain functions that hand named values to
@@ -181,8 +181,8 @@ class ServerConnection final : public StreamTransport,
                                public ServerDone,
                                public corio::internal::TaskNameSource {
  public:
-  ServerConnection(Socket sock, std::size_t limit, std::shared_ptr<ServerState> s) noexcept
-      : StreamTransport(std::move(sock), limit), st(std::move(s)) {
+  ServerConnection(Socket sock, std::size_t limit, ServerState* s) noexcept
+      : StreamTransport(std::move(sock), limit), st(s) {
     on_done = &ServerConnection::done;
   }
   ServerConnection(const ServerConnection&) = delete;
@@ -219,7 +219,10 @@ class ServerConnection final : public StreamTransport,
   // it (a debug report, a task listing), not built for every connection.
   std::string task_name() const override;
 
-  std::shared_ptr<ServerState> st;
+  // The server, kept alive while it has connections (ServerState::self):
+  // a plain pointer here rather than a pointer pair in every connection.
+  // Null once done() ran.
+  ServerState* st;
   // Made by make_streams_here(), ended by let_go().
   union {
     StreamReader reader;
@@ -237,6 +240,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::vector<Socket> listeners;
   std::vector<SocketAddress> addresses;
   corio::internal::IntrusiveList<ServerLink> connections;
+  // The state itself while `connections` is not empty: the connections
+  // point at it without owning it (ServerConnection::st).
+  std::shared_ptr<ServerState> self;
   bool serving = true;
   Event idle;    // set once closed with no handler running
   Event closed;  // set by close()
@@ -300,8 +306,11 @@ void ServerConnection::done(corio::internal::DoneWaiter* w) noexcept {
   }
   c->task.base()->set_name_source(nullptr);
   c->task = TaskRef();
-  std::shared_ptr<ServerState> st = std::move(c->st);
+  ServerState* st = c->st;
+  c->st = nullptr;
   st->connections.erase(c);
+  // The last connection lets the state go, once done with it here.
+  std::shared_ptr<ServerState> keep = st->connections.empty() ? std::move(st->self) : nullptr;
   c->let_go();  // `c` may be gone from here on
   st->update_idle();
 }
@@ -350,7 +359,7 @@ void internal::ServerState::spawn(Socket sock, int family) {
   std::shared_ptr<ServerConnection> c;
   bool streams_made = false;
   try {
-    c = StreamTransport::create<ServerConnection>(std::move(sock), options, shared_from_this());
+    c = StreamTransport::create<ServerConnection>(std::move(sock), options, this);
     c->make_streams_here(c);
     streams_made = true;
     TaskHandle<void> h = create_task(*loop, handler(c->reader, c->writer));
@@ -362,13 +371,14 @@ void internal::ServerState::spawn(Socket sock, int family) {
     if (c) {
       c->abort();
       c->task = TaskRef();
-      c->st.reset();
+      c->st = nullptr;
       if (streams_made) c->let_go();
     }
     report("corio::net: could not start a connection handler", std::current_exception());
     return;
   }
   c->task.base()->add_waiter(static_cast<ServerDone*>(c.get()));
+  if (!self) self = shared_from_this();  // no allocation: a count
   connections.push_back(c.get());
 }
 

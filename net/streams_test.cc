@@ -258,6 +258,31 @@ CO_TEST_REAL_CLOCK(NetStreams, AServedConnectionsObjectsAreFreedOnceItCloses) {
   CO_ASSERT_TRUE(served.expired());
 }
 
+// A connection points at its server's state without owning it: the state
+// keeps itself while it has connections, so a handler that outlives the
+// Server handle (and the accept loops, which end at the close) still ends
+// cleanly (under asan a use after free or a leak fails).
+CO_TEST_REAL_CLOCK(NetStreams, AHandlerThatOutlivesItsServerHandleEndsCleanly) {
+  bool finished = false;
+  auto handler = [&](StreamReader& r, StreamWriter& w) -> Task<> {
+    w.write(co_await r.readline());
+    co_await w.drain();
+    w.write(co_await r.readline());
+    co_await w.drain();
+    finished = true;
+  };
+  auto server = std::make_unique<Server>(co_await start_server(handler, "127.0.0.1", 0));
+  auto [reader, writer] = co_await open_connection("127.0.0.1", server->port());
+  writer.write("one\n");
+  CO_ASSERT_EQ(co_await reader.readline(), "one\n");
+  server.reset();                                     // closes it; the handler waits for its second line
+  for (int i = 0; i < 10; ++i) co_await yield_now();  // the accept loops end
+  writer.write("two\n");
+  CO_ASSERT_EQ(co_await reader.readline(), "two\n");
+  CO_ASSERT_EQ(co_await reader.readline(), "");  // the handler's end closed it
+  CO_ASSERT_TRUE(finished);
+}
+
 CO_TEST_REAL_CLOCK(NetStreams, ConnectToAClosedPortIsConnectionRefused) {
   // A port that was just free: bind, note, close.
   std::uint16_t port;

@@ -6,23 +6,28 @@
 
 namespace corio {
 
-StreamReaderProtocol::StreamReaderProtocol(std::optional<StreamReader> reader) noexcept : reader_(std::move(reader)) {}
+// A served connection's block holds one (net/streams.cc): the vtable
+// pointer, the reader, the transport, two wait lists, the error, the flags.
+static_assert(sizeof(void*) != 8 || sizeof(StreamReaderProtocol) == 64);
+
+StreamReaderProtocol::StreamReaderProtocol(std::optional<StreamReader> reader) noexcept
+    : reader_(reader ? std::move(*reader) : StreamReader(nullptr, nullptr)) {}
 
 void StreamReaderProtocol::connection_made(BaseTransport& transport) {
   transport_ = &transport;
-  if (reader_) {
-    if (auto* rt = dynamic_cast<ReadTransport*>(&transport)) reader_->set_transport(rt);
+  if (has_reader()) {
+    if (auto* rt = dynamic_cast<ReadTransport*>(&transport)) reader_.set_transport(rt);
   }
 }
 
 void StreamReaderProtocol::connection_lost(std::exception_ptr error) {
-  if (reader_) {
+  if (has_reader()) {
     if (error) {
-      reader_->set_exception(error);
+      reader_.set_exception(error);
     } else {
-      reader_->feed_eof();
+      reader_.feed_eof();
     }
-    reader_->set_transport(nullptr);
+    reader_.set_transport(nullptr);
   }
   transport_ = nullptr;
   lost_ = true;
@@ -37,11 +42,11 @@ void StreamReaderProtocol::resume_writing() {
 }
 
 void StreamReaderProtocol::data_received(std::string_view data) {
-  if (reader_) reader_->feed_data(data);
+  if (has_reader()) reader_.feed_data(data);
 }
 
 bool StreamReaderProtocol::eof_received() {
-  if (reader_) reader_->feed_eof();
+  if (has_reader()) reader_.feed_eof();
   return true;
 }
 

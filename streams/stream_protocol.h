@@ -62,16 +62,24 @@ class StreamReaderProtocol : public Protocol {
   bool connection_is_lost() const noexcept { return lost_; }
   // The transport, between connection_made() and connection_lost().
   BaseTransport* transport() const noexcept { return transport_; }
-  const std::optional<StreamReader>& reader() const noexcept { return reader_; }
+  // The reader it feeds, if any (a copy of the handle).
+  std::optional<StreamReader> reader() const {
+    if (!has_reader()) return std::nullopt;
+    return reader_;
+  }
 
  private:
-  std::optional<StreamReader> reader_;
+  bool has_reader() const noexcept { return reader_.state() != nullptr; }
+
+  // A handle with no state when there is no reader: a std::optional would
+  // take 8 bytes more for its flag, in every connection.
+  StreamReader reader_;
+  bool writing_paused_ = false;
+  bool lost_ = false;
   BaseTransport* transport_ = nullptr;
   internal::WaitList drain_waiters_;
   internal::WaitList closed_waiters_;
   std::exception_ptr lost_error_;
-  bool writing_paused_ = false;
-  bool lost_ = false;
 };
 
 }  // namespace corio

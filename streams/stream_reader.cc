@@ -189,6 +189,20 @@ void ReadExactlyIntoOp::take(ReaderState& s) {
 
 }  // namespace internal
 
+StreamReader::StreamReader(std::shared_ptr<internal::ReaderState> state, std::shared_ptr<void> keepalive)
+    : s_(std::move(state)) {
+  if (keepalive.use_count() == 0 || internal::same_owner(s_, keepalive)) return;
+  // Declared in this order so that the keepalive goes first, as it did
+  // when the handle held it beside the state.
+  struct Both {
+    std::shared_ptr<internal::ReaderState> state;
+    std::shared_ptr<void> keepalive;
+  };
+  internal::ReaderState* p = s_.get();
+  auto both = std::make_shared<Both>(Both{s_, std::move(keepalive)});
+  s_ = std::shared_ptr<internal::ReaderState>(std::move(both), p);
+}
+
 StreamReader::StreamReader(std::size_t limit) {
   if (limit == 0) throw ValueError("corio: StreamReader limit must be positive");
   s_ = std::make_shared<internal::ReaderState>(limit);

@@ -47,6 +47,12 @@ namespace corio {
 
 namespace internal {
 
+// Whether two shared_ptrs share one control block (or neither has one).
+template <class A, class B>
+bool same_owner(const std::shared_ptr<A>& a, const std::shared_ptr<B>& b) noexcept {
+  return !a.owner_before(b) && !b.owner_before(a);
+}
+
 // The state a StreamReader handle shares.
 // The WaitList (at most one task) is a base rather than a member so that a
 // ReadAwaiter finds the state from the list it parks in, with no pointer of
@@ -229,9 +235,12 @@ class StreamReader {
   explicit StreamReader(std::size_t limit = kDefaultLimit);
   // For transports that keep the stream's other parts alive as long as a
   // reader handle exists (memory_pipe): `keepalive` is held by this handle
-  // and its copies.
-  StreamReader(std::shared_ptr<internal::ReaderState> state, std::shared_ptr<void> keepalive) noexcept
-      : s_(std::move(state)), keepalive_(std::move(keepalive)) {}
+  // and its copies. A handle is one pointer pair: when `keepalive` has
+  // another owner than `state` (and is not empty), both go into one small
+  // block the handle owns; pass a `state` that aliases the keepalive's
+  // owner (std::shared_ptr's aliasing constructor) to avoid it.
+  // Errors: std::bad_alloc (only when that block is needed).
+  StreamReader(std::shared_ptr<internal::ReaderState> state, std::shared_ptr<void> keepalive);
 
   // ---- Feeding (the transport's side). ----
 
@@ -294,8 +303,10 @@ class StreamReader {
   const std::shared_ptr<internal::ReaderState>& state() const noexcept { return s_; }
 
  private:
+  // Owns the state and whatever else the stream needs (see the two-argument
+  // constructor): one pointer pair, as a served connection keeps its
+  // handles in its own block (net/streams.cc).
   std::shared_ptr<internal::ReaderState> s_;
-  std::shared_ptr<void> keepalive_;
 };
 
 }  // namespace corio

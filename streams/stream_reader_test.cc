@@ -1,6 +1,7 @@
 #include "corio/streams/stream_reader.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -393,6 +394,35 @@ CO_TEST(StreamReader, AReadIntoWhoseBytesAnotherTaskTookRaisesRuntimeError) {
   r.feed_data("xy");                    // wakes the read_into ...
   EXPECT_EQ(co_await r.read(2), "xy");  // ... but this read, which need not wait, takes the bytes first
   CO_ASSERT_THROW(co_await reading, RuntimeError);
+}
+
+TEST(StreamReader, AKeepaliveWithAnotherOwnerLivesAsLongAsTheLastCopy) {
+  StreamReader source;
+  auto keepalive = std::make_shared<int>(7);
+  std::weak_ptr<int> keepalive_alive = keepalive;
+  std::weak_ptr<internal::ReaderState> state_alive = source.state();
+  auto original = std::make_unique<StreamReader>(source.state(), std::move(keepalive));
+  source = StreamReader();
+  StreamReader copy = *original;
+  original.reset();
+  EXPECT_FALSE(keepalive_alive.expired());
+  EXPECT_FALSE(state_alive.expired());
+  copy.feed_data("still here");
+  EXPECT_EQ(copy.buffered(), 10u);
+  copy = StreamReader();
+  EXPECT_TRUE(keepalive_alive.expired());
+  EXPECT_TRUE(state_alive.expired());
+}
+
+TEST(StreamReader, AStateAliasingItsKeepalivesOwnerSharesOneCount) {
+  auto owner = std::make_shared<internal::ReaderState>(16);
+  std::weak_ptr<internal::ReaderState> owner_alive = owner;
+  StreamReader reader(std::shared_ptr<internal::ReaderState>(owner, owner.get()), owner);
+  owner.reset();
+  // No block of its own: the handle counts on the owner itself.
+  EXPECT_EQ(owner_alive.use_count(), 1);
+  reader = StreamReader();
+  EXPECT_TRUE(owner_alive.expired());
 }
 
 }  // namespace

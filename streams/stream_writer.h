@@ -93,11 +93,16 @@ class StreamWriter {
   StreamReaderProtocol& protocol() const noexcept { return *protocol_; }
 
  private:
+  // Owns the transport, the protocol and the reader's state: when the
+  // three share one owner (a connection's block, net/streams.cc) this is
+  // an alias of it, otherwise of a small block holding all three, made by
+  // the constructor. So a handle is 32 bytes rather than three pointer
+  // pairs, and a copy counts one reference.
   std::shared_ptr<WriteTransport> transport_;
-  std::shared_ptr<StreamReaderProtocol> protocol_;
-  // The reader's state, for drain() to raise its exception (not a reader
-  // handle: what that would keep alive the state's owner keeps already).
-  std::shared_ptr<internal::ReaderState> reader_;
+  StreamReaderProtocol* protocol_;
+  // The reader's state, for drain() to raise its exception; null without
+  // a reader.
+  internal::ReaderState* reader_ = nullptr;
 };
 
 }  // namespace corio

@@ -5,6 +5,8 @@
 #include <any>
 #include <cerrno>
 #include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -273,6 +275,67 @@ CO_TEST(StreamWriter, DroppingTheWriterClosesItsEnd) {
   pipe->writer.write("last words");
   pipe.reset();
   EXPECT_EQ(co_await reader.read(), "last words");
+}
+
+// A write transport that only records what it is given.
+class RecordingWriteTransport final : public WriteTransport {
+ public:
+  void close() override { closing_ = true; }
+  bool is_closing() const override { return closing_; }
+  void write(std::string_view data) override { written.append(data); }
+  void write_eof() override {}
+  bool can_write_eof() const override { return false; }
+  std::size_t get_write_buffer_size() const override { return 0; }
+  void set_write_buffer_limits(std::size_t, std::size_t) override {}
+  std::pair<std::size_t, std::size_t> get_write_buffer_limits() const override { return {0, 0}; }
+  void abort() override { closing_ = true; }
+  std::string written;
+
+ private:
+  bool closing_ = false;
+};
+
+TEST(StreamWriter, ACopyKeepsATransportProtocolAndReaderWithSeparateOwnersAlive) {
+  auto transport = std::make_shared<RecordingWriteTransport>();
+  StreamReader reader;
+  auto protocol = std::make_shared<StreamReaderProtocol>(reader);
+  std::weak_ptr<RecordingWriteTransport> transport_alive = transport;
+  std::weak_ptr<StreamReaderProtocol> protocol_alive = protocol;
+  std::weak_ptr<internal::ReaderState> reader_alive = reader.state();
+  auto original = std::make_unique<StreamWriter>(transport, protocol, reader);
+  transport.reset();
+  protocol.reset();
+  reader = StreamReader();
+  StreamWriter copy = *original;
+  original.reset();
+  EXPECT_FALSE(transport_alive.expired());
+  EXPECT_FALSE(protocol_alive.expired());
+  EXPECT_FALSE(reader_alive.expired());
+  copy.write("kept");
+  EXPECT_EQ(transport_alive.lock()->written, "kept");
+  EXPECT_EQ(&copy.protocol(), protocol_alive.lock().get());
+  copy = StreamWriter(std::make_shared<RecordingWriteTransport>(), std::make_shared<StreamReaderProtocol>());
+  EXPECT_TRUE(transport_alive.expired());
+  EXPECT_TRUE(protocol_alive.expired());
+  EXPECT_TRUE(reader_alive.expired());
+}
+
+TEST(StreamWriter, ARejectedConstructionKeepsNothing) {
+  auto protocol = std::make_shared<StreamReaderProtocol>();
+  std::weak_ptr<StreamReaderProtocol> protocol_alive = protocol;
+  EXPECT_THROW(StreamWriter(nullptr, std::move(protocol)), std::invalid_argument);
+  EXPECT_TRUE(protocol_alive.expired());
+}
+
+TEST(StreamReaderProtocol, ReaderIsEmptyWithoutOneAndTheSameStreamWithOne) {
+  StreamReaderProtocol none;
+  EXPECT_FALSE(none.reader().has_value());
+  StreamReader reader;
+  StreamReaderProtocol with(reader);
+  ASSERT_TRUE(with.reader().has_value());
+  EXPECT_EQ(with.reader()->state(), reader.state());
+  with.data_received("fed");
+  EXPECT_EQ(reader.buffered(), 3u);
 }
 
 }  // namespace

@@ -49,8 +49,10 @@ void EpollReactor::set_interest(int fd, std::uint64_t token, Interest interest, 
   int rc = ::epoll_ctl(epfd_, in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
   // The record can be stale: a closed fd left the set by itself, and a new
   // one may have been opened with its number.
+  // An ADD refused with EEXIST is not retried as a MOD: the fd is in the
+  // set under another owner (an IoRegistration), whose entry a MOD would
+  // take over. The caller turns it into its error.
   if (rc != 0 && errno == ENOENT) rc = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-  if (rc != 0 && errno == EEXIST) rc = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
   if (rc != 0) throw_errno("epoll_ctl");
   in_set = true;
 }

@@ -35,7 +35,8 @@ class EpollReactor {
   // Level-triggered interest for the loop's own fd table: events come back
   // as level(token, readiness). `in_set` is the caller's record of whether
   // the fd is in the set; kNone removes it. `token` must fit in 63 bits.
-  // Errors: std::system_error from epoll_ctl (the fd is left as it was).
+  // Errors: std::system_error from epoll_ctl (the fd is left as it was);
+  //   EEXIST when `in_set` is false and the fd is in the set (watch()ed).
   void set_interest(int fd, std::uint64_t token, Interest interest, bool& in_set);
 
   // Waits up to `timeout_ns` (negative: no limit; 0: poll) and reports

@@ -64,7 +64,7 @@ class LoopAccess {
   static void io_wait_end(EventLoop& loop) noexcept { loop.io_wait_end(); }
   // Frees a registration's state after the poll batch under way (room for
   // it was kept by watch_fd, so this does not allocate).
-  static void retire_registration(EventLoop& loop, RegistrationState* s) { loop.retire_registration(s); }
+  static void retire_registration(EventLoop& loop, RegistrationState* s) noexcept { loop.retire_registration(s); }
 
   // Work on other threads that owes the loop a result: the virtual clock
   // does not jump over it. Any thread; end_external_work wakes the loop

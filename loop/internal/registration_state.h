@@ -33,6 +33,10 @@ struct RegistrationState : IoSource, FrameAllocated {
   // state's on_events is the one that calls it. In the 64-byte block the
   // state already takes, so it costs no memory.
   IoReadyCallback* read_callback = nullptr;
+  // The loop's list of retired states (EventLoop::retired_), to be freed
+  // after the poll batch under way: a link here rather than a vector the
+  // loop would keep room in for every live state.
+  RegistrationState* next_retired = nullptr;
   RegistrationState(EventLoop* l, int f, std::uint8_t initial) noexcept : loop(l), fd(f), ready(initial) {}
   void ref() noexcept { ++refs; }
   void unref() noexcept {
@@ -42,6 +46,9 @@ struct RegistrationState : IoSource, FrameAllocated {
   // Hands the state to the loop (io_registration.cc).
   void retire() noexcept;
 };
+// The state shares the frame allocator's 64-byte class with nothing to
+// spare: a field more would move every registration to the 128 class.
+static_assert(sizeof(RegistrationState) <= 64);
 
 }  // namespace corio::internal
 
