@@ -6,15 +6,19 @@
 # streaming (messages/s) and the memory per idle Watch-style stream: the
 # server's RSS growth over --idle=N open streams that got one message each.
 # Last, the client side: corio's client and a plain CQ client, in turn,
-# driving the plain CQ server (unary, 50 in flight), with --callgrind the
-# client instructions per call as well (repeatable where timings are not).
-#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"] [--idle=N (0 skips it)] [--callgrind]
+# driving the plain CQ server (unary, 50 in flight), each twice in mirrored
+# order by default (--clients="corio cq cq corio"), so that drift over the
+# run falls on both; with --callgrind the client
+# instructions per call as well (repeatable where timings are not).
+#   bash rpc/benchmark/run.sh [--requests=N] [--threads=1|2] [--kinds="corio cq callback"] [--idle=N (0 skips it)]
+#     [--clients="corio cq cq corio"] [--callgrind]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 requests=200000
 threads=1
 kinds="corio cq callback"
 idle=10000
+clients="corio cq cq corio"
 callgrind=0
 for a in "$@"; do
   case "$a" in
@@ -22,6 +26,7 @@ for a in "$@"; do
     --threads=*) threads=${a#*=} ;;
     --kinds=*) kinds=${a#*=} ;;
     --idle=*) idle=${a#*=} ;;
+    --clients=*) clients=${a#*=} ;;
     --callgrind) callgrind=1 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
@@ -100,7 +105,7 @@ taskset -c "$server_cpus" "$bin" --kind=cq --threads="$threads" --port=0 >"$work
 pid=$!
 for _ in $(seq 100); do grep -q listening "$work/client.out" 2>/dev/null && break; sleep 0.05; done
 port=$(awk '/listening/ {print $3}' "$work/client.out")
-for client in corio cq; do
+for client in $clients; do
   taskset -c "$load_cpus" bazel-bin/rpc/benchmark/unary_load --client="$client" --server="127.0.0.1:$port" \
     --requests="$requests" --concurrency=50 || true
 done
