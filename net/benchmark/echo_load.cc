@@ -13,9 +13,24 @@
 // echo section). --detail adds p90, p99.9, the maximum and the spread of
 // the per-connection mean latencies (equal means: every connection is
 // served alike).
+// --uring drives the sockets through io_uring instead: each connection
+// keeps one recv outstanding; the completions of a batch are handled in
+// the order the kernel posted them (the order the replies came), each one
+// records its latency and queues that connection's next send (and recv),
+// and one io_uring_enter both submits them and waits for the next
+// completions. About one system call per batch rather than a read and a
+// send per round trip plus an epoll_wait per batch, so this client is
+// cheaper per round trip than the servers it measures and the turns wait
+// in the server, whose own order then decides the tail. --trace_out=PATH
+// (with --uring: io_trace.so cannot see io_uring's operations) writes
+// the client's side of trace.sh's records itself: a send stamped when it
+// is queued for the batch's io_uring_enter, a read when its completion is
+// handled, and each io_uring_enter as an epoll_wait ('W', 'w' with the
+// number of completions it brought).
 #include <absl/flags/flag.h>
 #include <absl/flags/parse.h>
 #include <arpa/inet.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -27,6 +42,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,6 +52,10 @@ ABSL_FLAG(int, size, 64, "message size in bytes");
 ABSL_FLAG(long, round_trips, 200000, "round trips in total");
 ABSL_FLAG(double, seconds, 30, "upper bound on the run's length");
 ABSL_FLAG(bool, edge_triggered, false, "register the sockets with EPOLLET (serve replies in arrival order)");
+ABSL_FLAG(bool, uring, false,
+          "drive the sockets through io_uring: one recv outstanding per connection, completions handled in "
+          "arrival order, one io_uring_enter per batch");
+ABSL_FLAG(std::string, trace_out, "", "with --uring: write the client's io_trace records to this file");
 ABSL_FLAG(bool, detail, false, "also print p90, p99.9, max and the per-connection mean latencies");
 
 namespace {
@@ -53,6 +73,19 @@ struct Conn {
   std::int64_t latency_sum = 0;  // for --detail
   long round_trips = 0;
 };
+
+// --trace_out's records (io_trace.c's format).
+struct TraceRec {
+  std::int64_t t;
+  int fd;
+  int ret;
+  char op;
+};
+
+// --uring's user_data: the connection's index, with this bit for a send.
+// Sends carry IOSQE_CQE_SKIP_SUCCESS, so a send posts a completion only
+// when it failed; every other completion is a recv.
+constexpr std::uint64_t kSendTag = 1ull << 63;
 
 }  // namespace
 
@@ -73,15 +106,58 @@ int main(int argc, char** argv) {
   lat.reserve(static_cast<std::size_t>(total));
   long started = 0, done = 0;
   const int one = 1;
+  const bool uring = absl::GetFlag(FLAGS_uring);
+  const std::string trace_out = absl::GetFlag(FLAGS_trace_out);
+  if (!trace_out.empty() && !uring) {
+    std::fprintf(stderr, "--trace_out needs --uring (otherwise run the client under io_trace.so)\n");
+    return 2;
+  }
+  std::vector<TraceRec> trace;
+  if (!trace_out.empty()) trace.reserve(static_cast<std::size_t>(total) * 3 + 1024);
+  auto record = [&](char op, int fd, int ret, std::int64_t t) {
+    if (!trace_out.empty()) trace.push_back(TraceRec{t, fd, ret, op});
+  };
+  io_uring ring;
+  std::vector<char> rbufs;  // --uring: each connection's receive buffer
+  auto queue_recv = [&](std::size_t i) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    Conn& c = conns[i];
+    io_uring_prep_recv(sqe, c.fd, rbufs.data() + i * size + c.got, size - c.got, 0);
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;  // the reply cannot be there yet: no first try
+    io_uring_sqe_set_data64(sqe, i);
+  };
   auto send_msg = [&](Conn& c) {
     c.got = 0;
     c.sent_at = now_ns();
     ++started;
+    if (uring) {
+      const auto i = static_cast<std::size_t>(&c - conns.data());
+      queue_recv(i);
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+      io_uring_prep_send(sqe, c.fd, msg.data(), size, MSG_NOSIGNAL | MSG_WAITALL);
+      io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+      io_uring_sqe_set_data64(sqe, i | kSendTag);
+      record('s', c.fd, static_cast<int>(size), c.sent_at);
+      return;
+    }
     if (send(c.fd, msg.data(), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
       std::perror("send");
       std::exit(1);
     }
   };
+  if (uring) {
+    // Room for a send and a recv per connection, queued between two
+    // io_uring_enters. DEFER_TASKRUN: the completions are run in this
+    // thread when it waits, not by interrupting it while it handles a batch.
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    const int e = io_uring_queue_init_params(static_cast<unsigned>(2 * nconn + 8), &ring, &p);
+    if (e < 0) {
+      std::fprintf(stderr, "io_uring_queue_init_params: %s\n", std::strerror(-e));
+      return 1;
+    }
+    rbufs.resize(static_cast<std::size_t>(nconn) * size);
+  }
   for (int i = 0; i < nconn; ++i) {
     Conn& c = conns[i];
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -90,6 +166,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (uring) continue;
     epoll_event ev{};
     ev.events = EPOLLIN | (absl::GetFlag(FLAGS_edge_triggered) ? EPOLLET : 0u);
     ev.data.u32 = static_cast<std::uint32_t>(i);
@@ -101,7 +178,49 @@ int main(int argc, char** argv) {
     if (started < total) send_msg(c);
   }
   epoll_event evs[256];
-  while (done < started && now_ns() < limit) {
+  while (uring && done < started) {
+    // One system call: this batch's sends and recvs go in, and it returns
+    // when at least one completion is there (or after a second, to check
+    // the time limit).
+    __kernel_timespec ts{};
+    ts.tv_sec = 1;
+    io_uring_cqe* cqe = nullptr;
+    record('W', -1, 0, now_ns());
+    const int e = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
+    const std::int64_t t = now_ns();
+    if (e < 0 && e != -ETIME && e != -EINTR) {
+      std::fprintf(stderr, "io_uring_submit_and_wait_timeout: %s\n", std::strerror(-e));
+      return 1;
+    }
+    if (t >= limit) break;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      ++seen;
+      const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+      Conn& c = conns[tag & ~kSendTag];
+      if ((tag & kSendTag) != 0 || cqe->res <= 0) {
+        std::fprintf(stderr, "%s: %s\n", (tag & kSendTag) != 0 ? "send" : "recv",
+                     cqe->res < 0 ? std::strerror(-cqe->res) : "connection closed by the server");
+        return 1;
+      }
+      record('r', c.fd, cqe->res, t);
+      c.got += static_cast<std::size_t>(cqe->res);
+      if (c.got < size) {
+        queue_recv(static_cast<std::size_t>(&c - conns.data()));
+        continue;
+      }
+      const std::int64_t l = t - c.sent_at;
+      lat.push_back(l);
+      c.latency_sum += l;
+      ++c.round_trips;
+      ++done;
+      if (started < total) send_msg(c);
+    }
+    io_uring_cq_advance(&ring, seen);
+    record('w', -1, static_cast<int>(seen), t);
+  }
+  while (!uring && done < started && now_ns() < limit) {
     const int n = epoll_wait(ep, evs, 256, 1000);
     for (int i = 0; i < n; ++i) {
       Conn& c = conns[evs[i].data.u32];
@@ -142,5 +261,15 @@ int main(int argc, char** argv) {
                 means.back());
   }
   for (Conn& c : conns) close(c.fd);
+  if (uring) io_uring_queue_exit(&ring);
+  if (!trace_out.empty()) {
+    FILE* f = std::fopen(trace_out.c_str(), "w");
+    if (f == nullptr) {
+      std::perror(trace_out.c_str());
+      return 1;
+    }
+    for (const TraceRec& r : trace) std::fprintf(f, "%lld %c %d %d\n", static_cast<long long>(r.t), r.op, r.fd, r.ret);
+    std::fclose(f);
+  }
   return done == total ? 0 : 1;
 }

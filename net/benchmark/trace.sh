@@ -8,6 +8,9 @@
 # A server may be epoll@ORDER (see echo_epoll.c). RT=1 runs both processes
 # SCHED_FIFO (chrt -f 10), which keeps other work on the machine from
 # preempting them: the figures then move less from run to run.
+# --client_flags=--uring (echo_load's io_uring mode, whose sends and recvs
+# io_trace.so cannot see) runs the client without the shim and has it
+# write the same records itself (--trace_out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 round_trips=30000
@@ -46,9 +49,14 @@ for s in $servers; do
   for _ in $(seq 2400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
   port=$(awk '/listening/ {print $3}' "$work/out")
   echo "== $s, $size B"
+  client_env=(env IO_TRACE_OUT="$work/client" LD_PRELOAD="$shim")
+  trace_flag=""
+  case " $client_flags " in
+    *" --uring "*) client_env=(env) trace_flag="--trace_out=$work/client.uring" ;;
+  esac
   # shellcheck disable=SC2086  # the flags' words
-  IO_TRACE_OUT="$work/client" LD_PRELOAD="$shim" taskset -c 1 "${rt[@]}" "$bin/echo_load" --port="$port" \
-    --connections=50 --size="$size" --round_trips="$round_trips" --detail $client_flags
+  "${client_env[@]}" taskset -c 1 "${rt[@]}" "$bin/echo_load" --port="$port" \
+    --connections=50 --size="$size" --round_trips="$round_trips" --detail $client_flags $trace_flag
   kill -TERM "$pid"
   wait "$pid" || true
   python3 net/benchmark/io_trace.py "$work"/server.* "$work"/client.* --pattern="$pattern"
