@@ -12,7 +12,10 @@
 // batches, which is the tail of the latencies it reports (see the README's
 // echo section). --detail adds p90, p99.9, the maximum and the spread of
 // the per-connection mean latencies (equal means: every connection is
-// served alike).
+// served alike), and the client's own load: its CPU time (user + system)
+// as a share of the run and the events (epoll) or completions (io_uring)
+// it handles per wait; well under 100% and small batches mean the turns
+// wait in the server, not here.
 // --uring drives the sockets through io_uring instead: each connection
 // keeps one recv outstanding; the completions of a batch are handled in
 // the order the kernel posted them (the order the replies came), each one
@@ -26,7 +29,10 @@
 // the client's side of trace.sh's records itself: a send stamped when it
 // is queued for the batch's io_uring_enter, a read when its completion is
 // handled, and each io_uring_enter as an epoll_wait ('W', 'w' with the
-// number of completions it brought).
+// number of completions it brought). --busy_poll (with --uring) never
+// sleeps: each io_uring_enter submits and collects what has completed
+// without waiting, so no reply has to wake the client (a wake-up costs
+// the server's CPU as well as the client's).
 #include <absl/flags/flag.h>
 #include <absl/flags/parse.h>
 #include <arpa/inet.h>
@@ -34,6 +40,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +62,8 @@ ABSL_FLAG(bool, edge_triggered, false, "register the sockets with EPOLLET (serve
 ABSL_FLAG(bool, uring, false,
           "drive the sockets through io_uring: one recv outstanding per connection, completions handled in "
           "arrival order, one io_uring_enter per batch");
+ABSL_FLAG(bool, busy_poll, false,
+          "with --uring: never sleep; each io_uring_enter submits and collects what has completed, without waiting");
 ABSL_FLAG(std::string, trace_out, "", "with --uring: write the client's io_trace records to this file");
 ABSL_FLAG(bool, detail, false, "also print p90, p99.9, max and the per-connection mean latencies");
 
@@ -105,8 +114,10 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> lat;
   lat.reserve(static_cast<std::size_t>(total));
   long started = 0, done = 0;
+  long waits = 0, events = 0;  // for --detail
   const int one = 1;
   const bool uring = absl::GetFlag(FLAGS_uring);
+  const bool busy_poll = absl::GetFlag(FLAGS_busy_poll);
   const std::string trace_out = absl::GetFlag(FLAGS_trace_out);
   if (!trace_out.empty() && !uring) {
     std::fprintf(stderr, "--trace_out needs --uring (otherwise run the client under io_trace.so)\n");
@@ -178,24 +189,30 @@ int main(int argc, char** argv) {
     if (started < total) send_msg(c);
   }
   epoll_event evs[256];
-  while (uring && done < started) {
-    // One system call: this batch's sends and recvs go in, and it returns
-    // when at least one completion is there (or after a second, to check
-    // the time limit).
+  // The io_uring mode's system call: this batch's sends and recvs go in,
+  // and it returns when at least one completion is there (after a second
+  // at most, to check the time limit), or at once with --busy_poll (what
+  // has completed so far is run and posted, FIFO).
+  auto enter = [&]() {
     __kernel_timespec ts{};
     ts.tv_sec = 1;
     io_uring_cqe* cqe = nullptr;
-    record('W', -1, 0, now_ns());
-    const int e = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
-    const std::int64_t t = now_ns();
-    if (e < 0 && e != -ETIME && e != -EINTR) {
-      std::fprintf(stderr, "io_uring_submit_and_wait_timeout: %s\n", std::strerror(-e));
-      return 1;
+    record('W', busy_poll ? 0 : -1, 0, now_ns());
+    const int e = busy_poll ? io_uring_submit_and_get_events(&ring)
+                            : io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr);
+    if (e < 0 && e != -ETIME && e != -EINTR && e != -EAGAIN && e != -EBUSY) {
+      std::fprintf(stderr, "io_uring_enter: %s\n", std::strerror(-e));
+      std::exit(1);
     }
+    ++waits;
+    return now_ns();
+  };
+  while (uring && done < started) {
+    const std::int64_t t = enter();
     if (t >= limit) break;
-    unsigned head;
     unsigned seen = 0;
-    io_uring_for_each_cqe(&ring, head, cqe) {
+    io_uring_cqe* cqe = nullptr;
+    while (io_uring_peek_cqe(&ring, &cqe) == 0) {
       ++seen;
       const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
       Conn& c = conns[tag & ~kSendTag];
@@ -204,8 +221,10 @@ int main(int argc, char** argv) {
                      cqe->res < 0 ? std::strerror(-cqe->res) : "connection closed by the server");
         return 1;
       }
-      record('r', c.fd, cqe->res, t);
-      c.got += static_cast<std::size_t>(cqe->res);
+      const int res = cqe->res;
+      io_uring_cqe_seen(&ring, cqe);
+      record('r', c.fd, res, t);
+      c.got += static_cast<std::size_t>(res);
       if (c.got < size) {
         queue_recv(static_cast<std::size_t>(&c - conns.data()));
         continue;
@@ -217,11 +236,13 @@ int main(int argc, char** argv) {
       ++done;
       if (started < total) send_msg(c);
     }
-    io_uring_cq_advance(&ring, seen);
+    events += seen;
     record('w', -1, static_cast<int>(seen), t);
   }
   while (!uring && done < started && now_ns() < limit) {
     const int n = epoll_wait(ep, evs, 256, 1000);
+    ++waits;
+    events += n > 0 ? n : 0;
     for (int i = 0; i < n; ++i) {
       Conn& c = conns[evs[i].data.u32];
       const ssize_t r = read(c.fd, buf.data(), buf.size());
@@ -241,6 +262,8 @@ int main(int argc, char** argv) {
     }
   }
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double q) {
     return lat.empty()
@@ -259,6 +282,11 @@ int main(int argc, char** argv) {
     std::printf("  p90 %.1f us, p99.9 %.1f us, max %.1f us; per-connection mean min %.1f / median %.1f / max %.1f us\n",
                 pct(0.90), pct(0.999), static_cast<double>(lat.back()) / 1e3, means.front(), means[means.size() / 2],
                 means.back());
+    const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    std::printf("  client: CPU %.0f%% of the run, %.1f %s per wait (%ld waits)\n", 100.0 * cpu / secs,
+                static_cast<double>(events) / static_cast<double>(std::max(1L, waits)),
+                uring ? "completions" : "events", waits);
   }
   for (Conn& c : conns) close(c.fd);
   if (uring) io_uring_queue_exit(&ring);

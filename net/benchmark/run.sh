@@ -11,7 +11,7 @@
 #   bash net/benchmark/run.sh [--round_trips=N] [--servers="corio epoll asio"] [--no-counts]
 #                             [--no-scaling] [--only-scaling]
 #                             [--no-memory] [--idle_connections=N]
-#                             [--clients="level edge uring"] [--client_flags=--detail]
+#                             [--clients="level edge uring uring_poll"] [--client_flags=--detail]
 # The timed part runs every server with the load client in each of its
 # modes: level-triggered (its sockets in level-triggered epoll, as in every
 # run before), edge-triggered (--edge_triggered: replies read in the
@@ -20,7 +20,9 @@
 # io_uring (--uring: one recv outstanding per connection, completions in
 # arrival order, one io_uring_enter per batch; cheap enough per round trip
 # that the turns wait in the server rather than in the client, so the
-# server's own order decides its tail).
+# server's own order decides its tail) and io_uring busy-polling
+# (uring_poll: --uring --busy_poll, the client never sleeps, so no reply
+# has to wake it).
 # --clients picks one; --client_flags adds flags (--detail: see
 # echo_load.cc). A server may be given as epoll@ORDER to run echo_epoll
 # with that batch order (echo_epoll.c lists them).
@@ -43,7 +45,7 @@ only_scaling=0
 memory=1
 idle=10000
 client_flags=""
-clients="level edge uring"
+clients="level edge uring uring_poll"
 for a in "$@"; do
   case "$a" in
     --round_trips=*) round_trips=${a#*=} ;;
@@ -102,16 +104,18 @@ stop() {
 if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 echo "(client level: echo_load's sockets level-triggered, as in every run before; edge: --edge_triggered, replies"
 echo " read in the order they came; uring: --uring, io_uring with completions in arrival order, one system call a"
-echo " batch, so the turns wait in the server. See the README's echo section for why p99 differs.)"
+echo " batch, so the turns wait in the server; uring_poll: the same, busy-polling. See the README's echo section"
+echo " for why p99 differs.)"
 for size in 64 1024; do
   for client in $clients; do
     edge_flag=""
     [ "$client" = edge ] && edge_flag=--edge_triggered
     [ "$client" = uring ] && edge_flag=--uring
+    [ "$client" = uring_poll ] && edge_flag="--uring --busy_poll"
     for s in $servers; do
       # shellcheck disable=SC2046  # the command's words
       start taskset -c 0 "${rt[@]}" $(server_cmd "$s")
-      printf '%-6s %5s B  client %-5s  ' "$s" "$size" "$client"
+      printf '%-6s %5s B  client %-10s  ' "$s" "$size" "$client"
       # shellcheck disable=SC2086  # the flags' words
       taskset -c 1 "${rt[@]}" "$bin/echo_load" --port="$port" --connections=50 --size="$size" --round_trips="$round_trips" \
         $edge_flag $client_flags
