@@ -130,8 +130,18 @@ int main(int argc, char** argv) {
   };
   io_uring ring;
   std::vector<char> rbufs;  // --uring: each connection's receive buffer
-  auto queue_recv = [&](std::size_t i) {
+  // The ring has room for a recv and a send per connection, which is all
+  // that can be queued between two enters; a full ring is a bug here.
+  auto get_sqe = [&]() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) {
+      std::fprintf(stderr, "io_uring submission queue full\n");
+      std::exit(1);
+    }
+    return sqe;
+  };
+  auto queue_recv = [&](std::size_t i) {
+    io_uring_sqe* sqe = get_sqe();
     Conn& c = conns[i];
     io_uring_prep_recv(sqe, c.fd, rbufs.data() + i * size + c.got, size - c.got, 0);
     sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;  // the reply cannot be there yet: no first try
@@ -144,7 +154,7 @@ int main(int argc, char** argv) {
     if (uring) {
       const auto i = static_cast<std::size_t>(&c - conns.data());
       queue_recv(i);
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+      io_uring_sqe* sqe = get_sqe();
       io_uring_prep_send(sqe, c.fd, msg.data(), size, MSG_NOSIGNAL | MSG_WAITALL);
       io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
       io_uring_sqe_set_data64(sqe, i | kSendTag);
