@@ -11,7 +11,11 @@ loopback in one read), so each request is matched without touching the
 payload; round trips whose times are out of order are left out. It also gives each side's epoll_wait batches.
   io_trace.py SERVER_TRACE CLIENT_TRACE [--pattern=N]
 --pattern=N prints N syscalls of the server from the middle of the run,
-one epoll_wait batch a line (rFD a read, sFD a write, '-' for EAGAIN)."""
+one epoll_wait batch a line (rFD a read, sFD a write, '-' for EAGAIN).
+--by_position groups the round trips by the place of the server's read
+in its epoll_wait batch (0-4, 5-9, ...): a server that reads a whole
+batch before it answers shows the first places waiting longest before
+the read (A) and the last places after it (B)."""
 import collections
 import sys
 
@@ -58,13 +62,22 @@ def main():
     sfds = sorted(f for f in sr if len(sr[f]) > 10 and len(ss.get(f, [])) > 10)
     if len(cfds) != len(sfds):
         sys.exit('%d client sockets but %d server sockets' % (len(cfds), len(sfds)))
+    # Each server read's place in its epoll_wait batch, by (fd, k-th read).
+    position, seen, place = {}, collections.Counter(), 0
+    for _, op, fd, ret in srv:
+        if op == 'w':
+            place = 0
+        elif op == 'r' and ret > 0:
+            position[(fd, seen[fd])] = place
+            seen[fd] += 1
+            place += 1
     rows = []
     for cf, sf in zip(cfds, sfds):
         n = min(len(cs[cf]), len(cr[cf]), len(sr[sf]), len(ss[sf]))
         for k in range(n // 10, n):  # the first tenth is the warm-up
             t0, t1, t2, t3 = cs[cf][k], sr[sf][k], ss[sf][k], cr[cf][k]
             if t0 <= t1 <= t2 <= t3:
-                rows.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2, cf))
+                rows.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2, cf, position.get((sf, k), -1)))
     rts = sum(len(v) for v in cs.values())
     print('%d round trips matched, %d connections' % (len(rows), len(cfds)))
     batches('server', srv, rts)
@@ -81,6 +94,17 @@ def main():
     print('  slowest 1%% (%d): mean A %.1f, B %.1f, C %.1f us; %.0f%% of them on the 5 most frequent of %d '
           'connections' % (len(top), sum(r[1] for r in top) / len(top) / 1e3, sum(r[2] for r in top) / len(top) / 1e3,
                            sum(r[3] for r in top) / len(top) / 1e3, 100.0 * five / len(top), len(cfds)))
+    if '--by_position' in sys.argv[1:]:
+        groups = collections.defaultdict(list)
+        for r in rows:
+            groups[min(r[5] // 5, 10)].append(r)
+        for g in sorted(groups):
+            v = groups[g]
+            tot = sorted(r[0] for r in v)
+            print('  read at place %-5s %6d (%4.1f%%): total p50 %6.1f  p90 %6.1f; mean A %6.1f  B %6.1f  C %6.1f us' %
+                  ('%d-%d' % (g * 5, g * 5 + 4) if g < 10 else '50+', len(v), 100.0 * len(v) / len(rows),
+                   quantile(tot, .5), quantile(tot, .9), sum(r[1] for r in v) / len(v) / 1e3,
+                   sum(r[2] for r in v) / len(v) / 1e3, sum(r[3] for r in v) / len(v) / 1e3))
     if pattern:
         # The server's sockets shown by their client socket's number, so that
         # the two sides read alike.
