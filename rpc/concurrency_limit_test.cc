@@ -18,11 +18,22 @@ using testing::run_client;
 using testing::Tester;
 
 // A Tester server whose unary handlers hold until `open_` is set, with a
-// limit of `limit` on them.
+// limit of `limit` on them. With `count_cancels`, an interceptor counts the
+// calls cancelled before they ended (in `cancelled_`).
 class ConcurrencyLimitTest : public ::testing::Test {
  protected:
-  void start(int limit) {
+  void start(int limit, bool count_cancels = false) {
     server_ = std::make_unique<Server>();
+    if (count_cancels) {
+      server_->add_interceptor([this](CallInfo&, Next next) -> Task<grpc::Status> {
+        try {
+          co_return co_await next();
+        } catch (const CancelledError&) {
+          ++cancelled_;
+          throw;
+        }
+      });
+    }
     testing::add_echo_handlers_but_unary(*server_);
     server_->add_unary(
         &Tester::AsyncService::RequestUnary,
@@ -49,7 +60,7 @@ class ConcurrencyLimitTest : public ::testing::Test {
 
   std::unique_ptr<Server> server_;
   std::unique_ptr<Tester::Stub> stub_;
-  std::atomic<int> started_{0}, running_{0}, max_running_{0};
+  std::atomic<int> started_{0}, running_{0}, max_running_{0}, cancelled_{0};
   std::atomic<bool> open_{false};
 };
 
@@ -81,7 +92,7 @@ TEST_F(ConcurrencyLimitTest, AtMostTheLimitRunAtOnceAndTheRestRunAfter) {
 }
 
 TEST_F(ConcurrencyLimitTest, ACallCancelledWhileWaitingNeverRunsItsHandler) {
-  start(1);
+  start(1, /*count_cancels=*/true);
   run_client([&]() -> Task<void> {
     auto first = create_task(unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("first")));
     while (started_ < 1) co_await sleep(1ms);
@@ -89,6 +100,11 @@ TEST_F(ConcurrencyLimitTest, ACallCancelledWhileWaitingNeverRunsItsHandler) {
     options.timeout = 200ms;
     auto second = co_await unary(*stub_, &Tester::Stub::PrepareAsyncUnary, make("second"), options);
     EXPECT_EQ(second.status().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    // The client's deadline and the server's cancel of the waiting call
+    // are apart: the first handler may finish only once the server has
+    // cancelled the second call (else its permit may reach that call first,
+    // as a slow sanitizer build showed).
+    while (cancelled_ < 1) co_await sleep(1ms);
     open_ = true;
     EXPECT_TRUE((co_await first).ok());
     // The permit goes to the next call, not to the cancelled one.

@@ -241,10 +241,6 @@ std::string_view method_name(const ServerCallBase* call, const MethodBase* metho
 
 }  // namespace
 
-bool runs_bare(const ServerCallBase* call, const MethodBase* method) noexcept {
-  return method->interceptors->empty() && call->shard->limits(method->index) == nullptr;
-}
-
 grpc::Status handler_error(ServerCallBase* call, const std::exception_ptr& error) {
   if (is_cancelled_error(error)) {
     call->ctx.TryCancel();
@@ -452,6 +448,12 @@ void Server::start() {
                                   std::to_string(desc->method_count()) + " methods but " + std::to_string(handled) +
                                   " handlers");
     }
+  }
+  // What ServerShard::run makes of the limits: a method has none on any
+  // loop when neither it nor the server has one (each loop's share of a
+  // server limit is at least 1).
+  for (auto& m : methods_) {
+    m->bare = interceptors_.empty() && m->options.max_concurrency <= 0 && options_.max_concurrency <= 0;
   }
   grpc::ServerBuilder builder;
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();

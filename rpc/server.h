@@ -423,6 +423,12 @@ class MethodBase : public corio::internal::TaskNameSource {
   std::size_t index = 0;  // in the server's methods
   MethodOptions options;
   const std::vector<Interceptor>* interceptors = nullptr;  // the server's
+  // Nothing runs around the handler on any loop (no interceptor, no
+  // concurrency limit of the method's or the server's): set by
+  // Server::start(), which fixes both, and read once per call (see
+  // runs_bare) instead of the server's interceptor list and the shard's
+  // limits, two more cache lines that a call would otherwise touch.
+  bool bare = false;
 };
 
 // The method of `service` that a handler added with the generated class
@@ -512,10 +518,10 @@ using InnerFn = Task<grpc::Status> (*)(ServerCallBase* call);
 // cancels the call (TryCancel) and is rethrown.
 Task<grpc::Status> serve_call(ServerCallBase* call, MethodBase* method, InnerFn inner);
 
-// True when nothing runs around the method's handler on this call's loop
-// (no interceptor, no concurrency limit): a unary call then runs its
-// handler straight from its own task, without serve_call's frames.
-bool runs_bare(const ServerCallBase* call, const MethodBase* method) noexcept;
+// True when nothing runs around the method's handler (no interceptor, no
+// concurrency limit): a unary call then runs its handler straight from its
+// own task, without serve_call's frames.
+inline bool runs_bare(const MethodBase* method) noexcept { return method->bare; }
 
 // What serve_call makes of an exception from a handler it runs bare: the
 // status the call ends with (INTERNAL and the message), or, for
@@ -670,29 +676,52 @@ class UnaryMethod final : public MethodImpl<UnaryMethod<Service, Req, Resp, H>, 
     call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
     co_return call->reply->status();
   }
+  // The call's task. Only the bare path (no interceptor, no concurrency
+  // limit: the usual one) is in this coroutine, so that the code a call
+  // runs through stays small: each unary call runs this code cold (gRPC's
+  // own code per call is far larger than the instruction cache), and
+  // cachegrind counted ~29 instruction-cache misses per call in this
+  // function when both paths were in it. The handler's reply stays in this
+  // frame: one move of it less than keeping it in the call.
   static Task<void> run(CallRef ref) {
     auto* call = static_cast<Call*>(ref.call);
-    grpc::Status st;
-    if (runs_bare(call, call->method)) {
-      // The handler's task straight from here: two coroutine frames and a
-      // status copy less per call than through serve_call and invoke.
-      std::exception_ptr error;
-      try {
-        call->reply.emplace(co_await call->method->handler_(call->ctx, call->req));
-      } catch (...) {
-        error = std::current_exception();
-      }
-      if (error) st = handler_error(call, error);
+    if (!runs_bare(call->method)) [[unlikely]] {
+      co_await run_wrapped(call);
+      co_return;
+    }
+    std::exception_ptr error;
+    try {
+      Reply<Resp> reply = co_await call->method->handler_(call->ctx, call->req);
+      finish(call, reply);
+      co_return;
+    } catch (...) {
+      if (call->finished) throw;  // Finish itself failed (out of memory)
+      error = std::current_exception();
+    }
+    finish_with_error(call, handler_error(call, error));
+  }
+  // Through serve_call: the interceptors and the concurrency limits.
+  static Task<void> run_wrapped(Call* call) {
+    const grpc::Status st = co_await serve_call(call, call->method, &UnaryMethod::invoke);
+    if (st.ok() && call->reply && call->reply->ok()) {
+      finish(call, *call->reply);
     } else {
-      st = co_await serve_call(call, call->method, &UnaryMethod::invoke);
+      finish_with_error(call, error_status(st, call->reply));
+    }
+  }
+  static void finish(Call* call, Reply<Resp>& reply) {
+    if (!reply.ok()) {
+      finish_with_error(call, reply.status());
+      return;
     }
     call->finish_tag.begin();
     call->finished = true;
-    if (st.ok() && call->reply && call->reply->ok()) {
-      call->responder.Finish(call->reply->value(), grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
-    } else {
-      call->responder.FinishWithError(error_status(st, call->reply), static_cast<CqTag*>(&call->finish_tag));
-    }
+    call->responder.Finish(*reply, grpc::Status::OK, static_cast<CqTag*>(&call->finish_tag));
+  }
+  [[gnu::noinline]] static void finish_with_error(Call* call, const grpc::Status& st) {
+    call->finish_tag.begin();
+    call->finished = true;
+    call->responder.FinishWithError(st, static_cast<CqTag*>(&call->finish_tag));
   }
 };
 

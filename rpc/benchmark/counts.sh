@@ -15,11 +15,18 @@
 #   - context switches per call, voluntary (a thread blocked: futex, epoll)
 #     and involuntary (preempted: mostly other load on the machine), every
 #     thread of the server, from /proc over --requests calls.
+# With --cache, also cache misses per call (cachegrind's simulation of
+# this machine's caches over 2,000 and 6,000 calls, differenced): level-1
+# instruction and data misses, of the whole process and of the server's
+# own code (functions in namespace corio, less the generated messages).
+# gRPC's per-call code and data are far larger than the level-1 caches, so
+# each call runs the server's own code and touches its own objects cold:
+# these misses are what the instruction counts leave out.
 # Then the client side: instructions, mallocs and AsyncNext calls per call
 # of corio's client and a plain CQ client (unary_load, 50 in flight on one
 # channel, callgrind over 2,000 and 6,000 calls, differenced) against the
 # plain CQ server.
-#   bash rpc/benchmark/counts.sh [--kinds="corio cq"] [--requests=N] [--no-callgrind] [--bin=PATH]
+#   bash rpc/benchmark/counts.sh [--kinds="corio cq"] [--requests=N] [--no-callgrind] [--cache] [--bin=PATH]
 # --bin: a server binary built before (say from another commit, to compare
 # against) instead of building this tree's.
 set -euo pipefail
@@ -27,12 +34,14 @@ cd "$(dirname "$0")/../.."
 kinds="corio cq"
 requests=20000
 callgrind=1
+cache=0
 bin=
 for a in "$@"; do
   case "$a" in
     --kinds=*) kinds=${a#*=} ;;
     --requests=*) requests=${a#*=} ;;
     --no-callgrind) callgrind=0 ;;
+    --cache) cache=1 ;;
     --bin=*) bin=${a#*=} ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
@@ -142,6 +151,51 @@ for kind in $kinds; do
   printf '%-9s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n' "$kind" "$ir" "$mallocs" "$nexts" "$syscalls" "$vcs" "$ncs" \
     "$sir" "$smallocs" "$snexts"
 done
+if [ "$cache" = 1 ]; then
+  # Misses per call from two cachegrind profiles: the whole process, then
+  # the server's own functions.
+  cachesum() {
+    python3 - "$1" "$2" <<'PY'
+import collections, sys
+def read(path):
+    events, fn, per = None, None, collections.defaultdict(lambda: None)
+    for line in open(path, errors="replace"):
+        if line.startswith("events:"):
+            events = line.split()[1:]
+        elif line.startswith("fn="):
+            fn = line[3:].strip()
+        elif line[:1].isdigit() and fn is not None:
+            v = [int(x) for x in line.split()[1:]]
+            acc = per[fn] or [0] * len(events)
+            per[fn] = [a + b for a, b in zip(acc, v + [0] * (len(events) - len(v)))]
+    return events, per
+ev, a = read(sys.argv[1])
+_, b = read(sys.argv[2])
+i = {e: k for k, e in enumerate(ev)}
+tot = collections.Counter()
+for fn in set(a) | set(b):
+    va, vb = a.get(fn) or [0] * len(ev), b.get(fn) or [0] * len(ev)
+    d = [(y - x) / 4000 for x, y in zip(va, vb)]
+    own = fn.startswith("corio::") and not fn.startswith("corio::rpc::testing::")
+    for k in ("I1mr", "D1mr", "D1mw"):
+        tot[k] += d[i[k]]
+        if own:
+            tot["own" + k] += d[i[k]]
+print("%.1f %.1f %.1f %.1f" % (tot["I1mr"], tot["D1mr"] + tot["D1mw"], tot["ownI1mr"], tot["ownD1mr"] + tot["ownD1mw"]))
+PY
+  }
+  echo
+  echo "cache misses per unary call (cachegrind)"
+  printf '%-9s %12s %12s %12s %12s\n' server "I1 miss" "D1 miss" "own I1" "own D1"
+  for kind in $kinds; do
+    for n in 2000 6000; do
+      start "$kind" valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$work/cache.$n"
+      load "$n"
+      stop
+    done
+    printf '%-9s %12s %12s %12s %12s\n' "$kind" $(cachesum "$work/cache.2000" "$work/cache.6000")
+  done
+fi
 [ "$callgrind" = 1 ] || exit 0
 echo
 echo "client: unary, 50 in flight on one channel, against the plain CQ server"
