@@ -369,6 +369,9 @@ class EventLoop {
   static void start_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
+  // run_forever's iterations while the loop only waits on its event source
+  // (see the definition).
+  void run_source_rounds();
   [[gnu::cold, gnu::noinline]] void check_thread_slow(const char* what) const;
   // Queues `node` (any thread) and wakes the loop. Errors: std::bad_alloc,
   // after deleting `node`.
@@ -377,6 +380,7 @@ class EventLoop {
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);
   void wait_on_source(std::int64_t timeout_ns);
+  [[gnu::noinline]] void start_watcher();
   class Watcher;
   void dispatch_io(int fd, Interest direction, Readiness events) noexcept;
   void dispatch_level(int fd, Readiness r);
