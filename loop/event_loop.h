@@ -369,6 +369,13 @@ class EventLoop {
   static void start_task(void* p) noexcept;
   static void fire_handle_timer(internal::TimerNode* n) noexcept;
   void run_iteration(bool block);
+  // run_forever's iterations while the loop only waits on its event source
+  // (see the definition).
+  void run_source_rounds();
+  void run_due();
+  // Out of line: run_iteration's own shape stays that of a loop without a
+  // source.
+  [[gnu::noinline]] void finish_then_source_rounds();
   [[gnu::cold, gnu::noinline]] void check_thread_slow(const char* what) const;
   // Queues `node` (any thread) and wakes the loop. Errors: std::bad_alloc,
   // after deleting `node`.
@@ -376,7 +383,9 @@ class EventLoop {
   void wake_threadsafe() noexcept;
   void drain_threadsafe();
   void poll_io(std::int64_t timeout_ns);
-  void wait_on_source(std::int64_t timeout_ns);
+  [[gnu::noinline]] void wait_on_source(std::int64_t timeout_ns);
+  void wait_on_source_inline(std::int64_t timeout_ns);
+  [[gnu::noinline]] void start_watcher();
   class Watcher;
   void dispatch_io(int fd, Interest direction, Readiness events) noexcept;
   void dispatch_level(int fd, Readiness r);
@@ -415,6 +424,7 @@ class EventLoop {
   // check_thread on any thread).
   std::atomic<std::thread::id> debug_thread_{};
   bool running_ = false;
+  bool forever_ = false;  // running under run_forever() (see run_source_rounds)
   bool stopping_ = false;
 
   internal::EpollReactor reactor_;

@@ -24,6 +24,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "corio/loop/loop.h"
@@ -428,6 +429,104 @@ TEST(EventSource, AnExceptionFromPollPropagatesOutOfRunOnce) {
   EventLoop loop;
   SourceScope scope(loop, source);
   EXPECT_THROW(loop.run_once(false), std::runtime_error);
+}
+
+// ---- run_forever's rounds: a loop that only waits on its source ----
+
+// A source with a script and no threads: each wait() runs the next step
+// on the loop thread and records its deadline and how much of `log` had
+// run by then; poll() only counts. A wait() past the script throws, which
+// ends run_forever (rather than hanging).
+class ScriptSource : public EventSource {
+ public:
+  explicit ScriptSource(const std::vector<std::string>& log) : log_(log) {}
+  std::vector<std::function<void()>> steps;
+  std::vector<TimePoint> deadlines;
+  std::vector<std::size_t> ran_before;
+  int polls = 0;
+
+  std::size_t poll() override {
+    ++polls;
+    return 0;
+  }
+  std::size_t wait(TimePoint deadline) override {
+    deadlines.push_back(deadline);
+    ran_before.push_back(log_.size());
+    const std::size_t i = deadlines.size() - 1;
+    if (i >= steps.size()) throw std::runtime_error("wait() past the script");
+    steps[i]();
+    return 1;
+  }
+  void wake() noexcept override {}
+
+ private:
+  const std::vector<std::string>& log_;
+};
+
+// While nothing is ready and no timer is set, run_forever waits on the
+// source round after round; a round that leaves a callback ready, a timer
+// set, or the loop stopping goes back to the general iteration (which
+// polls the source before running what is ready, fires the timer, ends).
+TEST(EventSource, RunForeverWaitsAgainOnlyWhenTheRoundLeftNothingElseToDo) {
+  LoopOptions options;
+  options.virtual_clock = true;
+  EventLoop loop(options);
+  std::vector<std::string> log;
+  ScriptSource source(log);
+  source.steps = {
+      [&] { loop.call_soon([&] { log.push_back("a"); }); },
+      [&] {
+        loop.call_soon([&] {
+          log.push_back("b");
+          loop.call_soon([&] { log.push_back("c"); });  // ready after the round: no wait before it runs
+        });
+      },
+      [&] { loop.call_later(5s, [&] { log.push_back("t"); }); },  // a timer: the next iteration jumps to it
+      [&] { loop.stop(); },
+  };
+  loop.set_event_source(&source);
+  loop.run_forever();
+  loop.set_event_source(nullptr);
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "c", "t"}));
+  // What had run when each wait began: c before the third, t before the fourth.
+  EXPECT_EQ(source.ran_before, (std::vector<std::size_t>{0, 1, 3, 4}));
+  EXPECT_EQ(source.deadlines, std::vector<TimePoint>(4, kNever));
+  // Polled by the iteration that ran c (busy) and the one that jumped to t.
+  EXPECT_EQ(source.polls, 2);
+}
+
+// A task that the source wakes on every wait runs one step per round, in
+// the round whose wait woke it, and the next wait comes after that step.
+TEST(EventSource, ATaskWokenByEachWaitRunsBeforeTheNextWait) {
+  EventLoop loop;
+  std::vector<std::string> log;
+  ScriptSource source(log);
+  Future<void>* pending = nullptr;  // what the task awaits now
+  constexpr int kRounds = 5;
+  for (int i = 0; i < kRounds; ++i) {
+    source.steps.push_back([&] {
+      ASSERT_NE(pending, nullptr);
+      std::exchange(pending, nullptr)->set_result();
+    });
+  }
+  source.steps.push_back([&] { loop.stop(); });
+  auto body = [&]() -> Task<> {
+    for (int i = 0; i < kRounds; ++i) {
+      Future<void> f(loop);
+      pending = &f;
+      co_await f;
+      log.push_back(std::to_string(i));
+    }
+  };
+  TaskHandle<void> task = create_task(loop, body());
+  loop.set_event_source(&source);
+  loop.run_forever();
+  loop.set_event_source(nullptr);
+  EXPECT_TRUE(task.done());
+  EXPECT_EQ(log, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  EXPECT_EQ(source.ran_before, (std::vector<std::size_t>{0, 1, 2, 3, 4, 5}));
+  // Only the first iteration, with the new task ready, polled.
+  EXPECT_EQ(source.polls, 1);
 }
 
 // ---- Destroying the loop with a source set ----

@@ -292,7 +292,11 @@ class ServerWriter {
   class [[nodiscard]] WriteAwaiter : public internal::OpAwaiterBase {
    public:
     WriteAwaiter(ServerWriter* w, const Resp& msg, grpc::WriteOptions options) noexcept
-        : OpAwaiterBase(w->call_->write_tag), w_(w), msg_(&msg), options_(options) {}
+        : OpAwaiterBase(w->call_->write_tag), w_(w), msg_(&msg), options_(options), default_options_(false) {}
+    // write(msg): gRPC's default options, known here, so that the call
+    // below is the Write without options (no options to copy and test).
+    WriteAwaiter(ServerWriter* w, const Resp& msg) noexcept
+        : OpAwaiterBase(w->call_->write_tag), w_(w), msg_(&msg), default_options_(true) {}
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
       // gRPC aborts the process on an operation started on a queue that is
@@ -302,7 +306,19 @@ class ServerWriter {
       if (!suspend(h)) return false;
       tag_->waiter = this;
       tag_->begin();
-      w_->stream_->Write(*msg_, options_, static_cast<void*>(static_cast<internal::CqTag*>(tag_)));
+      void* const tag = static_cast<void*>(static_cast<internal::CqTag*>(tag_));
+      // A server-streaming call's stream is gRPC's final ServerAsyncWriter:
+      // called directly, its Write inlines here (no virtual call, no thunk);
+      // a bidirectional call's goes through the interface.
+      if (w_->writer_ != nullptr) [[likely]] {
+        if (default_options_) {
+          w_->writer_->Write(*msg_, tag);
+        } else {
+          w_->writer_->Write(*msg_, options_, tag);
+        }
+      } else {
+        w_->stream_->Write(*msg_, options_, tag);
+      }
       return true;
     }
     bool await_resume() {
@@ -311,12 +327,20 @@ class ServerWriter {
       return ok_;
     }
 
+    // Inline like OpAwaiterBase's (an out-of-line one cost each streamed
+    // message a call).
+    [[gnu::always_inline]] ~WriteAwaiter() {}
+
    private:
     ServerWriter* w_;
     const Resp* msg_;
     grpc::WriteOptions options_;
+    bool default_options_;
   };
-  WriteAwaiter write(const Resp& msg) { return write(msg, grpc::WriteOptions()); }
+  WriteAwaiter write(const Resp& msg) {
+    if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    return WriteAwaiter(this, msg);
+  }
   WriteAwaiter write(const Resp& msg, grpc::WriteOptions options) {
     if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
     return WriteAwaiter(this, msg, options);
@@ -325,10 +349,13 @@ class ServerWriter {
   // ServerAsyncReaderWriter); internal.
   ServerWriter(internal::ServerCallBase* call, grpc::internal::AsyncWriterInterface<Resp>* stream) noexcept
       : call_(call), stream_(stream) {}
+  ServerWriter(internal::ServerCallBase* call, grpc::ServerAsyncWriter<Resp>* stream) noexcept
+      : call_(call), stream_(stream), writer_(stream) {}
 
  private:
   internal::ServerCallBase* call_;
   grpc::internal::AsyncWriterInterface<Resp>* stream_;
+  grpc::ServerAsyncWriter<Resp>* writer_ = nullptr;  // stream_, when it is a server-streaming call's
 };
 
 // ServerReader: the receiving side of a client-streaming or bidirectional

@@ -93,9 +93,10 @@ class CqDriver final : public EventSource {
   void event_was_quiet() noexcept { quiet_ = true; }
 
  private:
-  // One event; false when the queue reported no event (or its end). Its ok
-  // bit goes to *ok (if not null).
-  bool next(gpr_timespec deadline, bool* ok);
+  // One event (poll's); false when the queue reported no event (or its end).
+  bool next(gpr_timespec deadline);
+  // The queue reported its end: drained, once.
+  void on_shutdown() noexcept;
   static void on_wake(CqTag* self, bool ok) noexcept;
 
   std::unique_ptr<grpc::CompletionQueue> cq_;
