@@ -4,7 +4,7 @@
  *   echo_epoll [port [ORDER]]   (prints "listening on PORT"; SIGINT/SIGTERM
  *                                stop it)
  * ORDER is how a batch of ready sockets is served (the p99 study in the
- * README's echo section; the benchmark runs the default):
+ * echo section of docs/benchmarks.md; the benchmark runs the default):
  *   interleaved    each ready socket read, then answered at once (default)
  *   reads_first    the whole batch read, then the replies in the same
  *                  order (corio's shape: its reactor reads, then the woken

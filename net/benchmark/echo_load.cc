@@ -9,8 +9,8 @@
 // when this client holds most of the connections' turns (a server faster
 // than it), the few sockets at the end of that order miss every other
 // epoll_wait and their replies wait in this client for up to two of its
-// batches, which is the tail of the latencies it reports (see the README's
-// echo section). --detail adds p90, p99.9, the maximum and the spread of
+// batches, which is the tail of the latencies it reports (see the echo
+// section of docs/benchmarks.md). --detail adds p90, p99.9, the maximum and the spread of
 // the per-connection mean latencies (equal means: every connection is
 // served alike), and the client's own load: its CPU time (user + system)
 // as a share of the run and the events (epoll) or completions (io_uring)

@@ -16,7 +16,7 @@
 # modes: level-triggered (its sockets in level-triggered epoll, as in every
 # run before), edge-triggered (--edge_triggered: replies read in the
 # order they came; the level-triggered client's own order makes the p99
-# of a server faster than the client, see the README's echo section) and
+# of a server faster than the client, see docs/benchmarks.md, echo section) and
 # io_uring (--uring: one recv outstanding per connection, completions in
 # arrival order, one io_uring_enter per batch; cheap enough per round trip
 # that the turns wait in the server rather than in the client, so the
@@ -104,7 +104,7 @@ stop() {
 if [ "$only_scaling" = 0 ] && [ "${ONLY_COUNTS:-0}" = 0 ] && [ "${ONLY_MEMORY:-0}" = 0 ]; then echo "round trips/s, 50 connections, server on CPU 0, client on CPU 1"
 echo "(client level: echo_load's sockets level-triggered, as in every run before; edge: --edge_triggered, replies"
 echo " read in the order they came; uring: --uring, io_uring with completions in arrival order, one system call a"
-echo " batch, so the turns wait in the server; uring_poll: the same, busy-polling. See the README's echo section"
+echo " batch, so the turns wait in the server; uring_poll: the same, busy-polling. See docs/benchmarks.md, echo section,"
 echo " for why p99 differs.)"
 for size in 64 1024; do
   for client in $clients; do
