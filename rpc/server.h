@@ -338,11 +338,11 @@ class ServerWriter {
     bool default_options_;
   };
   WriteAwaiter write(const Resp& msg) {
-    if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    check_no_write_in_flight();
     return WriteAwaiter(this, msg);
   }
   WriteAwaiter write(const Resp& msg, grpc::WriteOptions options) {
-    if (call_->write_tag.in_flight) throw RuntimeError("corio::rpc: a write is already in flight on this call");
+    check_no_write_in_flight();
     return WriteAwaiter(this, msg, options);
   }
   // gRPC's stream of the call (its ServerAsyncWriter or
@@ -353,6 +353,11 @@ class ServerWriter {
       : call_(call), stream_(stream), writer_(stream) {}
 
  private:
+  void check_no_write_in_flight() const {
+    if (call_->write_tag.in_flight) [[unlikely]]
+      throw RuntimeError("corio::rpc: a write is already in flight on this call");
+  }
+
   internal::ServerCallBase* call_;
   grpc::internal::AsyncWriterInterface<Resp>* stream_;
   grpc::ServerAsyncWriter<Resp>* writer_ = nullptr;  // stream_, when it is a server-streaming call's

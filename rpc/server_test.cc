@@ -30,6 +30,18 @@ Msg make(std::string text, int n = 0) {
   return m;
 }
 
+Task<bool> write_one(ServerWriter<Msg>& out, Msg m) { co_return co_await out.write(m); }
+
+// Records whether write() refused with RuntimeError.
+Task<void> write_refused(ServerWriter<Msg>& out, std::atomic<bool>* refused) {
+  try {
+    const Msg m = make("second");
+    co_await out.write(m);
+  } catch (const RuntimeError&) {
+    *refused = true;
+  }
+}
+
 // A server with one handler of each kind; the handlers' behaviour is
 // picked by the request text.
 class RpcTest : public ::testing::Test {
@@ -66,10 +78,20 @@ class RpcTest : public ::testing::Test {
         "Tester/Unary");
     server_->add_server_streaming(
         &Tester::AsyncService::RequestServerStream,
-        [](grpc::ServerContext&, const Msg& req, ServerWriter<Msg>& out) -> Task<grpc::Status> {
+        [this](grpc::ServerContext&, const Msg& req, ServerWriter<Msg>& out) -> Task<grpc::Status> {
           if (req.text() == "name") {
             const Msg name = make(current_task().get_name());
             co_await out.write(name);
+            co_return grpc::Status::OK;
+          }
+          if (req.text() == "overlap") {
+            // Two tasks that write at once: both are ready in the same loop
+            // turn, so the second calls write() while the first's is still
+            // in flight (its tag cannot come back before the loop polls).
+            auto first = create_task(write_one(out, make("first")));
+            auto second = create_task(write_refused(out, &second_write_refused_));
+            co_await first;
+            co_await second;
             co_return grpc::Status::OK;
           }
           for (int i = 0; i < req.n(); ++i) {
@@ -113,6 +135,7 @@ class RpcTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Tester::Stub> stub_;
   std::atomic<bool> handler_cancelled_{false};
+  std::atomic<bool> second_write_refused_{false};
 };
 
 TEST_F(RpcTest, UnaryReturnsTheHandlersReply) {
@@ -260,6 +283,22 @@ TEST_F(RpcTest, ServerStreamingDeliversEveryMessageInOrder) {
     grpc::Status st = co_await stream.finish();
     EXPECT_TRUE(st.ok()) << st.error_message();
   });
+}
+
+TEST_F(RpcTest, ASecondWriteWhileOneIsInFlightRaisesRuntimeErrorAndTheFirstArrives) {
+  client([this]() -> Task<void> {
+    auto stream = co_await server_streaming(*stub_, &Tester::Stub::PrepareAsyncServerStream, make("overlap"));
+    auto m = co_await stream.read();
+    EXPECT_TRUE(m.has_value());
+    if (m) {
+      EXPECT_EQ(m->text(), "first");
+    }
+    auto end = co_await stream.read();
+    EXPECT_FALSE(end.has_value());
+    grpc::Status st = co_await stream.finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  });
+  EXPECT_TRUE(second_write_refused_.load());
 }
 
 TEST_F(RpcTest, ClientStreamingSumsEveryMessage) {
