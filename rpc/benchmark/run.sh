@@ -43,7 +43,12 @@ import struct, sys
 body = b"\x0a\x64" + b"x" * 100
 open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(body)) + body)
 PY
-printf '%-9s %12s %10s %10s %10s\n' server "req/s" "p50" "p99" "failed"
+# cpu/call: the server process's user + system CPU time (every thread: the
+# callback API's run on gRPC's own) over the measured run, per call; busy:
+# that time over the run's wall time (100% of --threads CPUs = saturated).
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+printf '%-9s %12s %10s %10s %10s %12s %8s\n' server "req/s" "p50" "p99" "failed" "cpu/call" "busy"
 for kind in $kinds; do
   taskset -c "$server_cpus" "$bin" --kind="$kind" --threads="$threads" --port=0 >"$work/$kind.out" 2>&1 &
   pid=$!
@@ -52,9 +57,14 @@ for kind in $kinds; do
   # Warm-up, then the measured run.
   taskset -c "$load_cpus" h2load -n 5000 -c 1 -m 50 -t 1 -d "$work/req.bin" -H 'content-type: application/grpc' \
     -H 'te: trailers' "http://127.0.0.1:$port/corio.rpc.testing.Tester/Unary" >/dev/null 2>&1
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s%N)
   taskset -c "$load_cpus" h2load -n "$requests" -c 1 -m 50 -t 1 -d "$work/req.bin" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$work/$kind.log" \
     "http://127.0.0.1:$port/corio.rpc.testing.Tester/Unary" >"$work/$kind.h2load" 2>&1
+  c1=$(cpu_ticks "$pid"); t1=$(date +%s%N)
+  cpu=$(awk -v c=$((c1 - c0)) -v hz="$ticks" -v n="$requests" 'BEGIN {printf "%.2fus", 1e6 * c / hz / n}')
+  busy=$(awk -v c=$((c1 - c0)) -v hz="$ticks" -v ns=$((t1 - t0)) -v th="$threads" \
+    'BEGIN {printf "%.0f%%", 100 * (c / hz) / (ns / 1e9) / th}')
   kill -TERM "$pid"; wait "$pid" || true
   rps=$(awk '/^finished in/ {print $4}' "$work/$kind.h2load")
   failed=$(awk '/^requests:/ {print $10}' "$work/$kind.h2load")
@@ -72,7 +82,7 @@ pick = lambda q: d[min(len(d) - 1, int(q * len(d)))] / 1000.0
 print("%.2fms %.2fms %d" % (pick(0.50), pick(0.99), bad))
 PY
 )
-  printf '%-9s %12s %10s %10s %10s\n' "$kind" "$rps" "$p50" "$p99" "$((failed + non200))"
+  printf '%-9s %12s %10s %10s %10s %12s %8s\n' "$kind" "$rps" "$p50" "$p99" "$((failed + non200))" "$cpu" "$busy"
 done
 echo
 echo "server streaming: 4 streams of 100,000 100-byte messages, gRPC's sync client"
