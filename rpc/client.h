@@ -238,6 +238,48 @@ Task<void> read_initial_metadata(Call* c) {
   }
 }
 
+// ClientReader's and ClientStream's read(): `c` is their call (a stream
+// with Read, its `buf` and read state). It is the task read() returns.
+template <class Call>
+Task<std::optional<decltype(Call::buf)>> read_message(Call* c) {
+  if (c->ended) co_return std::nullopt;
+  if (c->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
+  c->reads_started = true;
+  const bool ok = co_await OpAwaiter(c->read_tag, [c](void* tag) { c->stream->Read(&c->buf, tag); });
+  if (!ok) {
+    c->ended = true;
+    co_return std::nullopt;
+  }
+  co_return std::move(c->buf);
+}
+
+// A call that can be half-closed before its end (ClientStream's: it has
+// `closed`, set by writes_done()).
+template <class Call>
+concept HalfClosable = requires(Call* c) {
+  c->closed;
+};
+
+// ClientStream's writes_done().
+template <class Call>
+Task<void> writes_done(Call* c) {
+  if (c->closed || c->broken) co_return;
+  c->closed = true;
+  co_await OpAwaiter(c->write_tag, [c](void* tag) { c->stream->WritesDone(tag); });
+}
+
+// ClientReader's and ClientStream's finish(): half-closes a HalfClosable
+// call, reads what is left and gives the status. It is the task finish()
+// returns.
+template <class Call>
+Task<grpc::Status> finish_reading(Call* c) {
+  if constexpr (HalfClosable<Call>) co_await writes_done(c);
+  while (!c->ended) co_await read_message(c);
+  co_await OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
+  c->finished = true;
+  co_return c->status;
+}
+
 }  // namespace internal
 
 // A unary call: the reply, or the status the call ended with.
@@ -295,26 +337,9 @@ class ClientReader {
   // The next message, or std::nullopt once the stream has ended (then call
   // finish() for its status). Errors: RuntimeError if a read is already in
   // flight.
-  Task<std::optional<Resp>> read() {
-    Call* c = call_.get();
-    if (c->ended) co_return std::nullopt;
-    if (c->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
-    c->reads_started = true;
-    const bool ok = co_await internal::OpAwaiter(c->read_tag, [c](void* tag) { c->stream->Read(&c->buf, tag); });
-    if (!ok) {
-      c->ended = true;
-      co_return std::nullopt;
-    }
-    co_return std::move(c->buf);
-  }
+  Task<std::optional<Resp>> read() { return internal::read_message(call_.get()); }
   // The call's final status; reads the rest of the stream first if needed.
-  Task<grpc::Status> finish() {
-    Call* c = call_.get();
-    while (!c->ended) co_await read();
-    co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
-    c->finished = true;
-    co_return c->status;
-  }
+  Task<grpc::Status> finish() { return internal::finish_reading(call_.get()); }
   // Waits for the server's initial metadata (it comes before the first
   // message, or with the status): then context().GetServerInitialMetadata()
   // holds it. Only before the first read(); afterwards the metadata is
@@ -434,34 +459,11 @@ class ClientStream {
     co_return ok;
   }
   // As ClientReader::read.
-  Task<std::optional<Resp>> read() {
-    Call* c = call_.get();
-    if (c->ended) co_return std::nullopt;
-    if (c->read_tag.in_flight) throw RuntimeError("corio::rpc: a read is already in flight on this call");
-    c->reads_started = true;
-    const bool ok = co_await internal::OpAwaiter(c->read_tag, [c](void* tag) { c->stream->Read(&c->buf, tag); });
-    if (!ok) {
-      c->ended = true;
-      co_return std::nullopt;
-    }
-    co_return std::move(c->buf);
-  }
+  Task<std::optional<Resp>> read() { return internal::read_message(call_.get()); }
   // Half-closes the sending side (idempotent).
-  Task<void> writes_done() {
-    Call* c = call_.get();
-    if (c->closed || c->broken) co_return;
-    c->closed = true;
-    co_await internal::OpAwaiter(c->write_tag, [c](void* tag) { c->stream->WritesDone(tag); });
-  }
+  Task<void> writes_done() { return internal::writes_done(call_.get()); }
   // Half-closes, reads what is left, and gives the call's status.
-  Task<grpc::Status> finish() {
-    Call* c = call_.get();
-    co_await writes_done();
-    while (!c->ended) co_await read();
-    co_await internal::OpAwaiter(c->finish_tag, [c](void* tag) { c->stream->Finish(&c->status, tag); });
-    c->finished = true;
-    co_return c->status;
-  }
+  Task<grpc::Status> finish() { return internal::finish_reading(call_.get()); }
   // As ClientReader::read_initial_metadata; it may run while a write is in
   // flight. Errors: RuntimeError after a read.
   Task<void> read_initial_metadata() { return internal::read_initial_metadata(call_.get()); }
