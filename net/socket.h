@@ -66,6 +66,36 @@ inline constexpr ssize_t kClosedResult = -(ssize_t{1} << 62);
 // Raises the error a negative RecvOp/SendOp result stands for.
 [[noreturn, gnu::cold, gnu::noinline]] void fail_result(ssize_t result, const char* what);
 
+// RecvOp's and SendOp's attempt(): makes the call (`call`, one recv or
+// send of `span`'s bytes) again while a signal interrupts it, and keeps
+// its count in `n`, or -errno if it failed. kDrained when it moved fewer
+// bytes than `span` holds, but for a read that moved none (`kRead`: the
+// end of the stream), which is kDone. (`span` by reference, read after the
+// call as RecvOp and SendOp did themselves: the same machine code.)
+template <bool kRead, class Span, class Call>
+[[gnu::always_inline]] inline corio::internal::IoAttempt attempt_call(ssize_t& n, const Span& span,
+                                                                      Call call) noexcept {
+  for (;;) {
+    n = call();
+    if (n >= 0) [[likely]] {
+      return (!kRead || n > 0) && static_cast<std::size_t>(n) < span.size() ? corio::internal::IoAttempt::kDrained
+                                                                            : corio::internal::IoAttempt::kDone;
+    }
+    const int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
+    n = -e;
+    return corio::internal::IoAttempt::kDone;
+  }
+}
+// RecvOp's and SendOp's result(): the count `n`, or raises the error it
+// stands for (`what` names the call).
+inline std::size_t count_result(ssize_t n, const char* what) {
+  if (n < 0) [[unlikely]]
+    fail_result(n, what);
+  return static_cast<std::size_t>(n);
+}
+
 struct RecvOp {
   static constexpr Interest kDirection = Interest::kReadable;
   std::span<char> buf;
@@ -73,25 +103,11 @@ struct RecvOp {
   // for both keeps the awaiter's construction one store shorter).
   ssize_t n = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
-    for (;;) {
-      n = ::recv(fd, buf.data(), buf.size(), 0);
-      if (n >= 0) [[likely]] {
-        // A short read emptied the receive buffer: the next one waits.
-        return n > 0 && static_cast<std::size_t>(n) < buf.size() ? corio::internal::IoAttempt::kDrained
-                                                                 : corio::internal::IoAttempt::kDone;
-      }
-      const int e = errno;
-      if (e == EINTR) continue;
-      if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
-      n = -e;
-      return corio::internal::IoAttempt::kDone;
-    }
+    // A short read emptied the receive buffer: the next one waits (0 is the
+    // end of the stream).
+    return attempt_call<true>(n, buf, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
   }
-  std::size_t result() const {
-    if (n < 0) [[unlikely]]
-      fail_result(n, "recv");
-    return static_cast<std::size_t>(n);
-  }
+  std::size_t result() const { return count_result(n, "recv"); }
 };
 
 struct SendOp {
@@ -101,25 +117,10 @@ struct SendOp {
   // for both keeps the awaiter's construction one store shorter).
   ssize_t n = 0;
   corio::internal::IoAttempt attempt(int fd) noexcept {
-    for (;;) {
-      n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n >= 0) [[likely]] {
-        // A short write filled the send buffer: the next one waits.
-        return static_cast<std::size_t>(n) < data.size() ? corio::internal::IoAttempt::kDrained
-                                                         : corio::internal::IoAttempt::kDone;
-      }
-      const int e = errno;
-      if (e == EINTR) continue;
-      if (would_block(e)) return corio::internal::IoAttempt::kWouldBlock;
-      n = -e;
-      return corio::internal::IoAttempt::kDone;
-    }
+    // A short write filled the send buffer: the next one waits.
+    return attempt_call<false>(n, data, [&] { return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL); });
   }
-  std::size_t result() const {
-    if (n < 0) [[unlikely]]
-      fail_result(n, "send");
-    return static_cast<std::size_t>(n);
-  }
+  std::size_t result() const { return count_result(n, "send"); }
 };
 
 struct SendAllOp {
