@@ -1,6 +1,7 @@
 // io_pingpong: two tasks exchange one-byte messages over an AF_UNIX
 // socketpair, each side on an IoRegistration, for a number of round trips
-// (100,000 unless given), then exit. For counting system calls:
+// (100,000 unless given), then exit: the ping-pong of loop_benchmark's
+// BM_Io_PingPong (testing/io_ping_pong.h). For counting system calls:
 //
 //   bazel build -c opt //loop:io_pingpong
 //   strace -c -f bazel-bin/loop/io_pingpong
@@ -12,64 +13,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <system_error>
 
 #include "corio/loop/loop.h"
+#include "corio/loop/testing/io_ping_pong.h"
 
 namespace {
-
-// Reads one message: waits until readable, reads; a short read means the
-// socket was drained, EAGAIN that the cached readiness was stale: either
-// way the readiness is cleared, so the next wait asks the reactor.
-corio::Task<void> read_message(corio::IoRegistration& reg) {
-  char buf[64];
-  for (;;) {
-    co_await reg.readable();
-    const ssize_t n = ::read(reg.fd(), buf, sizeof buf);
-    if (n > 0) {
-      if (n < static_cast<ssize_t>(sizeof buf)) reg.clear_readable();
-      co_return;
-    }
-    if (n == 0) throw corio::RuntimeError("io_pingpong: the peer closed the socket");
-    if (errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "read");
-    reg.clear_readable();
-  }
-}
-
-// Writes a one-byte message, waiting for room if the socket is full.
-corio::Task<void> write_message(corio::IoRegistration& reg) {
-  const char c = 'x';
-  for (;;) {
-    const ssize_t n = ::write(reg.fd(), &c, 1);
-    if (n == 1) co_return;
-    if (n < 0 && errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "write");
-    reg.clear_writable();
-    co_await reg.writable();
-  }
-}
-
-corio::Task<void> ping(corio::IoRegistration& reg, long rounds) {
-  for (long i = 0; i < rounds; ++i) {
-    co_await write_message(reg);
-    co_await read_message(reg);
-  }
-}
-
-corio::Task<void> pong(corio::IoRegistration& reg, long rounds) {
-  for (long i = 0; i < rounds; ++i) {
-    co_await read_message(reg);
-    co_await write_message(reg);
-  }
-}
 
 corio::Task<void> ping_pong(int a, int b, long rounds) {
   corio::IoRegistration ra(a);
   corio::IoRegistration rb(b);
-  co_await corio::gather(ping(ra, rounds), pong(rb, rounds));
+  co_await corio::gather(corio::testing::ping(ra, rounds), corio::testing::pong(rb, rounds));
 }
 
 }  // namespace

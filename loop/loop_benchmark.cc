@@ -75,6 +75,7 @@
 #include "corio/loop/run.h"
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
+#include "corio/loop/testing/io_ping_pong.h"
 
 namespace {
 
@@ -593,55 +594,16 @@ BENCHMARK(BM_Asio_Gather)->Arg(1000)->Unit(benchmark::kMicrosecond);
 // corio: each side keeps an IoRegistration for the whole run; a read is
 // `co_await readable()`, read(), and clear_readable() after a short read
 // (the socket is drained) or EAGAIN, so the next wait asks the reactor
-// without a wasted read. Asio: local::stream_protocol sockets from
+// without a wasted read (testing/io_ping_pong.h, which //loop:io_pingpong
+// runs too). Asio: local::stream_protocol sockets from
 // connect_pair, async_read_some/async_write_some with use_awaitable, both
 // sides joined with awaitable_operators' &&. Both read into 64 bytes.
-
-corio::Task<void> IoReadMessage(corio::IoRegistration& reg) {
-  char buf[64];
-  for (;;) {
-    co_await reg.readable();
-    const ssize_t n = ::read(reg.fd(), buf, sizeof buf);
-    if (n > 0) {
-      if (n < static_cast<ssize_t>(sizeof buf)) reg.clear_readable();
-      co_return;
-    }
-    if (n == 0) throw std::runtime_error("peer closed");
-    if (errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "read");
-    reg.clear_readable();
-  }
-}
-
-corio::Task<void> IoWriteMessage(corio::IoRegistration& reg) {
-  const char c = 'x';
-  for (;;) {
-    const ssize_t n = ::write(reg.fd(), &c, 1);
-    if (n == 1) co_return;
-    if (n < 0 && errno != EAGAIN) throw std::system_error(errno, std::generic_category(), "write");
-    reg.clear_writable();
-    co_await reg.writable();
-  }
-}
-
-corio::Task<void> IoPing(corio::IoRegistration& reg, std::int64_t rounds) {
-  for (std::int64_t i = 0; i < rounds; ++i) {
-    co_await IoWriteMessage(reg);
-    co_await IoReadMessage(reg);
-  }
-}
-
-corio::Task<void> IoPong(corio::IoRegistration& reg, std::int64_t rounds) {
-  for (std::int64_t i = 0; i < rounds; ++i) {
-    co_await IoReadMessage(reg);
-    co_await IoWriteMessage(reg);
-  }
-}
 
 corio::Task<void> IoPingPongDriver(benchmark::State& state, int a, int b) {
   corio::IoRegistration ra(a);
   corio::IoRegistration rb(b);
   const std::int64_t rounds = state.range(0);
-  for (auto _ : state) co_await corio::gather(IoPing(ra, rounds), IoPong(rb, rounds));
+  for (auto _ : state) co_await corio::gather(corio::testing::ping(ra, rounds), corio::testing::pong(rb, rounds));
 }
 
 void BM_Io_PingPong(benchmark::State& state) {
