@@ -29,6 +29,7 @@
 
 #include "corio/loop/loop.h"
 #include "corio/loop/testing/co_test.h"
+#include "corio/loop/testing/fds.h"
 #include "corio/loop/testing/threads.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,6 +38,7 @@ namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::SocketPair;
 
 // How long a test waits for something that should happen at once before
 // it gives up and fails (instead of hanging).
@@ -157,26 +159,6 @@ class SourceScope {
 
  private:
   EventLoop& loop_;
-};
-
-// A non-blocking AF_UNIX stream socketpair, closed on destruction.
-struct SocketPair {
-  int a = -1;
-  int b = -1;
-  SocketPair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-      throw std::system_error(errno, std::generic_category(), "socketpair");
-    }
-    a = fds[0];
-    b = fds[1];
-  }
-  SocketPair(const SocketPair&) = delete;
-  SocketPair& operator=(const SocketPair&) = delete;
-  ~SocketPair() {
-    ::close(a);
-    ::close(b);
-  }
 };
 
 Task<> sleep_for(Duration d) { co_await sleep(d); }

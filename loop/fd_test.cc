@@ -19,6 +19,7 @@
 #include "corio/loop/task.h"
 #include "corio/loop/task_handle.h"
 #include "corio/loop/testing/co_test.h"
+#include "corio/loop/testing/fds.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -27,66 +28,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
-
-// A non-blocking pipe, closed on destruction.
-struct Pipe {
-  int r = -1;
-  int w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    r = fds[0];
-    w = fds[1];
-  }
-  Pipe(const Pipe&) = delete;
-  ~Pipe() {
-    close_read();
-    close_write();
-  }
-  void close_read() {
-    if (r >= 0) ::close(r);
-    r = -1;
-  }
-  void close_write() {
-    if (w >= 0) ::close(w);
-    w = -1;
-  }
-};
-
-// A non-blocking AF_UNIX stream socketpair, closed on destruction.
-struct SocketPair {
-  int a = -1;
-  int b = -1;
-  SocketPair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-      throw std::system_error(errno, std::generic_category(), "socketpair");
-    }
-    a = fds[0];
-    b = fds[1];
-  }
-  SocketPair(const SocketPair&) = delete;
-  ~SocketPair() {
-    ::close(a);
-    ::close(b);
-  }
-};
-
-void write_byte(int fd, char c = 'x') { EXPECT_EQ(::write(fd, &c, 1), 1); }
-
-// Reads what is there; returns the byte count (0 at EOF, -1 if nothing).
-ssize_t read_some(int fd) {
-  char buf[4096];
-  return ::read(fd, buf, sizeof buf);
-}
-
-// Fills a pipe until write() would block.
-void fill(int fd) {
-  static const std::string chunk(4096, 'f');
-  while (::write(fd, chunk.data(), chunk.size()) > 0) {
-  }
-  EXPECT_EQ(errno, EAGAIN);
-}
+using testing::fill;
+using testing::Pipe;
+using testing::read_some;
+using testing::SocketPair;
+using testing::write_byte;
 
 // Lets the loop poll I/O at least once, blocking in epoll for real.
 Task<> let_io_happen() { co_await sleep(1ms); }
@@ -165,7 +111,7 @@ CO_TEST_REAL_CLOCK(FdWait, HangUpWakesTheReader) {
   co_await let_io_happen();
   EXPECT_FALSE(reader.done());
   log.push_back("close");
-  p.close_write();  // EPOLLHUP on the read end, no data
+  p.close_w();  // EPOLLHUP on the read end, no data
   co_await reader;
   EXPECT_THAT(log, ElementsAre("reader:waiting", "close", "reader:ready"));
   EXPECT_EQ(read_some(p.r), 0);  // EOF
@@ -179,7 +125,7 @@ CO_TEST_REAL_CLOCK(FdWait, ErrorWakesTheWriter) {
   co_await let_io_happen();
   EXPECT_FALSE(writer.done());
   log.push_back("close-reader");
-  p.close_read();  // EPOLLERR on the write end
+  p.close_r();  // EPOLLERR on the write end
   co_await writer;
   EXPECT_THAT(log, ElementsAre("writer:waiting", "close-reader", "writer:ready"));
 }

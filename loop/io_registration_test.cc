@@ -20,6 +20,7 @@
 #include "corio/loop/loop.h"
 #include "corio/loop/testing/cancel_sweep.h"
 #include "corio/loop/testing/co_test.h"
+#include "corio/loop/testing/fds.h"
 #include "corio/loop/testing/threads.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,84 +29,14 @@ namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::drain;
 using ::testing::ElementsAre;
+using testing::fill;
 using testing::LiveCounter;
-
-// A non-blocking AF_UNIX stream socketpair, closed on destruction.
-struct SocketPair {
-  int a = -1;
-  int b = -1;
-  SocketPair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-      throw std::system_error(errno, std::generic_category(), "socketpair");
-    }
-    a = fds[0];
-    b = fds[1];
-  }
-  SocketPair(const SocketPair&) = delete;
-  SocketPair& operator=(const SocketPair&) = delete;
-  ~SocketPair() {
-    close_a();
-    close_b();
-  }
-  void close_a() {
-    if (a >= 0) ::close(a);
-    a = -1;
-  }
-  void close_b() {
-    if (b >= 0) ::close(b);
-    b = -1;
-  }
-};
-
-// A non-blocking pipe, closed on destruction.
-struct Pipe {
-  int r = -1;
-  int w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-    r = fds[0];
-    w = fds[1];
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() {
-    close_r();
-    close_w();
-  }
-  void close_r() {
-    if (r >= 0) ::close(r);
-    r = -1;
-  }
-  void close_w() {
-    if (w >= 0) ::close(w);
-    w = -1;
-  }
-};
-
-void write_byte(int fd, char c = 'x') { EXPECT_EQ(::write(fd, &c, 1), 1); }
-
-// Reads what is there: the byte count, 0 at end of file, -1 if nothing.
-ssize_t read_some(int fd) {
-  char buf[4096];
-  return ::read(fd, buf, sizeof buf);
-}
-
-// Writes until the fd would block.
-void fill(int fd) {
-  static const std::string chunk(4096, 'f');
-  while (::write(fd, chunk.data(), chunk.size()) > 0) {
-  }
-  EXPECT_EQ(errno, EAGAIN);
-}
-
-// Reads until the fd would block.
-void drain(int fd) {
-  while (read_some(fd) > 0) {
-  }
-}
+using testing::Pipe;
+using testing::read_some;
+using testing::SocketPair;
+using testing::write_byte;
 
 // Lets the loop poll I/O at least once. (A task waiting on a registration
 // holds the virtual clock back, so this is one real millisecond then.)
