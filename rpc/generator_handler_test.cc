@@ -41,6 +41,7 @@ struct Seen {
   std::atomic<bool> cancelled{false};        // CancelledError at its own await
   std::atomic<bool> closed_at_yield{false};  // GeneratorExit at a co_yield
   std::atomic<bool> cleanup_awaited{false};  // it awaited during its cleanup
+  std::atomic<bool> sleeping{false};         // "idle" reached its long sleep
 };
 
 // The request's text picks the generator's behaviour:
@@ -63,6 +64,7 @@ AsyncGenerator<Msg> generate(const Msg& req, Seen* seen) {
     throw std::runtime_error("generator blew up");
   } else if (kind == "idle") {
     co_yield make("first", 0);
+    seen->sleeping = true;
     try {
       co_await sleep(1h);
     } catch (const CancelledError&) {
@@ -86,6 +88,17 @@ AsyncGenerator<Msg> generate(const Msg& req, Seen* seen) {
     seen->cleanup_awaited = true;
     std::rethrow_exception(exit);
   }
+}
+
+// The client's side of "idle": once the first message came, waits (on its
+// own loop) until the server's generator has gone on to its long sleep. A
+// cancel that came earlier, while the write of the first message was still
+// being completed on the server, would close the generator at its co_yield
+// (GeneratorExit, as write_all documents) instead of cancelling its sleep:
+// a different path, which these tests do not mean to race with.
+Task<void> until_sleeping(const Seen& seen) {
+  for (int i = 0; i < 20000 && !seen.sleeping.load(); ++i) co_await sleep(1ms);
+  EXPECT_TRUE(seen.sleeping.load());
 }
 
 class GeneratorHandlerTest : public ::testing::Test {
@@ -164,6 +177,7 @@ TEST_F(GeneratorHandlerTest, ClientCancelRaisesCancelledErrorInsideTheGenerator)
     auto stream = co_await server_streaming(*stub_, &Tester::Stub::PrepareAsyncServerStream, make("idle"));
     auto first = co_await stream.read();
     EXPECT_TRUE(first.has_value());
+    co_await until_sleeping(seen_);
     stream.cancel();
     grpc::Status st = co_await stream.finish();
     EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
@@ -175,7 +189,7 @@ TEST_F(GeneratorHandlerTest, ClientCancelRaisesCancelledErrorInsideTheGenerator)
 TEST_F(GeneratorHandlerTest, DeadlineRaisesCancelledErrorInsideTheGenerator) {
   run_client([this]() -> Task<void> {
     CallOptions options;
-    options.timeout = 300ms;
+    options.timeout = 1s;
     auto stream = co_await server_streaming(*stub_, &Tester::Stub::PrepareAsyncServerStream, make("idle"), options);
     auto first = co_await stream.read();
     EXPECT_TRUE(first.has_value());
@@ -194,6 +208,7 @@ TEST_F(GeneratorHandlerTest, DroppingAnUnfinishedClientReaderCancelsTheCall) {
     auto stream = co_await server_streaming(*stub_, &Tester::Stub::PrepareAsyncServerStream, make("idle"));
     auto first = co_await stream.read();
     EXPECT_TRUE(first.has_value());
+    co_await until_sleeping(seen_);
   });
   EXPECT_TRUE(eventually([&] { return seen_.cancelled.load(); }));
   EXPECT_TRUE(eventually([&] { return seen_.destroyed.load(); }));
